@@ -1,0 +1,12 @@
+//! Tekton releases: the typed model, parsing, per-version facts, and (I/O) obtaining the bytes.
+//!
+//! `model`, `parse` and `capabilities` are **pure**; `fetch` and `bundle` do **I/O** (files, HTTP,
+//! archives) and hand bytes to `parse`.
+
+
+pub mod capabilities;
+
+pub mod model;
+pub mod parse;
+
+pub use model::{Object, ObjectRef, Release, TektonVersion};

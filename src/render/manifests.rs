@@ -1,0 +1,43 @@
+//! Manifests as a multi-document YAML stream, or as a kfmt-style tree of one file per object.
+//! **Pure.**
+
+use crate::release::Object;
+use crate::yaml;
+
+/// Renders `objects` as one YAML stream, each document introduced by `---`.
+pub fn to_yaml_stream(objects: &[Object]) -> Result<String, yaml::Error> {
+    let mut out = String::new();
+    for o in objects {
+        out.push_str("---\n");
+        out.push_str(&yaml::to_string(o.as_map())?);
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// The kfmt-style path of an object: `cluster/<kind>-<name>.yaml` for cluster-scoped objects,
+/// `namespaces/<ns>/<kind>-<name>.yaml` for namespaced ones. Kinds are lower-cased; characters that
+/// are awkward in file names (`:` in RBAC names) become `_`.
+pub fn tree_path(o: &Object) -> String {
+    let file = format!("{}-{}.yaml", o.kind().to_ascii_lowercase(), sanitize(o.name()));
+    match o.namespace() {
+        Some(ns) => format!("namespaces/{ns}/{file}"),
+        None => format!("cluster/{file}"),
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') { c } else { '_' }).collect()
+}
+
+/// Renders `objects` as a tree: one (relative path, YAML document) pair per object, sorted by path.
+pub fn to_tree(objects: &[Object]) -> Result<Vec<(String, String)>, yaml::Error> {
+    let mut files = Vec::with_capacity(objects.len());
+    for o in objects {
+        files.push((tree_path(o), yaml::to_string(o.as_map())?));
+    }
+    files.sort();
+    Ok(files)
+}

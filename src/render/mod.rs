@@ -1,0 +1,5 @@
+//! Turning objects and reports into text. **Pure**: every function returns a `String` or a list
+//! of (path, content) pairs; the CLI decides where they go.
+
+pub mod manifests;
+pub mod split_report;

@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests: where the real release files are.
+
+use std::path::PathBuf;
+
+use tkn_multi::release::parse::parse_release;
+use tkn_multi::release::{Release, TektonVersion};
+
+/// True when running in CI, where a missing prerequisite is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// The directory holding `pipeline/<version>.yaml`: `$TKN_MULTI_RELEASE_DIR`, else the shared
+/// test data beside the repository (`../shared/tekton-releases`).
+pub fn release_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("TKN_MULTI_RELEASE_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tekton-releases"),
+        PathBuf::from,
+    );
+    if dir.join("pipeline").is_dir() {
+        return Some(dir);
+    }
+    assert!(!in_ci(), "release directory {} is missing: in CI this is a failure", dir.display());
+    eprintln!("skipping: release directory {} is missing (set TKN_MULTI_RELEASE_DIR)", dir.display());
+    None
+}
+
+/// Every Pipelines release file, oldest first.
+pub fn all_versions() -> Vec<TektonVersion> {
+    let Some(dir) = release_dir() else { return vec![] };
+    let mut versions: Vec<TektonVersion> = std::fs::read_dir(dir.join("pipeline"))
+        .expect("release directory is readable")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".yaml")?.parse().ok())
+        .collect();
+    versions.sort();
+    assert!(versions.len() >= 30, "expected the 37 shared releases, found {}", versions.len());
+    versions
+}
+
+/// The path of one release file.
+pub fn release_path(version: &str) -> Option<PathBuf> {
+    release_dir().map(|d| d.join("pipeline").join(format!("{version}.yaml")))
+}
+
+/// Loads and parses one release.
+pub fn load(version: &TektonVersion) -> Release {
+    let dir = release_dir().expect("release directory");
+    let path = dir.join("pipeline").join(format!("{version}.yaml"));
+    let bytes = std::fs::read(&path).expect("release file is readable");
+    parse_release(&bytes, version, &path.display().to_string()).expect("real release parses")
+}
