@@ -1,1 +1,26 @@
-fn main() {}
+//! The `tkn-multi` binary: parse the command line, run it on a tokio runtime, map the result to
+//! an exit code. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tkn_multi::cli::{Cli, run};
+use tkn_multi::error::{exit_status, render};
+use tkn_multi::printer::Printer;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime can be built on any supported platform");
+    let status = match runtime.block_on(run(cli)) {
+        Ok(status) => status,
+        Err(err) => {
+            printer.error(&render(&err));
+            exit_status(&err)
+        }
+    };
+    ExitCode::from(status.code())
+}

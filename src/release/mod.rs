@@ -3,9 +3,9 @@
 //! `model`, `parse` and `capabilities` are **pure**; `fetch` and `bundle` do **I/O** (files, HTTP,
 //! archives) and hand bytes to `parse`.
 
-
+pub mod bundle;
 pub mod capabilities;
-
+pub mod fetch;
 pub mod model;
 pub mod parse;
 

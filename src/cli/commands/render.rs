@@ -1,0 +1,106 @@
+//! `tkn-multi render`: the manifests of the shared part and one instance, offline.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::cli::settings::{Env, SourceArgs};
+use crate::error::ExitStatus;
+use crate::names::{InstanceName, NamespaceName, default_control_plane_namespace};
+use crate::printer::Printer;
+use crate::release::TektonVersion;
+use crate::release::capabilities::Capabilities;
+use crate::render::manifests::{to_tree, to_yaml_stream};
+use crate::split::{DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec, instance_part, shared_part};
+
+/// Which part to render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartArg {
+    /// Only what exists once per cluster (CRDs, conversion webhook, shared components).
+    Shared,
+    /// Only the instance.
+    Instance,
+    /// Both, shared first.
+    All,
+}
+
+/// Print the manifests of the shared part and of one instance, without a cluster.
+///
+/// Like `helm template`: nothing is sent anywhere. Pipe it to `kubectl apply --server-side -f -`
+/// or write a GitOps tree with `--output-dir`.
+///
+/// Example: `tkn-multi render v0.50.3 --namespace team-a --release-file release.yaml`
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The Tekton Pipelines version, e.g. `v0.50.3`.
+    pub version: TektonVersion,
+    /// The namespace the instance reconciles (its PipelineRuns and TaskRuns live there).
+    #[arg(short, long, value_name = "NS")]
+    pub namespace: NamespaceName,
+    /// The instance's name [default: the namespace]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<InstanceName>,
+    /// Where the instance's controller and webhook run [default: tekton-<instance>]
+    #[arg(long, value_name = "NS")]
+    pub control_plane_namespace: Option<NamespaceName>,
+    /// The namespace of the shared conversion webhook.
+    #[arg(long, value_name = "NS", default_value = DEFAULT_SHARED_NAMESPACE)]
+    pub shared_namespace: NamespaceName,
+    /// Which part to render.
+    #[arg(long, value_enum, default_value_t = PartArg::All)]
+    pub part: PartArg,
+    /// Write one file per object (`cluster/…`, `namespaces/<ns>/…`) instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Where the release comes from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+impl RenderArgs {
+    /// The instance this command renders, with defaults applied.
+    pub fn instance_spec(&self) -> anyhow::Result<InstanceSpec> {
+        let name = match &self.instance {
+            Some(n) => n.clone(),
+            None => self.namespace.as_str().parse().context("the namespace cannot serve as the instance name; pass `--instance`")?,
+        };
+        let control_plane_namespace =
+            self.control_plane_namespace.clone().unwrap_or_else(|| default_control_plane_namespace(&name));
+        Ok(InstanceSpec { name, namespace: self.namespace.clone(), control_plane_namespace })
+    }
+}
+
+/// Runs `render`.
+pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let spec = args.instance_spec()?;
+    let shared = SharedSpec { namespace: args.shared_namespace.clone() };
+    let (release, _) = super::load_release(&args.version, &args.source, env, printer).await?;
+    if !Capabilities::of(&release.version).instance_admission() && args.part != PartArg::Shared {
+        printer.warn(&format!(
+            "{} cannot rename its admission webhooks (before v0.44): instance `{}` runs without admission \
+             (validation and defaulting still happen in the controller)",
+            release.version, spec.name
+        ));
+    }
+    let mut objects = Vec::new();
+    if args.part != PartArg::Instance {
+        objects.extend(shared_part(&release, &shared));
+    }
+    if args.part != PartArg::Shared {
+        objects.extend(instance_part(&release, &spec, &shared)?);
+    }
+    match &args.output_dir {
+        None => printer.data(&to_yaml_stream(&objects)?)?,
+        Some(dir) => {
+            let files = to_tree(&objects)?;
+            for (rel, content) in &files {
+                let path = dir.join(rel);
+                fs_err::create_dir_all(path.parent().expect("tree paths have a parent"))?;
+                fs_err::write(&path, content)?;
+            }
+            printer.info(&format!("wrote {} files to {}", files.len(), dir.display()));
+        }
+    }
+    Ok(ExitStatus::Success)
+}

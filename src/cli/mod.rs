@@ -1,0 +1,76 @@
+//! The command line: argument parsing (clap derive) and dispatch. **I/O** (the shell).
+//!
+//! Each command lives in `commands/<name>.rs` with an `Args` struct and a `run` function; they
+//! turn arguments into core values, call the pure core, and print through the `Printer`.
+
+pub mod commands;
+pub mod settings;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::ExitStatus;
+use crate::printer::Printer;
+
+/// Install, upgrade and uninstall several Tekton Pipelines instances in one cluster.
+///
+/// Tekton's CRDs and conversion webhook are cluster-wide; tkn-multi runs them once, shared, and
+/// gives every instance its own controller, admission webhook and configuration, limited to its
+/// own namespace.
+#[derive(Debug, Parser)]
+#[command(name = "tkn-multi", version, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success, 1 the request cannot be done as asked, 2 unexpected failure.")]
+pub struct Cli {
+    /// Output and verbosity.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output options")]
+pub struct GlobalArgs {
+    /// Print only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the manifests of the shared part and of one instance, without a cluster.
+    Render(commands::render::RenderArgs),
+    /// Show which part every object of a release goes to, and why.
+    Split(commands::split::SplitArgs),
+    /// Download releases into the local cache.
+    Fetch(commands::fetch::FetchArgs),
+    /// Carry releases to air-gapped machines.
+    #[command(subcommand)]
+    Bundle(commands::bundle::BundleCommand),
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };
+    let env = settings::Env::from_process();
+    match cli.command {
+        Command::Render(args) => commands::render::run(args, &env, &printer).await,
+        Command::Split(args) => commands::split::run(args, &env, &printer).await,
+        Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
+        Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}
