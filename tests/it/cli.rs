@@ -1,1 +1,316 @@
-//! CLI tests (filled in with the binary).
+//! Tests of the built binary, offline: the user-facing contract (output, errors, exit codes).
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use assert_cmd::Command;
+use tkn_multi::release::Object;
+
+use crate::common::{release_dir, release_path};
+
+/// The binary with a clean environment: no inherited release dir, cache or URL settings.
+fn tkn(cache: &Path) -> Command {
+    let mut c = Command::cargo_bin("tkn-multi").unwrap();
+    c.env_remove("TKN_MULTI_RELEASE_DIR").env_remove("TKN_MULTI_RELEASE_URL").env("TKN_MULTI_CACHE_DIR", cache);
+    c
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn docs(yaml: &str) -> Vec<Object> {
+    tkn_multi::yaml::parse_documents(yaml)
+        .unwrap()
+        .into_iter()
+        .map(|v| Object::from_map(v.as_object().unwrap().clone()))
+        .collect()
+}
+
+#[test]
+fn render_prints_shared_then_instance_manifests() {
+    let Some(file) = release_path("v0.50.3") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tkn(tmp.path())
+        .args(["render", "v0.50.3", "--namespace", "team-a", "--release-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let objects = docs(&stdout(&out));
+    let part = |o: &Object| o.label("tkn-multi.tekton.dev/part").unwrap().to_owned();
+    let first_instance = objects.iter().position(|o| part(o) == "instance").unwrap();
+    assert!(objects[..first_instance].iter().all(|o| part(o) == "shared"));
+    assert!(objects[first_instance..].iter().all(|o| part(o) == "instance"));
+    assert!(objects.iter().any(|o| o.kind() == "Namespace" && o.name() == "tekton-team-a"));
+    assert!(objects.iter().any(|o| o.kind() == "Namespace" && o.name() == "tekton-shared"));
+    // Same input, byte-identical output.
+    let again = tkn(tmp.path())
+        .args(["render", "v0.50.3", "--namespace", "team-a", "--release-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, again.stdout);
+}
+
+#[test]
+fn render_honours_instance_and_control_plane_flags() {
+    let Some(file) = release_path("v1.9.0") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tkn(tmp.path())
+        .args(["render", "v1.9.0", "-n", "apps", "--instance", "ci", "--control-plane-namespace", "ci-system"])
+        .args(["--part", "instance", "--release-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let objects = docs(&stdout(&out));
+    assert!(objects.iter().all(|o| o.label("tkn-multi.tekton.dev/instance") == Some("ci")));
+    let ctrl = objects.iter().find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-controller").unwrap();
+    assert_eq!(ctrl.namespace(), Some("ci-system"));
+    let args = ctrl.pointer("/spec/template/spec/containers/0/args").unwrap().as_array().unwrap();
+    assert_eq!(args[args.len() - 2..], [serde_json::json!("-namespace"), serde_json::json!("apps")]);
+    assert!(objects.iter().any(|o| o.name() == "webhook.ci.pipeline.tekton.dev"));
+}
+
+#[test]
+fn render_writes_a_kfmt_tree() {
+    let Some(file) = release_path("v0.44.2") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tree");
+    let out = tkn(tmp.path())
+        .args(["render", "v0.44.2", "--namespace", "team-a", "--output-dir"])
+        .arg(&dir)
+        .arg("--release-file")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "nothing on stdout with --output-dir");
+    assert!(dir.join("cluster/customresourcedefinition-tasks.tekton.dev.yaml").is_file());
+    assert!(dir.join("cluster/mutatingwebhookconfiguration-webhook.team-a.pipeline.tekton.dev.yaml").is_file());
+    assert!(dir.join("namespaces/tekton-team-a/deployment-tekton-pipelines-controller.yaml").is_file());
+    assert!(dir.join("namespaces/tekton-shared/deployment-tekton-pipelines-webhook.yaml").is_file());
+    // One object per file, and as many files as objects rendered to stdout.
+    let streamed = tkn(tmp.path())
+        .args(["render", "v0.44.2", "--namespace", "team-a", "--release-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let count = docs(&stdout(&streamed)).len();
+    let mut files = 0;
+    for sub in ["cluster", "namespaces/tekton-team-a", "namespaces/tekton-shared", "namespaces/team-a",
+        "namespaces/tekton-shared-resolvers"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            for e in rd {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                assert_eq!(docs(&text).len(), 1);
+                files += 1;
+            }
+        }
+    }
+    assert_eq!(files, count);
+}
+
+#[test]
+fn split_reports_are_stable() {
+    let Some(_) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for v in ["v0.22.0", "v0.44.2", "v1.9.0"] {
+        let out = tkn(tmp.path())
+            .args(["split", v, "--release-file"])
+            .arg(release_path(v).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        insta::assert_snapshot!(format!("split-{v}"), stdout(&out));
+    }
+    let out = tkn(tmp.path())
+        .args(["split", "v0.50.3", "-o", "json", "--release-file"])
+        .arg(release_path("v0.50.3").unwrap())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["formatVersion"], "1.0");
+    assert_eq!(json["capabilities"]["admissionNameEnv"], true);
+    assert_eq!(json["objects"][0]["part"], "both");
+}
+
+#[test]
+fn malformed_yaml_is_a_clear_user_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: v1\nkind: [unclosed\n").unwrap();
+    let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "team-a", "--release-file"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: cannot use Tekton Pipelines v0.50.3\n"), "{err}");
+    assert!(err.contains(&format!("caused by: release `{}` is not valid YAML", bad.display())), "{err}");
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn a_release_file_of_another_version_is_refused() {
+    let Some(file) = release_path("v0.44.2") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "team-a", "--release-file"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let want = format!(
+        "error: cannot use Tekton Pipelines v0.50.3\n  caused by: release `{}` is Tekton Pipelines v0.44.2, not v0.50.3\n\n\
+         hint: the file is release v0.44.2: ask for that version, or pass the right file\n",
+        file.display()
+    );
+    assert_eq!(stderr(&out), want);
+}
+
+#[test]
+fn bad_names_and_versions_are_rejected_by_the_parser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tkn(tmp.path()).args(["render", "latest", "-n", "team-a"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap reports usage errors with 2");
+    assert!(stderr(&out).contains("`latest` is not a Tekton version"), "{}", stderr(&out));
+    let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "Team_A"]).output().unwrap();
+    assert!(stderr(&out).contains("`Team_A` is not a valid namespace name"), "{}", stderr(&out));
+    let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "shared"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`shared` is reserved for the shared part"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unknown_version_offline_names_everything_tried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tkn(tmp.path())
+        .args(["render", "v9.9.9", "-n", "team-a", "--offline", "--release-dir"])
+        .arg(tmp.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: cannot obtain Tekton Pipelines v9.9.9; tried:\n"), "{err}");
+    assert!(err.contains("  - release directory: "), "{err}");
+    assert!(err.contains("  - cache: "), "{err}");
+    assert!(err.contains("  - download: disabled (--offline)"), "{err}");
+    assert!(err.contains("hint: pass `--release-file <FILE>`"), "{err}");
+}
+
+/// Serves files from `root` over HTTP on 127.0.0.1 for a bounded number of requests; returns
+/// the base URL and a request counter.
+fn serve(root: std::path::PathBuf, max_requests: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max_requests) {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+            match std::fs::read(root.join(&path)) {
+                Ok(body) => {
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&body);
+                }
+                Err(_) => {
+                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+#[test]
+fn fetch_downloads_once_then_uses_the_verified_cache() {
+    let Some(dir) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, hits) = serve(dir.join("pipeline"), 10);
+    let url = format!("{base}/{{version}}.yaml");
+    let out = tkn(tmp.path()).args(["fetch", "v0.44.2", "--release-url", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cached = tmp.path().join("releases/pipeline/v0.44.2/release.yaml");
+    assert_eq!(std::fs::read(&cached).unwrap(), std::fs::read(dir.join("pipeline/v0.44.2.yaml")).unwrap());
+    let sidecar = std::fs::read_to_string(tmp.path().join("releases/pipeline/v0.44.2/release.yaml.sha256")).unwrap();
+    assert!(stdout(&out).contains(sidecar.split_whitespace().next().unwrap()));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Offline now works from the cache, without another request.
+    let out = tkn(tmp.path()).args(["render", "v0.44.2", "-n", "team-a", "--offline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // A tampered cache is detected, not used.
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes.extend_from_slice(b"\n# tampered\n");
+    std::fs::write(&cached, bytes).unwrap();
+    let out = tkn(tmp.path()).args(["render", "v0.44.2", "-n", "team-a", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("sha256 mismatch: recorded"), "{}", stderr(&out));
+    // An unknown version on the server is a 404, named in the error.
+    let out = tkn(tmp.path()).args(["fetch", "v0.99.0", "--release-url", &url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("v0.99.0.yaml: HTTP 404 Not Found"), "{}", stderr(&out));
+}
+
+#[test]
+fn bundles_round_trip_and_tampering_changes_nothing() {
+    let Some(dir) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("tekton.tar.gz");
+    let src_cache = tmp.path().join("src-cache");
+    let out = tkn(&src_cache)
+        .args(["bundle", "export", "v0.41.2", "v1.9.0", "--offline", "-o"])
+        .arg(&bundle)
+        .arg("--release-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let air = tmp.path().join("airgap-cache");
+    let out = tkn(&air).args(["bundle", "import"]).arg(&bundle).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for v in ["v0.41.2", "v1.9.0"] {
+        assert_eq!(
+            std::fs::read(air.join(format!("releases/pipeline/{v}/release.yaml"))).unwrap(),
+            std::fs::read(dir.join(format!("pipeline/{v}.yaml"))).unwrap()
+        );
+    }
+    let out = tkn(&air).args(["render", "v1.9.0", "-n", "team-a", "--offline"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Tamper: rebuild the archive with one release changed but the manifest kept.
+    let tampered = tmp.path().join("tampered.tar.gz");
+    {
+        let file = std::fs::File::open(&bundle).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let out = std::fs::File::create(&tampered).unwrap();
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast()));
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            if name.ends_with("v1.9.0.yaml") {
+                data.extend_from_slice(b"\n# tampered\n");
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            builder.append_data(&mut h, &name, data.as_slice()).unwrap();
+        }
+        builder.into_inner().unwrap().finish().unwrap();
+    }
+    let fresh = tmp.path().join("fresh-cache");
+    let out = tkn(&fresh).args(["bundle", "import"]).arg(&tampered).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`pipeline/v1.9.0.yaml` has sha256"), "{}", stderr(&out));
+    assert!(!fresh.join("releases/pipeline/v0.41.2/release.yaml").exists(), "nothing imported from a bad bundle");
+}
