@@ -49,7 +49,10 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
             || e.is::<parse::Error>()
             || e.is::<split::Error>()
             || e.is::<NotFound>()
-            || matches!(e.downcast_ref::<bundle::Error>(), Some(bundle::Error::Manifest { .. } | bundle::Error::Entry { .. }))
+            || matches!(
+                e.downcast_ref::<bundle::Error>(),
+                Some(bundle::Error::Manifest { .. } | bundle::Error::Entry { .. })
+            )
     });
     if user { ExitStatus::UserError } else { ExitStatus::Failure }
 }
@@ -64,8 +67,11 @@ fn hints(err: &anyhow::Error) -> Vec<String> {
                 nf.version
             ));
         }
-        if let Some(parse::Error::VersionMismatch { found, .. }) = e.downcast_ref::<parse::Error>() {
-            hints.push(format!("the file is release {found}: ask for that version, or pass the right file"));
+        if let Some(parse::Error::VersionMismatch { found, .. }) = e.downcast_ref::<parse::Error>()
+        {
+            hints.push(format!(
+                "the file is release {found}: ask for that version, or pass the right file"
+            ));
         }
     }
     hints

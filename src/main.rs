@@ -9,7 +9,15 @@ use tkn_multi::error::{exit_status, render};
 use tkn_multi::printer::Printer;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors are the user's request that cannot be done as asked: exit 1, not clap's 2
+    // (docs/exit-codes.md). `--help` and `--version` exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

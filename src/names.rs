@@ -123,7 +123,9 @@ pub fn webhook_name(owner: &str) -> String {
 
 /// The default control-plane namespace of an instance.
 pub fn default_control_plane_namespace(instance: &InstanceName) -> NamespaceName {
-    format!("tekton-{instance}").parse().expect("a 40-character label plus `tekton-` is a valid label")
+    format!("tekton-{instance}")
+        .parse()
+        .expect("a 40-character label plus `tekton-` is a valid label")
 }
 
 #[cfg(test)]
@@ -137,7 +139,10 @@ mod tests {
             assert!(bad.parse::<InstanceName>().is_err(), "{bad:?} should be rejected");
         }
         let e = "shared".parse::<InstanceName>().unwrap_err();
-        assert_eq!(e.to_string(), "`shared` is not a valid instance name: `shared` is reserved for the shared part");
+        assert_eq!(
+            e.to_string(),
+            "`shared` is not a valid instance name: `shared` is reserved for the shared part"
+        );
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub fn parse_documents(input: &str) -> Result<Vec<Value>, Error> {
 
 /// Parses one YAML document into a typed value.
 pub fn from_str<T: DeserializeOwned>(input: &str) -> Result<T, Error> {
-    serde_saphyr::from_str_with_options(input, options()).map_err(|e| Error { message: e.to_string() })
+    serde_saphyr::from_str_with_options(input, options())
+        .map_err(|e| Error { message: e.to_string() })
 }
 
 /// Serialises one value as a YAML document (without a leading `---`).

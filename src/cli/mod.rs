@@ -18,7 +18,9 @@ use crate::printer::Printer;
 /// own namespace.
 #[derive(Debug, Parser)]
 #[command(name = "tkn-multi", version, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 success, 1 the request cannot be done as asked, 2 unexpected failure.")]
+#[command(
+    after_help = "Exit codes: 0 success, 1 the request cannot be done as asked, 2 unexpected failure."
+)]
 pub struct Cli {
     /// Output and verbosity.
     #[command(flatten)]

@@ -44,13 +44,13 @@ pub struct SourceArgs {
     /// Use this `release.yaml` instead of looking the version up.
     #[arg(long, value_name = "FILE")]
     pub release_file: Option<PathBuf>,
-    /// A directory of `pipeline/<VERSION>.yaml` files to look in first [env: TKN_MULTI_RELEASE_DIR]
+    /// A directory of `pipeline/<VERSION>.yaml` files to look in first [env: `TKN_MULTI_RELEASE_DIR`]
     #[arg(long, value_name = "DIR")]
     pub release_dir: Option<PathBuf>,
-    /// The release cache [env: TKN_MULTI_CACHE_DIR] [default: ~/.cache/tkn-multi]
+    /// The release cache [env: `TKN_MULTI_CACHE_DIR`] [default: ~/.cache/tkn-multi]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Download URL, `{version}` is replaced [env: TKN_MULTI_RELEASE_URL]
+    /// Download URL, `{version}` is replaced [env: `TKN_MULTI_RELEASE_URL`]
     #[arg(long, value_name = "URL")]
     pub release_url: Option<String>,
     /// Never download; use only local files and the cache.
@@ -70,12 +70,16 @@ pub fn resolve_cache_dir(args: &SourceArgs, env: &Env) -> Option<PathBuf> {
 pub fn resolve_sources(args: &SourceArgs, env: &Env) -> Sources {
     Sources {
         release_file: args.release_file.clone(),
-        release_dir: args.release_dir.clone().or_else(|| env.var(ENV_RELEASE_DIR).map(PathBuf::from)),
+        release_dir: args
+            .release_dir
+            .clone()
+            .or_else(|| env.var(ENV_RELEASE_DIR).map(PathBuf::from)),
         cache_dir: resolve_cache_dir(args, env),
         url_template: (!args.offline).then(|| {
-            args.release_url.clone().or_else(|| env.var(ENV_RELEASE_URL).map(str::to_owned)).unwrap_or_else(
-                || DEFAULT_RELEASE_URL.to_owned(),
-            )
+            args.release_url
+                .clone()
+                .or_else(|| env.var(ENV_RELEASE_URL).map(str::to_owned))
+                .unwrap_or_else(|| DEFAULT_RELEASE_URL.to_owned())
         }),
         expected_sha256: None,
     }

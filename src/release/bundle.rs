@@ -140,14 +140,20 @@ pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Manifest, Error> {
             why: format!("format version `{}` is not supported", manifest.format_version),
         });
     }
-    let entry_err = |e: &Entry, why: String| Error::Entry { path: path.clone(), entry: e.path.clone(), why };
+    let entry_err =
+        |e: &Entry, why: String| Error::Entry { path: path.clone(), entry: e.path.clone(), why };
     for e in &manifest.releases {
-        let bytes = files.get(&e.path).ok_or_else(|| entry_err(e, "is missing from the archive".into()))?;
+        let bytes =
+            files.get(&e.path).ok_or_else(|| entry_err(e, "is missing from the archive".into()))?;
         let actual = sha256_hex(bytes);
         if actual != e.sha256 {
-            return Err(entry_err(e, format!("has sha256 {actual}, the manifest says {}", e.sha256)));
+            return Err(entry_err(
+                e,
+                format!("has sha256 {actual}, the manifest says {}", e.sha256),
+            ));
         }
-        parse_release(bytes, &e.version, &e.path).map_err(|err| entry_err(e, format!("is not usable: {err}")))?;
+        parse_release(bytes, &e.version, &e.path)
+            .map_err(|err| entry_err(e, format!("is not usable: {err}")))?;
     }
     for e in &manifest.releases {
         store_in_cache(cache_dir, &e.version, &files[&e.path]).map_err(io)?;

@@ -10,6 +10,8 @@ use serde::Serialize;
 use super::model::TektonVersion;
 
 /// The multi-instance capabilities of one Tekton Pipelines version.
+// A record of independent yes/no facts per version, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
@@ -27,13 +29,13 @@ pub struct Capabilities {
     /// (vendored knative.dev/pkg from v0.41.0); before, only `matchExpressions` survive.
     pub selector_match_labels_kept: bool,
     /// The remote resolvers (`cmd/resolvers`) can be limited to a namespace. Never: they watch
-    /// ResolutionRequests cluster-wide, so tkn-multi runs them once, in the shared part.
+    /// `ResolutionRequests` cluster-wide, so tkn-multi runs them once, in the shared part.
     pub resolvers_namespace_scope: bool,
     /// The events controller (`cmd/events`, v0.48.0+) can be limited to a namespace. Never: it
     /// runs `sharedmain.Main` without a namespace scope, so tkn-multi runs it once, shared.
     pub events_namespace_scope: bool,
-    /// The release ships PodSecurityPolicy (`policy/v1beta1`, removed in Kubernetes 1.25) and an
-    /// `autoscaling/v2beta1` HorizontalPodAutoscaler (removed in 1.26): up to v0.40.
+    /// The release ships `PodSecurityPolicy` (`policy/v1beta1`, removed in Kubernetes 1.25) and an
+    /// `autoscaling/v2beta1` `HorizontalPodAutoscaler` (removed in 1.26): up to v0.40.
     pub legacy_policy_apis: bool,
 }
 

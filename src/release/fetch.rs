@@ -52,7 +52,9 @@ pub enum Origin {
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Origin::File(p) | Origin::ReleaseDir(p) | Origin::Cache(p) => write!(f, "{}", p.display()),
+            Origin::File(p) | Origin::ReleaseDir(p) | Origin::Cache(p) => {
+                write!(f, "{}", p.display())
+            }
             Origin::Download(u) => f.write_str(u),
         }
     }
@@ -105,7 +107,11 @@ fn sidecar(path: &Path) -> PathBuf {
 
 /// Stores a release in the cache, with its sha256 beside it. Writes to a temporary file first so
 /// that an interrupted run never leaves a truncated release behind.
-pub fn store_in_cache(cache_dir: &Path, version: &TektonVersion, bytes: &[u8]) -> std::io::Result<PathBuf> {
+pub fn store_in_cache(
+    cache_dir: &Path,
+    version: &TektonVersion,
+    bytes: &[u8],
+) -> std::io::Result<PathBuf> {
     let path = cache_path(cache_dir, version);
     let dir = path.parent().expect("cache paths have a parent");
     fs_err::create_dir_all(dir)?;
@@ -121,11 +127,14 @@ fn read_cache(path: &Path) -> Result<Option<Vec<u8>>, String> {
         return Ok(None);
     }
     let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
-    let recorded = fs_err::read_to_string(sidecar(path)).map_err(|e| format!("no recorded sha256 ({e})"))?;
+    let recorded =
+        fs_err::read_to_string(sidecar(path)).map_err(|e| format!("no recorded sha256 ({e})"))?;
     let recorded = recorded.split_whitespace().next().unwrap_or_default().to_owned();
     let actual = sha256_hex(&bytes);
     if recorded != actual {
-        return Err(format!("sha256 mismatch: recorded {recorded}, file has {actual} (delete it to re-download)"));
+        return Err(format!(
+            "sha256 mismatch: recorded {recorded}, file has {actual} (delete it to re-download)"
+        ));
     }
     Ok(Some(bytes))
 }
@@ -133,7 +142,9 @@ fn read_cache(path: &Path) -> Result<Option<Vec<u8>>, String> {
 fn check_expected(bytes: &[u8], expected: Option<&str>) -> Result<String, String> {
     let actual = sha256_hex(bytes);
     match expected {
-        Some(want) if want != actual => Err(format!("sha256 mismatch: expected {want}, got {actual}")),
+        Some(want) if want != actual => {
+            Err(format!("sha256 mismatch: expected {want}, got {actual}"))
+        }
         _ => Ok(actual),
     }
 }

@@ -68,7 +68,7 @@ impl<'de> Deserialize<'de> for TektonVersion {
 /// Kinds that Kubernetes serves cluster-scoped, among those a Tekton release contains.
 ///
 /// Scope is decided by kind, never by whether `metadata.namespace` is present: upstream's
-/// `tekton-pipelines-resolvers` ClusterRoleBinding carries a stray namespace from v0.40 to v0.46.
+/// `tekton-pipelines-resolvers` `ClusterRoleBinding` carries a stray namespace from v0.40 to v0.46.
 pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
     "Namespace",
     "CustomResourceDefinition",
@@ -197,7 +197,10 @@ impl Object {
     /// `metadata` (empty when absent).
     pub fn metadata(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        self.0.get("metadata").and_then(Value::as_object).unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+        self.0
+            .get("metadata")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
     }
 
     /// `metadata`, created when absent.
@@ -294,7 +297,8 @@ mod tests {
 
     #[test]
     fn object_refs_sort_cluster_scoped_first() {
-        let ns = ObjectRef { kind: "ConfigMap".into(), namespace: Some("a".into()), name: "x".into() };
+        let ns =
+            ObjectRef { kind: "ConfigMap".into(), namespace: Some("a".into()), name: "x".into() };
         let cl = ObjectRef { kind: "Namespace".into(), namespace: None, name: "z".into() };
         assert!(cl < ns);
     }

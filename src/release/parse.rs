@@ -10,7 +10,8 @@ use super::model::{Object, Release, TektonVersion};
 use crate::yaml;
 
 /// Labels whose value is the release's version on every Tekton Pipelines object that has them.
-const VERSION_LABELS: &[&str] = &["app.kubernetes.io/version", "pipeline.tekton.dev/release", "version"];
+const VERSION_LABELS: &[&str] =
+    &["app.kubernetes.io/version", "pipeline.tekton.dev/release", "version"];
 
 /// Why a release file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +62,14 @@ pub enum Error {
 /// Parses a Pipelines `release.yaml` that should be version `expected`.
 ///
 /// `origin` names the source (a path or URL) for error messages.
-pub fn parse_release(bytes: &[u8], expected: &TektonVersion, origin: &str) -> Result<Release, Error> {
+pub fn parse_release(
+    bytes: &[u8],
+    expected: &TektonVersion,
+    origin: &str,
+) -> Result<Release, Error> {
     let text = std::str::from_utf8(bytes).map_err(|_| Error::NotText { origin: origin.into() })?;
-    let docs = yaml::parse_documents(text).map_err(|source| Error::Yaml { origin: origin.into(), source })?;
+    let docs = yaml::parse_documents(text)
+        .map_err(|source| Error::Yaml { origin: origin.into(), source })?;
     let mut objects = Vec::with_capacity(docs.len());
     for (i, doc) in docs.into_iter().enumerate() {
         let problem = |problem| Error::NotAnObject { origin: origin.into(), index: i + 1, problem };
@@ -85,7 +91,10 @@ pub fn parse_release(bytes: &[u8], expected: &TektonVersion, origin: &str) -> Re
         }
         objects.push(Object::from_map(map));
     }
-    if !objects.iter().any(|o| o.kind() == "CustomResourceDefinition" && o.name().ends_with(".tekton.dev")) {
+    if !objects
+        .iter()
+        .any(|o| o.kind() == "CustomResourceDefinition" && o.name().ends_with(".tekton.dev"))
+    {
         return Err(Error::Empty { origin: origin.into() });
     }
     check_version(&objects, expected, origin)?;
@@ -169,15 +178,24 @@ metadata:
         let err = parse_release(b"kind: [unclosed", &v("v0.50.3"), "bad").unwrap_err();
         assert!(matches!(err, Error::Yaml { .. }), "{err}");
         let err = parse_release(b"- a\n- b\n", &v("v0.50.3"), "list").unwrap_err();
-        assert_eq!(err.to_string(), "document 1 of release `list` is not a Kubernetes object: not a mapping");
-        let err = parse_release(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", &v("v0.50.3"), "x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "document 1 of release `list` is not a Kubernetes object: not a mapping"
+        );
+        let err =
+            parse_release(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", &v("v0.50.3"), "x")
+                .unwrap_err();
         assert!(err.to_string().ends_with("no `metadata.name`"), "{err}");
     }
 
     #[test]
     fn rejects_a_file_without_tekton_crds() {
-        let err = parse_release(b"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n", &v("v0.50.3"), "x")
-            .unwrap_err();
+        let err = parse_release(
+            b"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n",
+            &v("v0.50.3"),
+            "x",
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Empty { .. }));
     }
 

@@ -29,7 +29,9 @@ pub fn tree_path(o: &Object) -> String {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') { c } else { '_' })
+        .collect()
 }
 
 /// Renders `objects` as a tree: one (relative path, YAML document) pair per object, sorted by path.

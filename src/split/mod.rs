@@ -77,7 +77,7 @@ impl fmt::Display for Part {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
-    /// CustomResourceDefinitions exist once per cluster.
+    /// `CustomResourceDefinitions` exist once per cluster.
     Crd,
     /// `tekton-aggregate-edit`/`-view` extend the built-in roles by label, once per cluster.
     AggregateRole,
@@ -97,9 +97,9 @@ pub enum Rule {
     EventsController,
     /// The remote resolvers cannot be limited to a namespace: one shared copy.
     Resolvers,
-    /// ConfigMaps and support RBAC read by components on both sides.
+    /// `ConfigMaps` and support RBAC read by components on both sides.
     Config,
-    /// `policy/v1beta1` PodSecurityPolicy was removed in Kubernetes 1.25.
+    /// `policy/v1beta1` `PodSecurityPolicy` was removed in Kubernetes 1.25.
     PodSecurityPolicy,
     /// `apiextensions.k8s.io/v1beta1` CRDs were removed in Kubernetes 1.22.
     LegacyCrdApi,
@@ -134,24 +134,45 @@ impl Rule {
     /// One line saying why the rule exists.
     pub fn reason(self) -> &'static str {
         match self {
-            Rule::Crd => "CRDs are cluster-wide: one copy, of the newest version, serves every instance",
-            Rule::AggregateRole => "aggregated into the built-in edit/view roles by label: one copy per cluster",
-            Rule::SystemNamespace => "becomes the shared namespace and each instance's control-plane namespace",
-            Rule::Webhook => "shared copy serves CRD conversion; each instance's copy serves its own admission",
+            Rule::Crd => {
+                "CRDs are cluster-wide: one copy, of the newest version, serves every instance"
+            }
+            Rule::AggregateRole => {
+                "aggregated into the built-in edit/view roles by label: one copy per cluster"
+            }
+            Rule::SystemNamespace => {
+                "becomes the shared namespace and each instance's control-plane namespace"
+            }
+            Rule::Webhook => {
+                "shared copy serves CRD conversion; each instance's copy serves its own admission"
+            }
             Rule::WebhookSharedOnly => {
                 "admission names are hard-coded before v0.44: only the shared conversion webhook runs"
             }
-            Rule::AdmissionConfiguration => "renamed per instance and limited to its namespace (v0.44+)",
-            Rule::AdmissionHardcodedNames => "names are hard-coded before v0.44 and cannot be made unique",
-            Rule::Controller => "runs per instance with `-namespace` limited to the watched namespace",
-            Rule::EventsController => "cannot be limited to a namespace: one cluster-wide copy in the shared part",
-            Rule::Resolvers => "cannot be limited to a namespace: one cluster-wide copy in the shared part",
-            Rule::Config => "read by components on both sides; a missing watched ConfigMap stops them",
-            Rule::PodSecurityPolicy => "policy/v1beta1 PodSecurityPolicy was removed in Kubernetes 1.25",
+            Rule::AdmissionConfiguration => {
+                "renamed per instance and limited to its namespace (v0.44+)"
+            }
+            Rule::AdmissionHardcodedNames => {
+                "names are hard-coded before v0.44 and cannot be made unique"
+            }
+            Rule::Controller => {
+                "runs per instance with `-namespace` limited to the watched namespace"
+            }
+            Rule::EventsController | Rule::Resolvers => {
+                "cannot be limited to a namespace: one cluster-wide copy in the shared part"
+            }
+            Rule::Config => {
+                "read by components on both sides; a missing watched ConfigMap stops them"
+            }
+            Rule::PodSecurityPolicy => {
+                "policy/v1beta1 PodSecurityPolicy was removed in Kubernetes 1.25"
+            }
             Rule::LegacyCrdApi => {
                 "apiextensions.k8s.io/v1beta1 was removed in Kubernetes 1.22 (knative's unused image-cache CRD)"
             }
-            Rule::Duplicate => "same kind, namespace and name as an earlier object (upstream packaging bug)",
+            Rule::Duplicate => {
+                "same kind, namespace and name as an earlier object (upstream packaging bug)"
+            }
             Rule::Unclassified => "not recognised by tkn-multi; kept with the instance",
         }
     }
@@ -223,8 +244,11 @@ pub fn classify(release: &Release) -> Vec<Disposition> {
         .iter()
         .map(|o| {
             let object = o.object_ref();
-            let (part, rule) =
-                if seen.insert(object.clone()) { place(o, &caps) } else { (Part::Dropped, Rule::Duplicate) };
+            let (part, rule) = if seen.insert(object.clone()) {
+                place(o, &caps)
+            } else {
+                (Part::Dropped, Rule::Duplicate)
+            };
             Disposition { object, part, rule }
         })
         .collect()
@@ -250,10 +274,9 @@ enum Component {
 fn component(o: &Object) -> Component {
     let kind = o.kind();
     let is_aggregate = || {
-        o.metadata()
-            .get("labels")
-            .and_then(|l| l.as_object())
-            .is_some_and(|l| l.keys().any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-")))
+        o.metadata().get("labels").and_then(|l| l.as_object()).is_some_and(|l| {
+            l.keys().any(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+        })
     };
     match kind {
         // Only v0.22.0 has one: knative's `images.caching.internal.knative.dev`, which no Tekton
@@ -263,7 +286,9 @@ fn component(o: &Object) -> Component {
         }
         "CustomResourceDefinition" => return Component::Crd,
         "PodSecurityPolicy" => return Component::Psp,
-        "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => return Component::Admission,
+        "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
+            return Component::Admission;
+        }
         "ClusterRole" if is_aggregate() => return Component::Aggregate,
         "Namespace" if o.name() == UPSTREAM_NAMESPACE => return Component::SystemNamespace,
         "Namespace" if o.name() == UPSTREAM_RESOLVERS_NAMESPACE => return Component::Resolvers,
@@ -297,7 +322,9 @@ fn place(o: &Object, caps: &Capabilities) -> (Part, Rule) {
         Component::Aggregate => (Part::Shared, Rule::AggregateRole),
         Component::Psp => (Part::Dropped, Rule::PodSecurityPolicy),
         Component::SystemNamespace => (Part::Both, Rule::SystemNamespace),
-        Component::Admission if caps.instance_admission() => (Part::Both, Rule::AdmissionConfiguration),
+        Component::Admission if caps.instance_admission() => {
+            (Part::Both, Rule::AdmissionConfiguration)
+        }
         Component::Admission => (Part::Dropped, Rule::AdmissionHardcodedNames),
         Component::Webhook if caps.instance_admission() => (Part::Both, Rule::Webhook),
         Component::Webhook => (Part::Shared, Rule::WebhookSharedOnly),
@@ -310,28 +337,39 @@ fn place(o: &Object, caps: &Capabilities) -> (Part, Rule) {
 }
 
 fn selected(release: &Release, side: Part) -> impl Iterator<Item = (&Object, Rule)> {
-    release.objects.iter().zip(classify(release)).filter_map(move |(o, d)| {
-        (d.part == side || d.part == Part::Both).then_some((o, d.rule))
-    })
+    release
+        .objects
+        .iter()
+        .zip(classify(release))
+        .filter_map(move |(o, d)| (d.part == side || d.part == Part::Both).then_some((o, d.rule)))
 }
 
 /// Renders the shared part of `release`.
 pub fn shared_part(release: &Release, spec: &SharedSpec) -> Vec<Object> {
     let target = rewrite::Target::shared(release, spec);
-    let objects = selected(release, Part::Shared).map(|(o, rule)| target.rewrite(o, rule)).collect();
+    let objects =
+        selected(release, Part::Shared).map(|(o, rule)| target.rewrite(o, rule)).collect();
     finish(target.finish(objects))
 }
 
 /// Renders the instance part of `release` for `spec`.
-pub fn instance_part(release: &Release, spec: &InstanceSpec, shared: &SharedSpec) -> Result<Vec<Object>, Error> {
+pub fn instance_part(
+    release: &Release,
+    spec: &InstanceSpec,
+    shared: &SharedSpec,
+) -> Result<Vec<Object>, Error> {
     let shared_resolvers = shared.resolvers_namespace();
     for ns in [&spec.namespace, &spec.control_plane_namespace] {
         if ns == &shared.namespace || ns.as_str() == shared_resolvers {
-            return Err(Error::SharedNamespace { instance: spec.name.to_string(), namespace: ns.to_string() });
+            return Err(Error::SharedNamespace {
+                instance: spec.name.to_string(),
+                namespace: ns.to_string(),
+            });
         }
     }
     let target = rewrite::Target::instance(release, spec);
-    let objects = selected(release, Part::Instance).map(|(o, rule)| target.rewrite(o, rule)).collect();
+    let objects =
+        selected(release, Part::Instance).map(|(o, rule)| target.rewrite(o, rule)).collect();
     Ok(finish(target.finish(objects)))
 }
 
@@ -339,7 +377,11 @@ pub fn instance_part(release: &Release, spec: &InstanceSpec, shared: &SharedSpec
 /// configurations last, ties by namespace and name.
 fn finish(mut objects: Vec<Object>) -> Vec<Object> {
     objects.sort_by(|a, b| {
-        (kind_rank(a.kind()), a.namespace(), a.name()).cmp(&(kind_rank(b.kind()), b.namespace(), b.name()))
+        (kind_rank(a.kind()), a.namespace(), a.name()).cmp(&(
+            kind_rank(b.kind()),
+            b.namespace(),
+            b.name(),
+        ))
     });
     objects.dedup_by(|a, b| a.object_ref() == b.object_ref());
     objects

@@ -11,9 +11,9 @@ use crate::release::Object;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ResourceScope {
-    /// Grants on it can be bound per namespace with a RoleBinding.
+    /// Grants on it can be bound per namespace with a `RoleBinding`.
     Namespaced,
-    /// Grants on it only take effect through a ClusterRoleBinding.
+    /// Grants on it only take effect through a `ClusterRoleBinding`.
     Cluster,
 }
 
@@ -27,13 +27,11 @@ pub fn resource_scope(group: &str, resource: &str) -> ResourceScope {
         (group, base),
         ("", "namespaces" | "nodes" | "persistentvolumes")
             | ("apiextensions.k8s.io", "customresourcedefinitions")
-            | ("admissionregistration.k8s.io", _)
+            | ("admissionregistration.k8s.io" | "storage.k8s.io" | "apiregistration.k8s.io", _)
             | ("tekton.dev", "clustertasks")
             | ("triggers.tekton.dev", "clusterinterceptors" | "clustertriggerbindings")
             | ("policy" | "extensions", "podsecuritypolicies")
             | ("rbac.authorization.k8s.io", "clusterroles" | "clusterrolebindings")
-            | ("storage.k8s.io", _)
-            | ("apiregistration.k8s.io", _)
     );
     if cluster { ResourceScope::Cluster } else { ResourceScope::Namespaced }
 }
@@ -44,9 +42,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Rewrites the rules of a Role or ClusterRole for `target`.
+/// Rewrites the rules of a Role or `ClusterRole` for `target`.
 ///
-/// - PodSecurityPolicy `use` rules go with the PSP itself.
+/// - `PodSecurityPolicy` `use` rules go with the PSP itself.
 /// - `resourceNames` of `tekton-pipelines` on namespaces become the side's system namespace (the
 ///   webhook's ownerReference on its configurations needs them).
 /// - webhook configuration `resourceNames` follow the side's admission names; where the version
@@ -74,11 +72,15 @@ pub(super) fn rewrite_rules(o: &mut Object, target: &Target) {
             r.insert("resourceNames".into(), Value::Array(names));
         }
         if has_names && resources.iter().any(|res| res.starts_with("namespaces")) {
-            let names: Vec<Value> =
-                strings(r.get("resourceNames")).into_iter().map(|n| target.map_namespace(&n).into()).collect();
+            let names: Vec<Value> = strings(r.get("resourceNames"))
+                .into_iter()
+                .map(|n| target.map_namespace(&n).into())
+                .collect();
             r.insert("resourceNames".into(), Value::Array(names));
         }
-        if target.instance && resources.iter().any(|res| res.starts_with("customresourcedefinitions")) {
+        if target.instance
+            && resources.iter().any(|res| res.starts_with("customresourcedefinitions"))
+        {
             let verbs: Vec<Value> = strings(r.get("verbs"))
                 .into_iter()
                 .filter(|v| !matches!(v.as_str(), "update" | "patch" | "create" | "delete" | "*"))
@@ -104,7 +106,8 @@ fn partition_rule(rule: &Map<String, Value>) -> (Option<Value>, Option<Value>) {
     }
     let is_cluster =
         |res: &String| groups.iter().any(|g| resource_scope(g, res) == ResourceScope::Cluster);
-    let (cluster, namespaced): (Vec<String>, Vec<String>) = resources.into_iter().partition(is_cluster);
+    let (cluster, namespaced): (Vec<String>, Vec<String>) =
+        resources.into_iter().partition(is_cluster);
     let with = |res: Vec<String>| {
         (!res.is_empty()).then(|| {
             let mut r = rule.clone();
@@ -115,12 +118,12 @@ fn partition_rule(rule: &Map<String, Value>) -> (Option<Value>, Option<Value>) {
     (with(namespaced), with(cluster))
 }
 
-/// Narrows an instance's ClusterRoleBindings.
+/// Narrows an instance's `ClusterRoleBindings`.
 ///
-/// Each instance ClusterRole bound cluster-wide is split: rules on namespaced resources stay in a
-/// ClusterRole that is bound only by RoleBindings in the watched and control-plane namespaces;
+/// Each instance `ClusterRole` bound cluster-wide is split: rules on namespaced resources stay in a
+/// `ClusterRole` that is bound only by `RoleBindings` in the watched and control-plane namespaces;
 /// rules on cluster-scoped resources (nodes, CRDs, webhook configurations, its own namespace)
-/// stay cluster-wide, in a second ClusterRole when both kinds exist.
+/// stay cluster-wide, in a second `ClusterRole` when both kinds exist.
 pub(super) fn narrow(objects: Vec<Object>, target: &Target) -> Vec<Object> {
     let role_of = |binding: &Object| -> Option<String> {
         binding.pointer("/roleRef/name").and_then(Value::as_str).map(str::to_owned)
@@ -164,7 +167,8 @@ pub(super) fn narrow(objects: Vec<Object>, target: &Target) -> Vec<Object> {
             "ClusterRole" if split_roles.iter().any(|(n, ..)| n == o.name()) => {}
             "ClusterRoleBinding" => {
                 let role = role_of(&o).unwrap_or_default();
-                let Some((_, has_ns, has_cl)) = split_roles.iter().find(|(n, ..)| *n == role) else {
+                let Some((_, has_ns, has_cl)) = split_roles.iter().find(|(n, ..)| *n == role)
+                else {
                     out.push(o);
                     continue;
                 };
@@ -192,7 +196,7 @@ fn cluster_role_name(name: &str, also_namespaced: bool) -> String {
     if also_namespaced { format!("{name}:cluster-scoped") } else { name.to_owned() }
 }
 
-/// A RoleBinding in `namespace` with the subjects and ClusterRole of `crb`.
+/// A `RoleBinding` in `namespace` with the subjects and `ClusterRole` of `crb`.
 fn role_binding_from(crb: &Object, namespace: &str) -> Object {
     let mut rb = crb.clone();
     rb.as_map_mut().insert("kind".into(), "RoleBinding".into());
@@ -210,8 +214,10 @@ mod tests {
         assert_eq!(resource_scope("", "pods/log"), ResourceScope::Namespaced);
         assert_eq!(resource_scope("tekton.dev", "clustertasks/status"), ResourceScope::Cluster);
         assert_eq!(resource_scope("tekton.dev", "taskruns"), ResourceScope::Namespaced);
-        assert_eq!(resource_scope("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
-            ResourceScope::Cluster);
+        assert_eq!(
+            resource_scope("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+            ResourceScope::Cluster
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::rbac;
 use super::{
-    ANNOTATION_RETAIN, InstanceSpec, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION, MANAGER, Rule,
-    SharedSpec, UPSTREAM_NAMESPACE, UPSTREAM_RESOLVERS_NAMESPACE,
+    ANNOTATION_RETAIN, InstanceSpec, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION,
+    MANAGER, Rule, SharedSpec, UPSTREAM_NAMESPACE, UPSTREAM_RESOLVERS_NAMESPACE,
 };
 use crate::names::{SHARED_OWNER, rbac_name, webhook_name};
 use crate::release::capabilities::Capabilities;
@@ -105,7 +105,9 @@ impl Target {
             "RoleBinding" => self.rewrite_binding(&mut o),
             "Deployment" => self.rewrite_deployment(&mut o),
             "HorizontalPodAutoscaler" => rewrite_hpa(&mut o),
-            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => self.rewrite_admission(&mut o),
+            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
+                self.rewrite_admission(&mut o);
+            }
             _ => {}
         }
         self.relabel(&mut o);
@@ -113,7 +115,8 @@ impl Target {
     }
 
     fn rewrite_crd(&self, o: &mut Object) {
-        if let Some(Value::Object(svc)) = o.pointer_mut("/spec/conversion/webhook/clientConfig/service")
+        if let Some(Value::Object(svc)) =
+            o.pointer_mut("/spec/conversion/webhook/clientConfig/service")
             && let Some(ns) = svc.get("namespace").and_then(Value::as_str)
         {
             let ns = self.map_namespace(ns);
@@ -145,7 +148,9 @@ impl Target {
 
     fn rewrite_deployment(&self, o: &mut Object) {
         let is_controller = o.label("app.kubernetes.io/component") == Some("controller");
-        let Some(Value::Array(containers)) = o.pointer_mut("/spec/template/spec/containers") else { return };
+        let Some(Value::Array(containers)) = o.pointer_mut("/spec/template/spec/containers") else {
+            return;
+        };
         for c in containers.iter_mut().filter_map(Value::as_object_mut) {
             if self.instance && is_controller {
                 // H1: the controller limits every informer to one namespace with `-namespace`.
@@ -167,7 +172,10 @@ impl Target {
                 }
             }
             let is_webhook = env.iter().any(|e| e["name"] == "WEBHOOK_SECRET_NAME");
-            if is_webhook && !has_webhook_name && let Some(w) = self.webhook() {
+            if is_webhook
+                && !has_webhook_name
+                && let Some(w) = self.webhook()
+            {
                 env.push(json!({"name": WEBHOOK_NAME_ENV, "value": w}));
             }
         }
@@ -194,7 +202,9 @@ impl Target {
         if let Some(Value::Array(hooks)) = o.pointer_mut("/webhooks") {
             for h in hooks.iter_mut().filter_map(Value::as_object_mut) {
                 h.insert("name".into(), new_name.clone().into());
-                if let Some(Value::Object(svc)) = h.get_mut("clientConfig").and_then(|c| c.get_mut("service")) {
+                if let Some(Value::Object(svc)) =
+                    h.get_mut("clientConfig").and_then(|c| c.get_mut("service"))
+                {
                     svc.insert("namespace".into(), service_ns.clone().into());
                 }
                 // Expressions only: knative before v0.41 drops `matchLabels` when it reconciles.
@@ -244,7 +254,9 @@ fn is_aggregate_role(name: &str) -> bool {
 fn replace_instance_label(map: &mut Map<String, Value>, owner: &str) {
     for (k, v) in map.iter_mut() {
         match v {
-            Value::String(s) if k == "app.kubernetes.io/instance" && s == "default" => *s = owner.to_owned(),
+            Value::String(s) if k == "app.kubernetes.io/instance" && s == "default" => {
+                owner.clone_into(s);
+            }
             Value::Object(inner) => replace_instance_label(inner, owner),
             Value::Array(items) => {
                 for item in items.iter_mut().filter_map(Value::as_object_mut) {
@@ -269,7 +281,8 @@ fn rewrite_hpa(o: &mut Object) {
         let target = if let Some(u) = res.remove("targetAverageUtilization") {
             Some(json!({"type": "Utilization", "averageUtilization": u}))
         } else {
-            res.remove("targetAverageValue").map(|v| json!({"type": "AverageValue", "averageValue": v}))
+            res.remove("targetAverageValue")
+                .map(|v| json!({"type": "AverageValue", "averageValue": v}))
         };
         if let Some(t) = target {
             ensure_object(res, "target").extend(t.as_object().expect("built as an object").clone());

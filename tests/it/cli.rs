@@ -14,7 +14,9 @@ use crate::common::{release_dir, release_path};
 /// The binary with a clean environment: no inherited release dir, cache or URL settings.
 fn tkn(cache: &Path) -> Command {
     let mut c = Command::cargo_bin("tkn-multi").unwrap();
-    c.env_remove("TKN_MULTI_RELEASE_DIR").env_remove("TKN_MULTI_RELEASE_URL").env("TKN_MULTI_CACHE_DIR", cache);
+    c.env_remove("TKN_MULTI_RELEASE_DIR")
+        .env_remove("TKN_MULTI_RELEASE_URL")
+        .env("TKN_MULTI_CACHE_DIR", cache);
     c
 }
 
@@ -65,7 +67,16 @@ fn render_honours_instance_and_control_plane_flags() {
     let Some(file) = release_path("v1.9.0") else { return };
     let tmp = tempfile::tempdir().unwrap();
     let out = tkn(tmp.path())
-        .args(["render", "v1.9.0", "-n", "apps", "--instance", "ci", "--control-plane-namespace", "ci-system"])
+        .args([
+            "render",
+            "v1.9.0",
+            "-n",
+            "apps",
+            "--instance",
+            "ci",
+            "--control-plane-namespace",
+            "ci-system",
+        ])
         .args(["--part", "instance", "--release-file"])
         .arg(&file)
         .output()
@@ -73,10 +84,16 @@ fn render_honours_instance_and_control_plane_flags() {
     assert!(out.status.success(), "{}", stderr(&out));
     let objects = docs(&stdout(&out));
     assert!(objects.iter().all(|o| o.label("tkn-multi.tekton.dev/instance") == Some("ci")));
-    let ctrl = objects.iter().find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-controller").unwrap();
+    let ctrl = objects
+        .iter()
+        .find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-controller")
+        .unwrap();
     assert_eq!(ctrl.namespace(), Some("ci-system"));
     let args = ctrl.pointer("/spec/template/spec/containers/0/args").unwrap().as_array().unwrap();
-    assert_eq!(args[args.len() - 2..], [serde_json::json!("-namespace"), serde_json::json!("apps")]);
+    assert_eq!(
+        args[args.len() - 2..],
+        [serde_json::json!("-namespace"), serde_json::json!("apps")]
+    );
     assert!(objects.iter().any(|o| o.name() == "webhook.ci.pipeline.tekton.dev"));
 }
 
@@ -95,9 +112,16 @@ fn render_writes_a_kfmt_tree() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "nothing on stdout with --output-dir");
     assert!(dir.join("cluster/customresourcedefinition-tasks.tekton.dev.yaml").is_file());
-    assert!(dir.join("cluster/mutatingwebhookconfiguration-webhook.team-a.pipeline.tekton.dev.yaml").is_file());
-    assert!(dir.join("namespaces/tekton-team-a/deployment-tekton-pipelines-controller.yaml").is_file());
-    assert!(dir.join("namespaces/tekton-shared/deployment-tekton-pipelines-webhook.yaml").is_file());
+    assert!(
+        dir.join("cluster/mutatingwebhookconfiguration-webhook.team-a.pipeline.tekton.dev.yaml")
+            .is_file()
+    );
+    assert!(
+        dir.join("namespaces/tekton-team-a/deployment-tekton-pipelines-controller.yaml").is_file()
+    );
+    assert!(
+        dir.join("namespaces/tekton-shared/deployment-tekton-pipelines-webhook.yaml").is_file()
+    );
     // One object per file, and as many files as objects rendered to stdout.
     let streamed = tkn(tmp.path())
         .args(["render", "v0.44.2", "--namespace", "team-a", "--release-file"])
@@ -106,8 +130,13 @@ fn render_writes_a_kfmt_tree() {
         .unwrap();
     let count = docs(&stdout(&streamed)).len();
     let mut files = 0;
-    for sub in ["cluster", "namespaces/tekton-team-a", "namespaces/tekton-shared", "namespaces/team-a",
-        "namespaces/tekton-shared-resolvers"] {
+    for sub in [
+        "cluster",
+        "namespaces/tekton-team-a",
+        "namespaces/tekton-shared",
+        "namespaces/team-a",
+        "namespaces/tekton-shared-resolvers",
+    ] {
         if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
             for e in rd {
                 let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
@@ -148,11 +177,18 @@ fn malformed_yaml_is_a_clear_user_error() {
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.yaml");
     std::fs::write(&bad, "apiVersion: v1\nkind: [unclosed\n").unwrap();
-    let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "team-a", "--release-file"]).arg(&bad).output().unwrap();
+    let out = tkn(tmp.path())
+        .args(["render", "v0.50.3", "-n", "team-a", "--release-file"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.starts_with("error: cannot use Tekton Pipelines v0.50.3\n"), "{err}");
-    assert!(err.contains(&format!("caused by: release `{}` is not valid YAML", bad.display())), "{err}");
+    assert!(
+        err.contains(&format!("caused by: release `{}` is not valid YAML", bad.display())),
+        "{err}"
+    );
     assert!(stdout(&out).is_empty());
 }
 
@@ -160,7 +196,11 @@ fn malformed_yaml_is_a_clear_user_error() {
 fn a_release_file_of_another_version_is_refused() {
     let Some(file) = release_path("v0.44.2") else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "team-a", "--release-file"]).arg(&file).output().unwrap();
+    let out = tkn(tmp.path())
+        .args(["render", "v0.50.3", "-n", "team-a", "--release-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let want = format!(
         "error: cannot use Tekton Pipelines v0.50.3\n  caused by: release `{}` is Tekton Pipelines v0.44.2, not v0.50.3\n\n\
@@ -174,7 +214,7 @@ fn a_release_file_of_another_version_is_refused() {
 fn bad_names_and_versions_are_rejected_by_the_parser() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tkn(tmp.path()).args(["render", "latest", "-n", "team-a"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "clap reports usage errors with 2");
+    assert_eq!(out.status.code(), Some(1), "usage errors are the user's: exit 1");
     assert!(stderr(&out).contains("`latest` is not a Tekton version"), "{}", stderr(&out));
     let out = tkn(tmp.path()).args(["render", "v0.50.3", "-n", "Team_A"]).output().unwrap();
     assert!(stderr(&out).contains("`Team_A` is not a valid namespace name"), "{}", stderr(&out));
@@ -213,15 +253,21 @@ fn serve(root: std::path::PathBuf, max_requests: usize) -> (String, Arc<AtomicUs
             counter.fetch_add(1, Ordering::SeqCst);
             let mut line = String::new();
             BufReader::new(&stream).read_line(&mut line).unwrap();
-            let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+            let path =
+                line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
             match std::fs::read(root.join(&path)) {
                 Ok(body) => {
-                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
                     let _ = stream.write_all(head.as_bytes());
                     let _ = stream.write_all(&body);
                 }
                 Err(_) => {
-                    let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
                 }
             }
         }
@@ -238,19 +284,26 @@ fn fetch_downloads_once_then_uses_the_verified_cache() {
     let out = tkn(tmp.path()).args(["fetch", "v0.44.2", "--release-url", &url]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let cached = tmp.path().join("releases/pipeline/v0.44.2/release.yaml");
-    assert_eq!(std::fs::read(&cached).unwrap(), std::fs::read(dir.join("pipeline/v0.44.2.yaml")).unwrap());
-    let sidecar = std::fs::read_to_string(tmp.path().join("releases/pipeline/v0.44.2/release.yaml.sha256")).unwrap();
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(dir.join("pipeline/v0.44.2.yaml")).unwrap()
+    );
+    let sidecar =
+        std::fs::read_to_string(tmp.path().join("releases/pipeline/v0.44.2/release.yaml.sha256"))
+            .unwrap();
     assert!(stdout(&out).contains(sidecar.split_whitespace().next().unwrap()));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // Offline now works from the cache, without another request.
-    let out = tkn(tmp.path()).args(["render", "v0.44.2", "-n", "team-a", "--offline"]).output().unwrap();
+    let out =
+        tkn(tmp.path()).args(["render", "v0.44.2", "-n", "team-a", "--offline"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // A tampered cache is detected, not used.
     let mut bytes = std::fs::read(&cached).unwrap();
     bytes.extend_from_slice(b"\n# tampered\n");
     std::fs::write(&cached, bytes).unwrap();
-    let out = tkn(tmp.path()).args(["render", "v0.44.2", "-n", "team-a", "--offline"]).output().unwrap();
+    let out =
+        tkn(tmp.path()).args(["render", "v0.44.2", "-n", "team-a", "--offline"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("sha256 mismatch: recorded"), "{}", stderr(&out));
     // An unknown version on the server is a 404, named in the error.
@@ -291,7 +344,8 @@ fn bundles_round_trip_and_tampering_changes_nothing() {
         let file = std::fs::File::open(&bundle).unwrap();
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
         let out = std::fs::File::create(&tampered).unwrap();
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast()));
+        let mut builder =
+            tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast()));
         for e in archive.entries().unwrap() {
             let mut e = e.unwrap();
             let name = e.path().unwrap().to_string_lossy().into_owned();
@@ -312,5 +366,8 @@ fn bundles_round_trip_and_tampering_changes_nothing() {
     let out = tkn(&fresh).args(["bundle", "import"]).arg(&tampered).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("`pipeline/v1.9.0.yaml` has sha256"), "{}", stderr(&out));
-    assert!(!fresh.join("releases/pipeline/v0.41.2/release.yaml").exists(), "nothing imported from a bad bundle");
+    assert!(
+        !fresh.join("releases/pipeline/v0.41.2/release.yaml").exists(),
+        "nothing imported from a bad bundle"
+    );
 }

@@ -1,1 +1,225 @@
-//! Cluster tests.
+//! Tests against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG` (a kube-apiserver,
+//! controller-manager, scheduler and KWOK started by `scripts/test-cluster up`).
+//!
+//! Outside CI they skip when the variable is unset; in CI that is a failure. They run one at a
+//! time (they touch the cluster-wide Tekton CRDs) and use unique names.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::{Client, Config, discovery};
+use tkn_multi::names::{InstanceName, NamespaceName};
+use tkn_multi::release::Object;
+use tkn_multi::split::{InstanceSpec, SharedSpec, instance_part, shared_part};
+
+use crate::common::{in_ci, load};
+
+/// Cluster tests share cluster-wide objects: one at a time.
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+const MANAGER: &str = "tkn-multi-tests";
+
+fn kubeconfig() -> Option<PathBuf> {
+    match std::env::var_os("TKN_MULTI_TEST_KUBECONFIG") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            assert!(
+                !in_ci(),
+                "TKN_MULTI_TEST_KUBECONFIG is unset: in CI the cluster tests must run"
+            );
+            eprintln!("skipping: TKN_MULTI_TEST_KUBECONFIG is unset (run scripts/test-cluster up)");
+            None
+        }
+    }
+}
+
+async fn client(path: &PathBuf) -> Client {
+    let kc = Kubeconfig::read_from(path).expect("kubeconfig is readable");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is valid");
+    Client::try_from(config).expect("client")
+}
+
+fn unique(prefix: &str) -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{:x}", n % 0xff_ffff)
+}
+
+/// Server-side applies one object, whatever its kind.
+async fn apply(client: &Client, o: &Object) {
+    let (group, version) = match o.api_version().split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", o.api_version()),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, o.kind());
+    let (ar, _) = discovery::pinned_kind(client, &gvk)
+        .await
+        .unwrap_or_else(|e| panic!("discover {gvk:?}: {e}"));
+    let api: Api<DynamicObject> = match o.namespace() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    api.patch(o.name(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(o.to_value()))
+        .await
+        .unwrap_or_else(|e| panic!("apply {} {}: {e}", o.kind(), o.name()));
+}
+
+async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "{what} not reached within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn crd_established(client: &Client, name: &str) -> bool {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.get(name)
+        .await
+        .ok()
+        .and_then(|c| c.status)
+        .and_then(|s| s.conditions)
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+}
+
+async fn deployment_available(client: &Client, ns: &str, name: &str) -> bool {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    api.get(name)
+        .await
+        .ok()
+        .and_then(|d| d.status)
+        .and_then(|s| s.conditions)
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"))
+}
+
+async fn delete_namespace_and_wait(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_until(&format!("namespace {name} gone"), Duration::from_secs(120), || {
+        let api = api.clone();
+        async move { matches!(api.get(name).await, Err(kube::Error::Api(e)) if e.code == 404) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_real_crd_deployment_and_namespace_deletion() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let client = client(&path).await;
+    let release = load(&"v0.50.3".parse().unwrap());
+    // A real Tekton CRD, as upstream ships it.
+    let crd = release
+        .objects
+        .iter()
+        .find(|o| o.kind() == "CustomResourceDefinition" && o.name() == "tasks.tekton.dev")
+        .unwrap();
+    apply(&client, crd).await;
+    wait_until("tasks.tekton.dev Established", Duration::from_secs(60), || {
+        crd_established(&client, "tasks.tekton.dev")
+    })
+    .await;
+    // A real Tekton Deployment, in a namespace of its own.
+    let ns = unique("smoke");
+    let mut namespace = Object::from_map(serde_json::Map::new());
+    namespace.as_map_mut().insert("apiVersion".into(), "v1".into());
+    namespace.as_map_mut().insert("kind".into(), "Namespace".into());
+    namespace.set_name(&ns);
+    apply(&client, &namespace).await;
+    let mut sa = release
+        .objects
+        .iter()
+        .find(|o| o.kind() == "ServiceAccount" && o.name() == "tekton-pipelines-controller")
+        .unwrap()
+        .clone();
+    sa.set_namespace(Some(&ns));
+    apply(&client, &sa).await;
+    let mut deploy = release
+        .objects
+        .iter()
+        .find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-controller")
+        .unwrap()
+        .clone();
+    deploy.set_namespace(Some(&ns));
+    apply(&client, &deploy).await;
+    wait_until("controller Deployment Available", Duration::from_secs(120), || {
+        deployment_available(&client, &ns, "tekton-pipelines-controller")
+    })
+    .await;
+    delete_namespace_and_wait(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_shared_and_instance_parts_are_accepted_and_become_available() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let client = client(&path).await;
+    for version in ["v0.44.2", "v1.9.0"] {
+        let release = load(&version.parse().unwrap());
+        let inst = unique("it");
+        let shared_ns = unique("shared");
+        let shared = SharedSpec { namespace: shared_ns.parse::<NamespaceName>().unwrap() };
+        let spec = InstanceSpec {
+            name: inst.parse::<InstanceName>().unwrap(),
+            namespace: inst.parse().unwrap(),
+            control_plane_namespace: format!("tekton-{inst}").parse().unwrap(),
+        };
+        let mut objects = shared_part(&release, &shared);
+        objects.extend(instance_part(&release, &spec, &shared).unwrap());
+        // Namespaces and CRDs first, and CRDs Established, before anything else (they are first
+        // in render order).
+        for o in &objects {
+            apply(&client, o).await;
+            if o.kind() == "CustomResourceDefinition" {
+                let name = o.name().to_owned();
+                wait_until(&format!("{name} Established"), Duration::from_secs(60), || {
+                    crd_established(&client, &name)
+                })
+                .await;
+            }
+        }
+        for d in objects.iter().filter(|o| o.kind() == "Deployment") {
+            let (ns, name) = (d.namespace().unwrap().to_owned(), d.name().to_owned());
+            wait_until(
+                &format!("{version}: Deployment {ns}/{name} Available"),
+                Duration::from_secs(180),
+                || deployment_available(&client, &ns, &name),
+            )
+            .await;
+        }
+        // Clean up everything but the CRDs (shared by every test and harmless to keep).
+        for o in objects
+            .iter()
+            .rev()
+            .filter(|o| o.namespace().is_none() && o.kind() != "CustomResourceDefinition")
+        {
+            if o.kind() == "Namespace" {
+                delete_namespace_and_wait(&client, o.name()).await;
+            } else {
+                delete_cluster_scoped(&client, o).await;
+            }
+        }
+    }
+}
+
+async fn delete_cluster_scoped(client: &Client, o: &Object) {
+    let (group, version) = o.api_version().split_once('/').unwrap_or(("", o.api_version()));
+    let gvk = GroupVersionKind::gvk(group, version, o.kind());
+    let (ar, _) = discovery::pinned_kind(client, &gvk).await.unwrap();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    api.delete(o.name(), &DeleteParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("delete {}: {e}", o.name()));
+}

@@ -21,7 +21,10 @@ pub fn release_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(!in_ci(), "release directory {} is missing: in CI this is a failure", dir.display());
-    eprintln!("skipping: release directory {} is missing (set TKN_MULTI_RELEASE_DIR)", dir.display());
+    eprintln!(
+        "skipping: release directory {} is missing (set TKN_MULTI_RELEASE_DIR)",
+        dir.display()
+    );
     None
 }
 

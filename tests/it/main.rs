@@ -4,6 +4,16 @@
 //! - `cli`: the built binary, offline.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
 
+// Test code: skips are announced on stderr; the cluster tests hold a std mutex across awaits on
+// purpose (each test has its own runtime and thread; the lock only serialises tests).
+#![allow(
+    clippy::print_stderr,
+    clippy::too_many_lines,
+    clippy::items_after_statements,
+    clippy::similar_names,
+    clippy::await_holding_lock
+)]
+
 mod cli;
 mod cluster;
 mod common;

@@ -8,7 +8,8 @@ use tkn_multi::release::capabilities::Capabilities;
 use tkn_multi::release::{Object, ObjectRef, Release, TektonVersion};
 use tkn_multi::render::manifests::to_yaml_stream;
 use tkn_multi::split::{
-    self, InstanceSpec, Part, Rule, SharedSpec, classify, instance_part, resource_scope, shared_part,
+    self, InstanceSpec, Part, Rule, SharedSpec, classify, instance_part, resource_scope,
+    shared_part,
 };
 
 use crate::common::{all_versions, load};
@@ -48,7 +49,9 @@ fn cluster_names(objects: &[Object]) -> BTreeSet<ObjectRef> {
 }
 
 fn strings(v: Option<&Value>) -> Vec<&str> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// Every place where a string equal to an upstream namespace survives, with its JSON path.
@@ -60,12 +63,19 @@ fn upstream_namespace_refs(o: &Object) -> Vec<String> {
                 // Allowed: label values (part-of), CRD categories, and ConfigMap data values.
                 // Object and subject *names* may keep upstream's words; only a Namespace's own
                 // name is a namespace.
-                let allowed = path.iter().any(|p| {
-                    matches!(
-                        p.as_str(),
-                        "labels" | "matchLabels" | "selector" | "categories" | "data" | "objectSelector"
-                    )
-                }) || (path.last().is_some_and(|p| p == "name" || p.ends_with("Name")) && !is_namespace);
+                let allowed =
+                    path.iter().any(|p| {
+                        matches!(
+                            p.as_str(),
+                            "labels"
+                                | "matchLabels"
+                                | "selector"
+                                | "categories"
+                                | "data"
+                                | "objectSelector"
+                        )
+                    }) || (path.last().is_some_and(|p| p == "name" || p.ends_with("Name"))
+                        && !is_namespace);
                 if !allowed {
                     hits.push(path.join("/"));
                 }
@@ -104,7 +114,10 @@ fn guarantee_1_every_object_has_exactly_one_disposition() {
                 assert!(
                     matches!(
                         d.rule,
-                        Rule::PodSecurityPolicy | Rule::AdmissionHardcodedNames | Rule::Duplicate | Rule::LegacyCrdApi
+                        Rule::PodSecurityPolicy
+                            | Rule::AdmissionHardcodedNames
+                            | Rule::Duplicate
+                            | Rule::LegacyCrdApi
                     ),
                     "{v}: {} dropped by {:?}",
                     d.object,
@@ -113,7 +126,8 @@ fn guarantee_1_every_object_has_exactly_one_disposition() {
             }
         }
         // Dropped objects are exactly the PSP (≤ v0.40) and, before v0.44, the admission configs.
-        let dropped: Vec<_> = ds.iter().filter(|d| d.part == Part::Dropped).map(|d| d.object.kind.as_str()).collect();
+        let dropped: Vec<_> =
+            ds.iter().filter(|d| d.part == Part::Dropped).map(|d| d.object.kind.as_str()).collect();
         let psp = usize::from(Capabilities::of(&v).legacy_policy_apis);
         let admission = if Capabilities::of(&v).admission_name_env { 0 } else { 3 };
         let legacy_crd = usize::from(v == "v0.22.0".parse().unwrap());
@@ -136,8 +150,12 @@ fn guarantees_2_to_8_hold_for_every_release() {
             .filter(|o| o.kind() == "CustomResourceDefinition" && o.name().ends_with("tekton.dev"))
             .map(Object::name)
             .collect();
-        let shared_crds: BTreeSet<_> =
-            r.shared.iter().filter(|o| o.kind() == "CustomResourceDefinition").map(Object::name).collect();
+        let shared_crds: BTreeSet<_> = r
+            .shared
+            .iter()
+            .filter(|o| o.kind() == "CustomResourceDefinition")
+            .map(Object::name)
+            .collect();
         assert_eq!(upstream_crds, shared_crds, "{v}: all CRDs are shared");
         for crd in r.shared.iter().filter(|o| o.kind() == "CustomResourceDefinition") {
             if let Some(svc) = crd.pointer("/spec/conversion/webhook/clientConfig/service") {
@@ -145,41 +163,69 @@ fn guarantees_2_to_8_hold_for_every_release() {
                 let name = svc["name"].as_str().unwrap();
                 for kind in ["Service", "Deployment"] {
                     assert!(
-                        r.shared.iter().any(|o| o.kind() == kind && o.name() == name && o.namespace() == Some(shared_ns)),
+                        r.shared.iter().any(|o| o.kind() == kind
+                            && o.name() == name
+                            && o.namespace() == Some(shared_ns)),
                         "{v}: conversion {kind} {name} missing from the shared part"
                     );
                 }
             }
         }
         for name in ["tekton-aggregate-edit", "tekton-aggregate-view"] {
-            assert!(r.shared.iter().any(|o| o.kind() == "ClusterRole" && o.name() == name), "{v}: {name}");
+            assert!(
+                r.shared.iter().any(|o| o.kind() == "ClusterRole" && o.name() == name),
+                "{v}: {name}"
+            );
         }
-        assert!(!r.shared.iter().any(|o| o.name() == "tekton-pipelines-controller"), "{v}: no controller shared");
+        assert!(
+            !r.shared.iter().any(|o| o.name() == "tekton-pipelines-controller"),
+            "{v}: no controller shared"
+        );
         // The shared webhook keeps the CRD write rights (it owns the conversion caBundle).
         let shared_webhook_role = r
             .shared
             .iter()
-            .find(|o| o.kind() == "ClusterRole" && o.name() == "tkn-multi:shared:tekton-pipelines-webhook-cluster-access")
+            .find(|o| {
+                o.kind() == "ClusterRole"
+                    && o.name() == "tkn-multi:shared:tekton-pipelines-webhook-cluster-access"
+            })
             .unwrap_or_else(|| panic!("{v}: shared webhook ClusterRole"));
-        assert!(grants(shared_webhook_role, "customresourcedefinitions", "update"), "{v}: shared CRD update");
+        assert!(
+            grants(shared_webhook_role, "customresourcedefinitions", "update"),
+            "{v}: shared CRD update"
+        );
 
         for (inst, objs) in [("team-a", &r.a), ("team-b", &r.b)] {
             let cp = format!("tekton-{inst}");
             // 3. Every namespaced object is in the control plane, or (bindings, the namespace
             //    itself) in the watched namespace; nothing refers to the upstream namespaces.
-            for o in objs.iter() {
+            for o in objs {
                 match o.namespace() {
                     Some(ns) if ns == cp => {}
-                    Some(ns) if ns == inst => assert_eq!(o.kind(), "RoleBinding", "{v}: {} in {inst}", o.name()),
-                    Some(ns) => panic!("{v}: {} {} in unexpected namespace {ns}", o.kind(), o.name()),
+                    Some(ns) if ns == inst => {
+                        assert_eq!(o.kind(), "RoleBinding", "{v}: {} in {inst}", o.name());
+                    }
+                    Some(ns) => {
+                        panic!("{v}: {} {} in unexpected namespace {ns}", o.kind(), o.name())
+                    }
                     None => {}
                 }
                 let refs = upstream_namespace_refs(o);
-                assert!(refs.is_empty(), "{v}: {} {} still refers to upstream at {refs:?}", o.kind(), o.name());
+                assert!(
+                    refs.is_empty(),
+                    "{v}: {} {} still refers to upstream at {refs:?}",
+                    o.kind(),
+                    o.name()
+                );
             }
             for o in &r.shared {
                 let refs = upstream_namespace_refs(o);
-                assert!(refs.is_empty(), "{v}: shared {} {} refers to upstream at {refs:?}", o.kind(), o.name());
+                assert!(
+                    refs.is_empty(),
+                    "{v}: shared {} {} refers to upstream at {refs:?}",
+                    o.kind(),
+                    o.name()
+                );
             }
             // 6. The controller watches only the instance's namespace.
             let ctrl = objs
@@ -187,7 +233,10 @@ fn guarantees_2_to_8_hold_for_every_release() {
                 .find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-controller")
                 .unwrap_or_else(|| panic!("{v}: controller"));
             let args = strings(ctrl.pointer("/spec/template/spec/containers/0/args"));
-            let pos = args.iter().position(|a| *a == "-namespace").unwrap_or_else(|| panic!("{v}: -namespace"));
+            let pos = args
+                .iter()
+                .position(|a| *a == "-namespace")
+                .unwrap_or_else(|| panic!("{v}: -namespace"));
             assert_eq!(args[pos + 1], inst);
             // 5. Admission: only where the names can be made unique, acting only on the instance.
             check_admission(v, &caps, inst, &cp, objs);
@@ -196,7 +245,11 @@ fn guarantees_2_to_8_hold_for_every_release() {
         }
         // 8. Deterministic output.
         let again = instance_part(&r.release, &spec("team-a"), &SharedSpec::default()).unwrap();
-        assert_eq!(to_yaml_stream(&again).unwrap(), to_yaml_stream(&r.a).unwrap(), "{v}: deterministic");
+        assert_eq!(
+            to_yaml_stream(&again).unwrap(),
+            to_yaml_stream(&r.a).unwrap(),
+            "{v}: deterministic"
+        );
     }
 
     // 4. Cluster-scoped names are disjoint between any two instances of any two versions, and
@@ -209,7 +262,12 @@ fn guarantees_2_to_8_hold_for_every_release() {
         assert!(clash.is_empty(), "{}: team-a clashes with shared: {clash:?}", all[i].version);
         for (j, b) in b_names.iter().enumerate() {
             let clash: Vec<_> = a.intersection(b).collect();
-            assert!(clash.is_empty(), "team-a {} and team-b {} clash: {clash:?}", all[i].version, all[j].version);
+            assert!(
+                clash.is_empty(),
+                "team-a {} and team-b {} clash: {clash:?}",
+                all[i].version,
+                all[j].version
+            );
         }
     }
 }
@@ -224,22 +282,36 @@ fn grants(role: &Object, resource: &str, verb: &str) -> bool {
 }
 
 fn check_admission(v: &TektonVersion, caps: &Capabilities, inst: &str, cp: &str, objs: &[Object]) {
-    let configs: Vec<_> = objs.iter().filter(|o| o.kind().ends_with("WebhookConfiguration")).collect();
+    let configs: Vec<_> =
+        objs.iter().filter(|o| o.kind().ends_with("WebhookConfiguration")).collect();
     if !caps.admission_name_env {
         assert!(configs.is_empty(), "{v}: no instance admission before v0.44");
-        assert!(!objs.iter().any(|o| o.name() == "tekton-pipelines-webhook"), "{v}: no instance webhook");
+        assert!(
+            !objs.iter().any(|o| o.name() == "tekton-pipelines-webhook"),
+            "{v}: no instance webhook"
+        );
         return;
     }
     assert_eq!(configs.len(), 3, "{v}: three admission configurations");
     let w = format!("webhook.{inst}.pipeline.tekton.dev");
     let names: BTreeSet<_> = configs.iter().map(|o| o.name().to_owned()).collect();
-    assert_eq!(names, BTreeSet::from([w.clone(), format!("validation.{w}"), format!("config.{w}")]));
+    assert_eq!(
+        names,
+        BTreeSet::from([w.clone(), format!("validation.{w}"), format!("config.{w}")])
+    );
     for c in &configs {
         for h in c.pointer("/webhooks").and_then(Value::as_array).unwrap() {
-            assert_eq!(h["name"], c.name(), "{v}: knative only reconciles webhooks named like the object");
+            assert_eq!(
+                h["name"],
+                c.name(),
+                "{v}: knative only reconciles webhooks named like the object"
+            );
             assert_eq!(h["clientConfig"]["service"]["namespace"], cp);
             let svc = h["clientConfig"]["service"]["name"].as_str().unwrap();
-            assert!(objs.iter().any(|o| o.kind() == "Service" && o.name() == svc), "{v}: service {svc}");
+            assert!(
+                objs.iter().any(|o| o.kind() == "Service" && o.name() == svc),
+                "{v}: service {svc}"
+            );
             let expr = &h["namespaceSelector"]["matchExpressions"][0];
             assert_eq!(expr["key"], "kubernetes.io/metadata.name");
             assert_eq!(expr["operator"], "In");
@@ -248,19 +320,39 @@ fn check_admission(v: &TektonVersion, caps: &Capabilities, inst: &str, cp: &str,
             assert!(h["namespaceSelector"].get("matchLabels").is_none(), "{v}: expressions only");
         }
     }
-    let webhook = objs.iter().find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-webhook").unwrap();
-    let env = webhook.pointer("/spec/template/spec/containers/0/env").and_then(Value::as_array).unwrap();
+    let webhook = objs
+        .iter()
+        .find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-webhook")
+        .unwrap();
+    let env =
+        webhook.pointer("/spec/template/spec/containers/0/env").and_then(Value::as_array).unwrap();
     let name_env = env.iter().find(|e| e["name"] == "WEBHOOK_ADMISSION_CONTROLLER_NAME").unwrap();
-    assert_eq!(name_env["value"], w.as_str(), "{v}: the webhook reconciles the renamed configurations");
+    assert_eq!(
+        name_env["value"],
+        w.as_str(),
+        "{v}: the webhook reconciles the renamed configurations"
+    );
     // The instance's webhook can update its own configurations and nothing else; never CRDs.
     for role in objs.iter().filter(|o| o.kind() == "ClusterRole") {
-        assert!(!grants(role, "customresourcedefinitions", "update"), "{v}: {} may update CRDs", role.name());
-        assert!(!grants(role, "customresourcedefinitions", "patch"), "{v}: {} may patch CRDs", role.name());
+        assert!(
+            !grants(role, "customresourcedefinitions", "update"),
+            "{v}: {} may update CRDs",
+            role.name()
+        );
+        assert!(
+            !grants(role, "customresourcedefinitions", "patch"),
+            "{v}: {} may patch CRDs",
+            role.name()
+        );
         for rule in role.pointer("/rules").and_then(Value::as_array).unwrap() {
             let res = strings(rule.get("resources"));
             let named = strings(rule.get("resourceNames"));
             if res.iter().any(|r| r.ends_with("webhookconfigurations")) {
-                assert!(named.iter().all(|n| names.contains(*n)), "{v}: {} names {named:?}", role.name());
+                assert!(
+                    named.iter().all(|n| names.contains(*n)),
+                    "{v}: {} names {named:?}",
+                    role.name()
+                );
             }
             if res.iter().any(|r| r.starts_with("namespaces")) {
                 assert_eq!(named, vec![cp], "{v}: {} namespaces", role.name());
@@ -293,12 +385,18 @@ fn check_rbac(v: &TektonVersion, inst: &str, cp: &str, objs: &[Object]) {
     // Namespaced grants arrive through RoleBindings in exactly the two namespaces.
     let narrowed: HashSet<_> = objs
         .iter()
-        .filter(|o| o.kind() == "RoleBinding" && o.pointer("/roleRef/kind").and_then(Value::as_str) == Some("ClusterRole"))
+        .filter(|o| {
+            o.kind() == "RoleBinding"
+                && o.pointer("/roleRef/kind").and_then(Value::as_str) == Some("ClusterRole")
+        })
         .map(|o| (o.namespace().unwrap().to_owned(), o.name().to_owned()))
         .collect();
     let controller_access = format!("tkn-multi:{inst}:tekton-pipelines-controller-cluster-access");
     for ns in [inst, cp] {
-        assert!(narrowed.contains(&(ns.to_owned(), controller_access.clone())), "{v}: controller access in {ns}");
+        assert!(
+            narrowed.contains(&(ns.to_owned(), controller_access.clone())),
+            "{v}: controller access in {ns}"
+        );
     }
 }
 
@@ -309,13 +407,18 @@ fn instances_cannot_use_the_shared_namespace() {
     let mut s = spec("team-a");
     s.control_plane_namespace = "tekton-shared".parse().unwrap();
     let err = instance_part(&release, &s, &SharedSpec::default()).unwrap_err();
-    assert_eq!(err.to_string(), "namespace `tekton-shared` of instance `team-a` is reserved for the shared part");
+    assert_eq!(
+        err.to_string(),
+        "namespace `tekton-shared` of instance `team-a` is reserved for the shared part"
+    );
 }
 
 #[test]
 fn rendered_objects_deserialise_into_their_kubernetes_types() {
     use k8s_openapi::api::admissionregistration::v1 as adm;
-    use k8s_openapi::api::{apps::v1 as apps, autoscaling::v2 as hpa, core::v1 as core, rbac::v1 as rbac};
+    use k8s_openapi::api::{
+        apps::v1 as apps, autoscaling::v2 as hpa, core::v1 as core, rbac::v1 as rbac,
+    };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
     fn check<T: serde::de::DeserializeOwned + serde::Serialize>(o: &Object, v: &TektonVersion) {
         let typed: T = serde_json::from_value(o.to_value())
@@ -336,11 +439,19 @@ fn rendered_objects_deserialise_into_their_kubernetes_types() {
                 ("v1", "Secret") => check::<core::Secret>(o, &v),
                 ("v1", "Service") => check::<core::Service>(o, &v),
                 ("apps/v1", "Deployment") => check::<apps::Deployment>(o, &v),
-                ("autoscaling/v2", "HorizontalPodAutoscaler") => check::<hpa::HorizontalPodAutoscaler>(o, &v),
-                ("rbac.authorization.k8s.io/v1", "ClusterRole") => check::<rbac::ClusterRole>(o, &v),
+                ("autoscaling/v2", "HorizontalPodAutoscaler") => {
+                    check::<hpa::HorizontalPodAutoscaler>(o, &v);
+                }
+                ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+                    check::<rbac::ClusterRole>(o, &v);
+                }
                 ("rbac.authorization.k8s.io/v1", "Role") => check::<rbac::Role>(o, &v),
-                ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => check::<rbac::ClusterRoleBinding>(o, &v),
-                ("rbac.authorization.k8s.io/v1", "RoleBinding") => check::<rbac::RoleBinding>(o, &v),
+                ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                    check::<rbac::ClusterRoleBinding>(o, &v);
+                }
+                ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                    check::<rbac::RoleBinding>(o, &v);
+                }
                 ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
                     check::<adm::MutatingWebhookConfiguration>(o, &v);
                 }

@@ -42,7 +42,7 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// The bundle to read.
     pub bundle: PathBuf,
-    /// The release cache [env: TKN_MULTI_CACHE_DIR] [default: ~/.cache/tkn-multi]
+    /// The release cache [env: `TKN_MULTI_CACHE_DIR`] [default: ~/.cache/tkn-multi]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
@@ -52,7 +52,9 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
     match cmd {
         BundleCommand::Export(args) => {
             if args.source.release_file.is_some() && args.versions.len() > 1 {
-                return Err(UserError("`--release-file` can only provide one version".into()).into());
+                return Err(
+                    UserError("`--release-file` can only provide one version".into()).into()
+                );
             }
             let mut releases = Vec::with_capacity(args.versions.len());
             for v in &args.versions {
@@ -63,18 +65,28 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
             for e in &manifest.releases {
                 printer.data(&format!("{}\t{}\n", e.version, e.sha256))?;
             }
-            printer.info(&format!("wrote {} release(s) to {}", manifest.releases.len(), args.output.display()));
+            printer.info(&format!(
+                "wrote {} release(s) to {}",
+                manifest.releases.len(),
+                args.output.display()
+            ));
         }
         BundleCommand::Import(args) => {
             let source = SourceArgs { cache_dir: args.cache_dir, ..SourceArgs::default() };
             let cache = resolve_cache_dir(&source, env).ok_or_else(|| {
-                UserError("no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into())
+                UserError(
+                    "no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into(),
+                )
             })?;
             let manifest = bundle::import(&args.bundle, &cache)?;
             for e in &manifest.releases {
                 printer.data(&format!("{}\t{}\n", e.version, e.sha256))?;
             }
-            printer.info(&format!("imported {} release(s) into {}", manifest.releases.len(), cache.display()));
+            printer.info(&format!(
+                "imported {} release(s) into {}",
+                manifest.releases.len(),
+                cache.display()
+            ));
         }
     }
     Ok(ExitStatus::Success)

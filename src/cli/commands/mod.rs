@@ -22,7 +22,8 @@ pub(crate) async fn load_release(
 ) -> anyhow::Result<(Release, Fetched)> {
     let fetched = obtain(version, &resolve_sources(sources, env)).await?;
     if printer.verbose > 0 {
-        printer.info(&format!("using {version} from {} (sha256 {})", fetched.origin, fetched.sha256));
+        printer
+            .info(&format!("using {version} from {} (sha256 {})", fetched.origin, fetched.sha256));
     }
     let release = parse_release(&fetched.bytes, version, &fetched.origin.to_string())
         .with_context(|| format!("cannot use Tekton Pipelines {version}"))?;

@@ -12,7 +12,9 @@ use crate::printer::Printer;
 use crate::release::TektonVersion;
 use crate::release::capabilities::Capabilities;
 use crate::render::manifests::{to_tree, to_yaml_stream};
-use crate::split::{DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec, instance_part, shared_part};
+use crate::split::{
+    DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec, instance_part, shared_part,
+};
 
 /// Which part to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,14 +30,14 @@ pub enum PartArg {
 /// Print the manifests of the shared part and of one instance, without a cluster.
 ///
 /// Like `helm template`: nothing is sent anywhere. Pipe it to `kubectl apply --server-side -f -`
-/// or write a GitOps tree with `--output-dir`.
+/// or write a `GitOps` tree with `--output-dir`.
 ///
 /// Example: `tkn-multi render v0.50.3 --namespace team-a --release-file release.yaml`
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The Tekton Pipelines version, e.g. `v0.50.3`.
     pub version: TektonVersion,
-    /// The namespace the instance reconciles (its PipelineRuns and TaskRuns live there).
+    /// The namespace the instance reconciles (its `PipelineRuns` and `TaskRuns` live there).
     #[arg(short, long, value_name = "NS")]
     pub namespace: NamespaceName,
     /// The instance's name [default: the namespace]
@@ -61,12 +63,17 @@ pub struct RenderArgs {
 impl RenderArgs {
     /// The instance this command renders, with defaults applied.
     pub fn instance_spec(&self) -> anyhow::Result<InstanceSpec> {
-        let name = match &self.instance {
-            Some(n) => n.clone(),
-            None => self.namespace.as_str().parse().context("the namespace cannot serve as the instance name; pass `--instance`")?,
-        };
-        let control_plane_namespace =
-            self.control_plane_namespace.clone().unwrap_or_else(|| default_control_plane_namespace(&name));
+        let name =
+            match &self.instance {
+                Some(n) => n.clone(),
+                None => self.namespace.as_str().parse().context(
+                    "the namespace cannot serve as the instance name; pass `--instance`",
+                )?,
+            };
+        let control_plane_namespace = self
+            .control_plane_namespace
+            .clone()
+            .unwrap_or_else(|| default_control_plane_namespace(&name));
         Ok(InstanceSpec { name, namespace: self.namespace.clone(), control_plane_namespace })
     }
 }

@@ -39,7 +39,12 @@ pub async fn run(args: SplitArgs, env: &Env, printer: &Printer) -> anyhow::Resul
     let (release, _) = super::load_release(&args.version, &args.source, env, printer).await?;
     let objects = classify(&release);
     let caps = Capabilities::of(&release.version);
-    let report = SplitReport { format_version: FORMAT_VERSION, version: &release.version, capabilities: &caps, objects: &objects };
+    let report = SplitReport {
+        format_version: FORMAT_VERSION,
+        version: &release.version,
+        capabilities: &caps,
+        objects: &objects,
+    };
     printer.data(&match args.output {
         SplitOutput::Text => to_text(&report),
         SplitOutput::Json => to_json(&report),
