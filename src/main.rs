@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+            return ExitCode::from(u8::from(e.use_stderr()));
         }
     };
     let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };

@@ -4,6 +4,7 @@
 //! turn arguments into core values, call the pure core, and print through the `Printer`.
 
 pub mod commands;
+pub mod reference;
 pub mod settings;
 
 use clap::{Args, Parser, Subcommand};
@@ -46,10 +47,19 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the manifests of the shared part and of one instance, without a cluster.
+    ///
+    /// Like `helm template`: nothing is sent anywhere. Pipe the output to
+    /// `kubectl apply --server-side -f -`, or write a GitOps tree with `--output-dir`.
+    ///
+    /// Example: `tkn-multi render v0.50.3 --namespace team-a --release-file release.yaml`
     Render(commands::render::RenderArgs),
     /// Show which part every object of a release goes to, and why.
+    ///
+    /// Example: `tkn-multi split v0.50.3 -o json`
     Split(commands::split::SplitArgs),
-    /// Download releases into the local cache.
+    /// Download releases into the local cache, recording their sha256.
+    ///
+    /// Example: `tkn-multi fetch v0.44.2 v0.50.3`
     Fetch(commands::fetch::FetchArgs),
     /// Carry releases to air-gapped machines.
     #[command(subcommand)]

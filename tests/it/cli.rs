@@ -371,3 +371,17 @@ fn bundles_round_trip_and_tampering_changes_nothing() {
         "nothing imported from a bad bundle"
     );
 }
+
+#[test]
+fn cli_reference_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+    let want = tkn_multi::cli::reference::markdown();
+    if std::env::var_os("TKN_MULTI_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/cli.md is out of date: run `TKN_MULTI_UPDATE_DOCS=1 cargo test cli_reference`"
+    );
+}
