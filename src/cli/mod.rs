@@ -49,7 +49,7 @@ pub enum Command {
     /// Print the manifests of the shared part and of one instance, without a cluster.
     ///
     /// Like `helm template`: nothing is sent anywhere. Pipe the output to
-    /// `kubectl apply --server-side -f -`, or write a GitOps tree with `--output-dir`.
+    /// `kubectl apply --server-side -f -`, or write a `GitOps` tree with `--output-dir`.
     ///
     /// Example: `tkn-multi render v0.50.3 --namespace team-a --release-file release.yaml`
     Render(commands::render::RenderArgs),
