@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use crate::matrix;
 use crate::names::InvalidName;
 use crate::release::bundle;
 use crate::release::fetch::NotFound;
@@ -49,6 +50,8 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
             || e.is::<parse::Error>()
             || e.is::<split::Error>()
             || e.is::<NotFound>()
+            || e.is::<matrix::check::Error>()
+            || e.is::<matrix::Error>()
             || matches!(
                 e.downcast_ref::<bundle::Error>(),
                 Some(bundle::Error::Manifest { .. } | bundle::Error::Entry { .. })
@@ -66,6 +69,13 @@ fn hints(err: &anyhow::Error) -> Vec<String> {
                  with a bundle that contains {}",
                 nf.version
             ));
+        }
+        if let Some(matrix::check::Error::UnknownVersion { .. }) =
+            e.downcast_ref::<matrix::check::Error>()
+        {
+            hints.push("`tkn-multi matrix show` lists the known versions; a newer release can be added with \
+                        `tkn-multi matrix generate` and `--matrix-dir`"
+                .to_owned());
         }
         if let Some(parse::Error::VersionMismatch { found, .. }) = e.downcast_ref::<parse::Error>()
         {

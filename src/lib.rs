@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod matrix;
 pub mod names;
 pub mod printer;
 pub mod release;

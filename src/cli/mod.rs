@@ -64,6 +64,9 @@ pub enum Command {
     /// Carry releases to air-gapped machines.
     #[command(subcommand)]
     Bundle(commands::bundle::BundleCommand),
+    /// The compatibility matrix: which shared version can serve which instances.
+    #[command(subcommand)]
+    Matrix(commands::matrix::MatrixCommand),
 }
 
 /// Runs a parsed command line.
@@ -75,6 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Split(args) => commands::split::run(args, &env, &printer).await,
         Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
         Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
+        Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
     }
 }
 

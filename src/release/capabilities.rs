@@ -5,14 +5,14 @@
 //! `docs/tekton-internals.md` gives the source paths and commits. The split consults these facts,
 //! and the compatibility matrix records them per release.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::TektonVersion;
 
 /// The multi-instance capabilities of one Tekton Pipelines version.
 // A record of independent yes/no facts per version, not a state machine.
 #[allow(clippy::struct_excessive_bools)]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
     /// `cmd/controller` takes `-namespace <ns>` and scopes every injected informer to it

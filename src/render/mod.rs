@@ -2,4 +2,5 @@
 //! of (path, content) pairs; the CLI decides where they go.
 
 pub mod manifests;
+pub mod matrix;
 pub mod split_report;

@@ -17,4 +17,5 @@
 mod cli;
 mod cluster;
 mod common;
+mod matrix;
 mod releases;

@@ -1,0 +1,226 @@
+//! `tkn-multi matrix generate|show|check`: the compatibility matrix.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::cli::settings::Env;
+use crate::error::{ExitStatus, UserError};
+use crate::matrix::check::{self, Request};
+use crate::matrix::derive::derive_record;
+use crate::matrix::{Matrix, ReleaseRecord};
+use crate::printer::Printer;
+use crate::release::TektonVersion;
+use crate::release::fetch::sha256_hex;
+use crate::release::parse::parse_release;
+use crate::render::matrix::{check_text, show_text};
+
+/// Output format of `matrix` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixOutput {
+    /// A table.
+    Text,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// The compatibility matrix.
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Derive `compat-matrix/<version>.yaml` from a directory of release files.
+    ///
+    /// Example: `tkn-multi matrix generate --release-dir ../shared/tekton-releases`
+    Generate(GenerateArgs),
+    /// Show the table of versions × CRDs (served versions, storage, conversion).
+    ///
+    /// Example: `tkn-multi matrix show -o json`
+    Show(ShowArgs),
+    /// Compute the shared layer for a set of instance versions; exit 1 when incompatible.
+    ///
+    /// Example: `tkn-multi matrix check v0.44.2 v0.50.3 --current-shared v0.44.2`
+    Check(CheckArgs),
+}
+
+/// Where the matrix comes from.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MatrixSource {
+    /// Read the matrix from this directory instead of the built-in copy.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub matrix_dir: Option<PathBuf>,
+}
+
+/// Arguments of `matrix generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// A directory with `pipeline/<VERSION>.yaml` release files.
+    #[arg(long, value_name = "DIR")]
+    pub release_dir: PathBuf,
+    /// Where to write the records.
+    #[arg(long, value_name = "DIR", default_value = "compat-matrix")]
+    pub out: PathBuf,
+    /// Write nothing; exit 1 when the files in `--out` differ from what would be generated.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Arguments of `matrix show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = MatrixOutput::Text)]
+    pub output: MatrixOutput,
+    /// Where the matrix comes from.
+    #[command(flatten)]
+    pub source: MatrixSource,
+}
+
+/// Arguments of `matrix check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The instances' Tekton versions.
+    #[arg(required = true)]
+    pub versions: Vec<TektonVersion>,
+    /// The shared layer's version in the cluster now, to report kept CRDs and migrations.
+    #[arg(long, value_name = "VERSION")]
+    pub current_shared: Option<TektonVersion>,
+    /// Allow a layer older than `--current-shared` (after the newest instance is gone).
+    #[arg(long, requires = "current_shared")]
+    pub downgrade: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = MatrixOutput::Text)]
+    pub output: MatrixOutput,
+    /// Where the matrix comes from.
+    #[command(flatten)]
+    pub source: MatrixSource,
+}
+
+/// Loads the matrix from `--matrix-dir` or the built-in copy.
+pub fn load_matrix(source: &MatrixSource) -> anyhow::Result<Matrix> {
+    let Some(dir) = &source.matrix_dir else { return Ok(Matrix::embedded()) };
+    let mut files = Vec::new();
+    for entry in fs_err::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if Path::new(&name).extension().is_some_and(|e| e == "yaml") {
+            files.push((name, fs_err::read_to_string(&path)?));
+        }
+    }
+    Ok(Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
+}
+
+/// Derives the records of every release in `dir/pipeline`.
+pub fn generate_records(dir: &Path) -> anyhow::Result<Vec<ReleaseRecord>> {
+    let mut records = Vec::new();
+    let pipeline = dir.join("pipeline");
+    let mut paths: Vec<PathBuf> = fs_err::read_dir(&pipeline)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let version: TektonVersion = stem.parse().with_context(|| {
+            format!("release file `{}` is not named `<VERSION>.yaml`", path.display())
+        })?;
+        let bytes = fs_err::read(&path)?;
+        let release = parse_release(&bytes, &version, &path.display().to_string())?;
+        records.push(derive_record(&release, &sha256_hex(&bytes)));
+    }
+    if records.is_empty() {
+        return Err(UserError(format!("no release files in `{}`", pipeline.display())).into());
+    }
+    records.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(records)
+}
+
+fn emit<T: Serialize>(
+    printer: Printer,
+    format: MatrixOutput,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let s = match format {
+        MatrixOutput::Text => text(),
+        MatrixOutput::Json => serde_json::to_string_pretty(value)? + "\n",
+        MatrixOutput::Yaml => crate::yaml::to_string(value)?,
+    };
+    printer.data(&s)?;
+    Ok(())
+}
+
+/// The `matrix check` report: the layer plus the problems that make it incompatible.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    #[serde(flatten)]
+    layer: &'a check::SharedLayer,
+    problems: &'a [String],
+}
+
+/// Runs a `matrix` command.
+pub fn run(cmd: MatrixCommand, _env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match cmd {
+        MatrixCommand::Generate(args) => {
+            let records = generate_records(&args.release_dir)?;
+            let mut drifted = Vec::new();
+            for r in &records {
+                let path = args.out.join(format!("{}.yaml", r.version));
+                let text = r.to_yaml();
+                if args.check {
+                    if fs_err::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                        drifted.push(path.display().to_string());
+                    }
+                } else {
+                    fs_err::create_dir_all(&args.out)?;
+                    fs_err::write(&path, text)?;
+                }
+            }
+            if !drifted.is_empty() {
+                return Err(UserError(format!(
+                    "the committed matrix differs from the release files: {}; run `tkn-multi matrix generate`",
+                    drifted.join(", ")
+                ))
+                .into());
+            }
+            let verb = if args.check { "checked" } else { "wrote" };
+            printer.info(&format!("{verb} {} records in {}", records.len(), args.out.display()));
+            Ok(ExitStatus::Success)
+        }
+        MatrixCommand::Show(args) => {
+            let matrix = load_matrix(&args.source)?;
+            let records: Vec<&ReleaseRecord> = matrix.releases.values().collect();
+            emit(*printer, args.output, &records, || show_text(&matrix))?;
+            Ok(ExitStatus::Success)
+        }
+        MatrixCommand::Check(args) => {
+            let matrix = load_matrix(&args.source)?;
+            let req = Request {
+                instances: args.versions,
+                current_shared: args.current_shared,
+                allow_downgrade: args.downgrade,
+            };
+            match check::check(&matrix, &req) {
+                Ok(layer) => {
+                    emit(*printer, args.output, &Report { layer: &layer, problems: &[] }, || {
+                        check_text(&layer, &[])
+                    })?;
+                    Ok(ExitStatus::Success)
+                }
+                Err(check::Error::Incompatible { problems, layer }) => {
+                    emit(
+                        *printer,
+                        args.output,
+                        &Report { layer: &layer, problems: &problems },
+                        || check_text(&layer, &problems),
+                    )?;
+                    Ok(ExitStatus::UserError)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}

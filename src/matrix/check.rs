@@ -1,0 +1,498 @@
+//! The shared layer for a set of instances, and why it is (or is not) safe. **Pure.**
+//!
+//! Semantics (docs/compat-matrix.md):
+//! 1. The layer's **base** version is the newest instance (or the current shared version when it
+//!    is newer and no downgrade is asked for). Shared CRDs are never older than an instance:
+//!    from v0.70 CRD schemas are typed and an older schema prunes newer fields, and an older
+//!    conversion webhook does not know newer versions.
+//! 2. Every CRD of the base release is in the layer. Each API an instance consumes must be served
+//!    by the layer's CRD; a CRD the base no longer has (conditions, pipelineresources, runs,
+//!    clustertasks) is taken from the newest known release whose CRD serves what the instances
+//!    consume ("legacy"). If no release serves it, or the base CRD stopped serving it, there is
+//!    no layer: the error names the instance, the API and the CRD.
+//! 3. With the current shared version known, CRDs it has and the new layer does not are kept
+//!    (deleting a CRD deletes its objects), and storage-version changes become migrations.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use super::{ApiRef, Conversion, CrdRecord, Matrix, RuleKind};
+use crate::release::TektonVersion;
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The instances' versions (duplicates allowed).
+    pub instances: Vec<TektonVersion>,
+    /// The shared layer installed now, if any.
+    pub current_shared: Option<TektonVersion>,
+    /// Allow the new layer to be older than the current one (after an uninstall).
+    pub allow_downgrade: bool,
+}
+
+/// The overall answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Nothing to worry about.
+    Compatible,
+    /// Works, with risks listed as warnings.
+    CompatibleWithWarnings,
+    /// Must not be combined.
+    Incompatible,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Compatible => "compatible",
+            Verdict::CompatibleWithWarnings => "compatible-with-warnings",
+            Verdict::Incompatible => "incompatible",
+        })
+    }
+}
+
+/// Why a CRD is in the layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "reason")]
+pub enum CrdSource {
+    /// A CRD of the base release.
+    Base,
+    /// Dropped by the base release, still consumed by older instances.
+    Legacy {
+        /// The instances that need it.
+        needed_by: Vec<TektonVersion>,
+    },
+    /// In the current shared layer but not needed any more: kept, never deleted by a shared
+    /// change (deleting a CRD deletes every object of it).
+    Kept,
+}
+
+/// One CRD of the layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerCrd {
+    /// The release it is taken from.
+    pub from: TektonVersion,
+    /// Its record.
+    #[serde(flatten)]
+    pub crd: CrdRecord,
+    /// Why it is there.
+    pub source: CrdSource,
+}
+
+/// A warning or an incompatibility about one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// The instance version concerned.
+    pub instance: TektonVersion,
+    /// Rule identifier.
+    pub rule: String,
+    /// `warning` or `incompatible`.
+    pub verdict: Verdict,
+    /// What it means.
+    pub message: String,
+    /// Where the fact comes from.
+    pub source: String,
+}
+
+/// A storage step a shared change requires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Migration {
+    /// The CRD.
+    pub crd: String,
+    /// Storage version now.
+    pub from_storage: String,
+    /// Storage version after the change.
+    pub to_storage: String,
+    /// Whether it must complete **before** the new CRD is applied (the new CRD does not define a
+    /// version objects may be stored as).
+    pub before_apply: bool,
+    /// What to do.
+    pub message: String,
+}
+
+/// Each instance's verdict against the layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceVerdict {
+    /// The instance version.
+    pub instance: TektonVersion,
+    /// Its verdict.
+    pub verdict: Verdict,
+}
+
+/// The answer for a request: the layer, findings and migrations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedLayer {
+    /// The base (shared webhook and CRDs) version.
+    pub version: TektonVersion,
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// The shared version installed now, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_shared: Option<TektonVersion>,
+    /// Every CRD of the layer, by name.
+    pub crds: Vec<LayerCrd>,
+    /// Per-instance verdicts, oldest first.
+    pub instances: Vec<InstanceVerdict>,
+    /// Warnings and incompatibilities.
+    pub findings: Vec<Finding>,
+    /// Storage migrations.
+    pub migrations: Vec<Migration>,
+}
+
+/// Why a check cannot answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No instance given.
+    #[error("no instance versions given")]
+    Empty,
+    /// A version the matrix does not know.
+    #[error("Tekton Pipelines {version} is not in the compatibility matrix (known: {known})")]
+    UnknownVersion {
+        /// The version.
+        version: TektonVersion,
+        /// The known versions, summarised.
+        known: String,
+    },
+    /// No layer can serve the instances.
+    #[error("no shared layer can serve these instances:{}", list(.problems))]
+    Incompatible {
+        /// Each reason, one line.
+        problems: Vec<String>,
+        /// The partial answer, for reports.
+        layer: Box<SharedLayer>,
+    },
+}
+
+fn list(items: &[String]) -> String {
+    let mut s = String::new();
+    for i in items {
+        let _ = write!(s, "\n  - {i}");
+    }
+    s
+}
+
+/// Computes the shared layer for `req`.
+pub fn check(matrix: &Matrix, req: &Request) -> Result<SharedLayer, Error> {
+    let mut instances = req.instances.clone();
+    instances.sort();
+    instances.dedup();
+    let newest = instances.last().ok_or(Error::Empty)?.clone();
+    for v in instances.iter().chain(&req.current_shared) {
+        if matrix.release(v).is_none() {
+            return Err(Error::UnknownVersion { version: v.clone(), known: known(matrix) });
+        }
+    }
+    let base = match &req.current_shared {
+        Some(cur) if *cur > newest && !req.allow_downgrade => cur.clone(),
+        _ => newest,
+    };
+    layer_for(matrix, &instances, &base, req.current_shared.as_ref())
+}
+
+fn known(matrix: &Matrix) -> String {
+    match (matrix.releases.keys().next(), matrix.releases.keys().next_back()) {
+        (Some(a), Some(b)) => {
+            format!("{} releases, {a} … {b}; see `tkn-multi matrix show`", matrix.releases.len())
+        }
+        _ => "none".into(),
+    }
+}
+
+/// The layer with base `base` for `instances` (sorted, known versions).
+fn layer_for(
+    matrix: &Matrix,
+    instances: &[TektonVersion],
+    base: &TektonVersion,
+    current: Option<&TektonVersion>,
+) -> Result<SharedLayer, Error> {
+    let base_rec = matrix.release(base).expect("checked by the caller");
+    let mut problems = Vec::new();
+    let mut findings = Vec::new();
+    let mut crds: BTreeMap<String, LayerCrd> = base_rec
+        .crds
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                LayerCrd { from: base.clone(), crd: c.clone(), source: CrdSource::Base },
+            )
+        })
+        .collect();
+
+    // What each instance needs: its informers plus curated `needs` rules.
+    let mut needs: BTreeMap<String, Vec<(TektonVersion, ApiRef)>> = BTreeMap::new();
+    for i in instances {
+        let rec = matrix.release(i).expect("checked by the caller");
+        let mut apis = rec.controller_consumes.clone();
+        for r in
+            matrix.rules.rules.iter().filter(|r| r.kind == RuleKind::Needs && r.applies(i, base))
+        {
+            apis.extend(r.api.clone());
+        }
+        for a in apis {
+            needs.entry(a.crd_name()).or_default().push((i.clone(), a));
+        }
+        if i > base {
+            problems.push(format!(
+                "instance {i} is newer than the shared layer {base}: shared CRDs and the conversion webhook \
+                 must be at least as new as every instance"
+            ));
+        }
+    }
+
+    for (crd_name, wanted) in &needs {
+        if let Some(layer_crd) = crds.get(crd_name) {
+            for (i, a) in wanted {
+                if !layer_crd.crd.serves(&a.version) {
+                    problems.push(format!(
+                        "instance {i} needs {a}, which {crd_name} of {} no longer serves",
+                        layer_crd.from
+                    ));
+                }
+            }
+            continue;
+        }
+        match legacy_crd(matrix, base, crd_name, wanted, &mut findings) {
+            Some(layer_crd) => {
+                crds.insert(crd_name.clone(), layer_crd);
+            }
+            None => {
+                for (i, a) in wanted {
+                    problems.push(format!(
+                        "instance {i} needs {a}, which no known release's {crd_name} serves"
+                    ));
+                }
+            }
+        }
+    }
+
+    // CRDs the current layer has and the new one does not: kept.
+    let mut migrations = Vec::new();
+    if let Some(cur) = current {
+        let cur_rec = matrix.release(cur).expect("checked by the caller");
+        for c in &cur_rec.crds {
+            match crds.get(&c.name) {
+                None => {
+                    crds.insert(
+                        c.name.clone(),
+                        LayerCrd { from: cur.clone(), crd: c.clone(), source: CrdSource::Kept },
+                    );
+                }
+                Some(new) => migrations.extend(migration(c, &new.crd, base, cur, &mut problems)),
+            }
+        }
+    }
+
+    for i in instances {
+        findings.extend(pair_findings(matrix, i, base, &crds));
+    }
+    let verdicts = instance_verdicts(instances, &findings, &problems);
+    for f in findings.iter().filter(|f| f.verdict == Verdict::Incompatible) {
+        problems.push(format!("instance {}: {} [{}]", f.instance, f.message, f.rule));
+    }
+    let verdict = if problems.is_empty() {
+        verdicts.iter().map(|v| v.verdict).max().unwrap_or(Verdict::Compatible)
+    } else {
+        Verdict::Incompatible
+    };
+    let layer = SharedLayer {
+        version: base.clone(),
+        verdict,
+        current_shared: current.cloned(),
+        crds: crds.into_values().collect(),
+        instances: verdicts,
+        findings,
+        migrations,
+    };
+    if problems.is_empty() {
+        Ok(layer)
+    } else {
+        Err(Error::Incompatible { problems, layer: Box::new(layer) })
+    }
+}
+
+/// Each instance's worst finding, or incompatible when a problem names it.
+fn instance_verdicts(
+    instances: &[TektonVersion],
+    findings: &[Finding],
+    problems: &[String],
+) -> Vec<InstanceVerdict> {
+    instances
+        .iter()
+        .map(|i| {
+            let worst = findings.iter().filter(|f| &f.instance == i).map(|f| f.verdict).max();
+            let unservable = problems.iter().any(|p| p.starts_with(&format!("instance {i} ")));
+            let verdict = if unservable {
+                Verdict::Incompatible
+            } else {
+                worst.unwrap_or(Verdict::Compatible)
+            };
+            InstanceVerdict { instance: i.clone(), verdict }
+        })
+        .collect()
+}
+
+/// The newest release's CRD `crd_name` that serves every version `wanted`, for a CRD the base
+/// release no longer has.
+fn legacy_crd(
+    matrix: &Matrix,
+    base: &TektonVersion,
+    crd_name: &str,
+    wanted: &[(TektonVersion, ApiRef)],
+    findings: &mut Vec<Finding>,
+) -> Option<LayerCrd> {
+    let (v, c) = matrix.releases.iter().rev().find_map(|(v, rec)| {
+        rec.crd(crd_name)
+            .filter(|c| wanted.iter().all(|(_, a)| c.serves(&a.version)))
+            .map(|c| (v, c))
+    })?;
+    let mut needed_by: Vec<_> = wanted.iter().map(|(i, _)| i.clone()).collect();
+    needed_by.dedup();
+    let mut crd = c.clone();
+    if crd.conversion == Conversion::Webhook && crd.served.len() == 1 && crd.unserved.is_empty() {
+        // One version needs no conversion; the base webhook would not convert it anyway.
+        crd.conversion = Conversion::None;
+    } else if crd.conversion == Conversion::Webhook {
+        for i in &needed_by {
+            findings.push(Finding {
+                instance: i.clone(),
+                rule: "legacy-crd-conversion".into(),
+                verdict: Verdict::CompatibleWithWarnings,
+                message: format!(
+                    "legacy {crd_name} from {v} converts by webhook, which the shared {base} webhook does \
+                     not cover: only its storage version {} is safe to use",
+                    crd.storage
+                ),
+                source: "cmd/webhook/main.go conversion map per version (docs/tekton-internals.md)".into(),
+            });
+        }
+    }
+    Some(LayerCrd { from: v.clone(), crd, source: CrdSource::Legacy { needed_by } })
+}
+
+/// Warnings and incompatibilities of instance `i` served by `base` with layer `crds`.
+fn pair_findings(
+    matrix: &Matrix,
+    i: &TektonVersion,
+    base: &TektonVersion,
+    crds: &BTreeMap<String, LayerCrd>,
+) -> Vec<Finding> {
+    let rec = matrix.release(i).expect("checked by the caller");
+    let mut out = Vec::new();
+    let mut add = |rule: &str, verdict, message: String, source: &str| {
+        out.push(Finding {
+            instance: i.clone(),
+            rule: rule.into(),
+            verdict,
+            message,
+            source: source.into(),
+        });
+    };
+    for r in matrix.rules.rules.iter().filter(|r| r.kind != RuleKind::Needs && r.applies(i, base)) {
+        let verdict = if r.kind == RuleKind::Incompatible {
+            Verdict::Incompatible
+        } else {
+            Verdict::CompatibleWithWarnings
+        };
+        add(&r.id, verdict, r.message.clone(), &r.source);
+    }
+    let alpha: Vec<String> =
+        rec.controller_consumes.iter().filter(|a| a.is_alpha()).map(ToString::to_string).collect();
+    if !alpha.is_empty() {
+        add(
+            "alpha-api",
+            Verdict::CompatibleWithWarnings,
+            format!(
+                "consumes alpha APIs, which may change or go without notice: {}",
+                alpha.join(", ")
+            ),
+            "TEP-0129 compatibility matrix: alpha APIs may be broken",
+        );
+    }
+    if !rec.capabilities.admission_name_env {
+        add(
+            "no-admission",
+            Verdict::CompatibleWithWarnings,
+            "admission webhook names are hard-coded before v0.44: the instance runs without admission \
+             (validation and defaulting still happen in its reconcilers)"
+                .into(),
+            "cmd/webhook/main.go; WEBHOOK_ADMISSION_CONTROLLER_NAME since v0.44.0 (PR #6007)",
+        );
+    }
+    if i != base {
+        for own in &rec.crds {
+            let Some(layer) = crds.get(&own.name) else { continue };
+            let lost: Vec<&str> =
+                own.served.iter().filter(|v| !layer.crd.serves(v)).map(String::as_str).collect();
+            if !lost.is_empty() {
+                add(
+                    "api-version-not-served",
+                    Verdict::CompatibleWithWarnings,
+                    format!(
+                        "{} {} of {} is served by {i} but not by the shared {}: objects submitted at that \
+                         version are refused",
+                        own.name,
+                        lost.join(", "),
+                        own.name,
+                        layer.from
+                    ),
+                    "CRD versions per release (compat-matrix/<version>.yaml)",
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The migration a change of `old` (in `cur`) to `new` (in `base`) requires, if any.
+fn migration(
+    old: &CrdRecord,
+    new: &CrdRecord,
+    base: &TektonVersion,
+    cur: &TektonVersion,
+    problems: &mut Vec<String>,
+) -> Option<Migration> {
+    if old.storage == new.storage {
+        return None;
+    }
+    let m = |before_apply, message| Migration {
+        crd: old.name.clone(),
+        from_storage: old.storage.clone(),
+        to_storage: new.storage.clone(),
+        before_apply,
+        message,
+    };
+    if !new.defines(&old.storage) {
+        if base < cur {
+            problems.push(format!(
+                "downgrading {} from {cur} to {base} would drop {}, the version its objects are stored as",
+                old.name, old.storage
+            ));
+        }
+        return Some(m(
+            true,
+            format!(
+                "{} of {base} does not define {}: rewrite every object as {} and remove {} from \
+                 status.storedVersions before applying it",
+                old.name, old.storage, new.storage, old.storage
+            ),
+        ));
+    }
+    Some(m(
+        false,
+        format!(
+            "storage version changes {} → {}: objects stay stored as {} until rewritten; run a storage \
+             migration (read and write back every object, then set status.storedVersions to [{}]) before a \
+             later release stops serving {}",
+            old.storage, new.storage, old.storage, new.storage, old.storage
+        ),
+    ))
+}

@@ -1,0 +1,148 @@
+//! `matrix show` and `matrix check` output. **Pure.**
+
+use std::fmt::Write as _;
+
+use crate::matrix::Matrix;
+use crate::matrix::check::{CrdSource, SharedLayer};
+
+/// Column headers (short CRD names) and their CRD names, in a stable order.
+fn crd_columns(matrix: &Matrix) -> Vec<String> {
+    let mut names: Vec<String> =
+        matrix.releases.values().flat_map(|r| r.crds.iter().map(|c| c.name.clone())).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn short(crd: &str) -> &str {
+    crd.split('.').next().unwrap_or(crd)
+}
+
+/// Aligns rows of cells into kubectl-style columns.
+pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let mut line = String::new();
+        for (c, w) in r.iter().zip(&widths) {
+            let _ = write!(line, "{c:<w$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The versions × CRDs table: served versions, `*` marks storage, `(w)` webhook conversion.
+pub fn show_text(matrix: &Matrix) -> String {
+    let cols = crd_columns(matrix);
+    let mut header = vec!["VERSION".to_owned()];
+    header.extend(cols.iter().map(|c| short(c).to_uppercase()));
+    header.push("ADMISSION".into());
+    let rows: Vec<Vec<String>> = matrix
+        .releases
+        .values()
+        .map(|r| {
+            let mut row = vec![r.version.to_string()];
+            for c in &cols {
+                row.push(r.crd(c).map_or_else(
+                    || "-".to_owned(),
+                    |crd| {
+                        let mut s = crd
+                            .served
+                            .iter()
+                            .map(|v| if *v == crd.storage { format!("{v}*") } else { v.clone() })
+                            .collect::<Vec<_>>()
+                            .join(",");
+                        if crd.conversion == crate::matrix::Conversion::Webhook {
+                            s.push_str("(w)");
+                        }
+                        s
+                    },
+                ));
+            }
+            row.push(
+                if r.capabilities.admission_name_env { "per-instance" } else { "none" }.into(),
+            );
+            row
+        })
+        .collect();
+    let mut out = table(&header, &rows);
+    out.push_str(
+        "\nserved versions per CRD; * storage version; (w) conversion by webhook; - not in the release\n\
+         ADMISSION: whether an instance of that version gets its own admission webhooks\n",
+    );
+    out
+}
+
+/// The text report of a check: the layer, verdicts, findings, migrations, and problems.
+pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
+    let mut out = format!("shared layer: {} ({})\n", layer.version, layer.verdict);
+    if let Some(cur) = &layer.current_shared {
+        let change = match cur.cmp(&layer.version) {
+            std::cmp::Ordering::Less => format!("upgrade from {cur}"),
+            std::cmp::Ordering::Equal => "no change".to_owned(),
+            std::cmp::Ordering::Greater => format!("downgrade from {cur}"),
+        };
+        let _ = writeln!(out, "current shared: {cur} ({change})");
+    }
+    out.push('\n');
+    let header: Vec<String> = ["CRD", "FROM", "SERVED", "STORAGE", "CONVERSION", "WHY"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let rows: Vec<Vec<String>> = layer
+        .crds
+        .iter()
+        .map(|c| {
+            vec![
+                c.crd.name.clone(),
+                c.from.to_string(),
+                c.crd.served.join(","),
+                c.crd.storage.clone(),
+                format!("{:?}", c.crd.conversion),
+                match &c.source {
+                    CrdSource::Base => "base".to_owned(),
+                    CrdSource::Legacy { needed_by } => format!(
+                        "legacy, needed by {}",
+                        needed_by.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    CrdSource::Kept => "kept: in the current layer, never deleted".to_owned(),
+                },
+            ]
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    out.push_str("\ninstances:\n");
+    for iv in &layer.instances {
+        let _ = writeln!(out, "  {}  {}", iv.instance, iv.verdict);
+        for f in layer.findings.iter().filter(|f| f.instance == iv.instance) {
+            let level = if f.verdict == crate::matrix::check::Verdict::Incompatible {
+                "error"
+            } else {
+                "warning"
+            };
+            let _ = writeln!(out, "    {level} [{}]: {}", f.rule, f.message);
+            let _ = writeln!(out, "      source: {}", f.source);
+        }
+    }
+    if !layer.migrations.is_empty() {
+        out.push_str("\nmigrations:\n");
+        for m in &layer.migrations {
+            let when = if m.before_apply { "before applying" } else { "after applying" };
+            let _ = writeln!(out, "  {} ({when}): {}", m.crd, m.message);
+        }
+    }
+    if !problems.is_empty() {
+        out.push_str("\nincompatible:\n");
+        for p in problems {
+            let _ = writeln!(out, "  - {p}");
+        }
+    }
+    out
+}

@@ -1,0 +1,318 @@
+//! The compatibility matrix: drift against the release files, properties over every release,
+//! incompatibilities, and the CLI (issue: compatibility matrix).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use assert_cmd::Command;
+use tkn_multi::cli::commands::matrix::generate_records;
+use tkn_multi::matrix::check::{CrdSource, Error, Request, Verdict, check};
+use tkn_multi::matrix::{EMBEDDED, Matrix};
+use tkn_multi::release::TektonVersion;
+
+use crate::common::release_dir;
+
+fn v(s: &str) -> TektonVersion {
+    s.parse().unwrap()
+}
+
+fn req(versions: &[&TektonVersion]) -> Request {
+    Request { instances: versions.iter().map(|v| (*v).clone()).collect(), ..Request::default() }
+}
+
+#[test]
+fn committed_matrix_matches_the_release_files() {
+    let Some(dir) = release_dir() else { return };
+    let records = generate_records(&dir).unwrap();
+    assert_eq!(records.len(), 37);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat-matrix");
+    for r in &records {
+        let file = root.join(format!("{}.yaml", r.version));
+        let committed = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            committed == r.to_yaml(),
+            "{} drifted from the release file: run `tkn-multi matrix generate --release-dir {}`",
+            file.display(),
+            dir.display()
+        );
+    }
+    // The binary embeds exactly the committed files.
+    let embedded = Matrix::embedded();
+    assert_eq!(embedded.releases.len(), records.len());
+    assert_eq!(EMBEDDED.iter().filter(|(n, _)| n.starts_with('v')).count(), records.len());
+}
+
+#[test]
+fn a_single_instance_is_served_by_its_own_crds() {
+    let m = Matrix::embedded();
+    for x in m.releases.keys() {
+        let layer = check(&m, &req(&[x])).unwrap_or_else(|e| panic!("{x}: {e}"));
+        assert_eq!(&layer.version, x);
+        let own: BTreeSet<_> = m.release(x).unwrap().crds.iter().map(|c| c.name.clone()).collect();
+        let layer_crds: BTreeSet<_> = layer.crds.iter().map(|c| c.crd.name.clone()).collect();
+        assert_eq!(own, layer_crds, "{x}: exactly its own CRDs");
+        assert!(layer.crds.iter().all(|c| c.source == CrdSource::Base && &c.from == x));
+        assert!(layer.migrations.is_empty());
+    }
+}
+
+#[test]
+fn pairs_of_instances_over_all_releases() {
+    let m = Matrix::embedded();
+    let versions: Vec<_> = m.releases.keys().cloned().collect();
+    for x in &versions {
+        let alone = check(&m, &req(&[x])).unwrap().version;
+        for y in &versions {
+            let layer = check(&m, &req(&[x, y])).unwrap_or_else(|e| panic!("{x}+{y}: {e}"));
+            // Adding an instance never lowers the shared version; the layer is the newest instance.
+            assert!(layer.version >= alone, "{x}+{y}");
+            assert_eq!(layer.version, *x.max(y));
+            // Every API each instance consumes is served by the chosen layer.
+            for i in [x, y] {
+                for api in &m.release(i).unwrap().controller_consumes {
+                    let crd = layer.crds.iter().find(|c| c.crd.name == api.crd_name());
+                    assert!(
+                        crd.is_some_and(|c| c.crd.serves(&api.version)),
+                        "{x}+{y}: {api} of {i} is not served by the layer"
+                    );
+                }
+            }
+            // Legacy CRDs convert by nothing: the base webhook does not know them.
+            for c in layer.crds.iter().filter(|c| matches!(c.source, CrdSource::Legacy { .. })) {
+                assert!(
+                    c.crd.served.len() == 1,
+                    "{x}+{y}: legacy {} serves one version",
+                    c.crd.name
+                );
+            }
+            assert_ne!(layer.verdict, Verdict::Incompatible);
+        }
+    }
+}
+
+#[test]
+fn legacy_crds_come_from_the_last_release_that_shipped_them() {
+    let m = Matrix::embedded();
+    let layer = check(&m, &req(&[&v("v0.24.1"), &v("v1.9.0")])).unwrap();
+    let from =
+        |name: &str| layer.crds.iter().find(|c| c.crd.name == name).map(|c| c.from.to_string());
+    assert_eq!(from("conditions.tekton.dev").as_deref(), Some("v0.36.0"));
+    assert_eq!(from("pipelineresources.tekton.dev").as_deref(), Some("v0.45.0"));
+    assert_eq!(from("runs.tekton.dev").as_deref(), Some("v0.46.0"));
+    // ClusterTask: the newest release that has it, with one version and no webhook conversion.
+    let ct = layer.crds.iter().find(|c| c.crd.name == "clustertasks.tekton.dev").unwrap();
+    assert_eq!(ct.from, v("v0.64.0"));
+    assert_eq!(ct.crd.conversion, tkn_multi::matrix::Conversion::None);
+}
+
+#[test]
+fn unknown_versions_are_errors_not_panics() {
+    let m = Matrix::embedded();
+    let err = check(&m, &req(&[&v("v0.99.0")])).unwrap_err();
+    assert!(
+        err.to_string().starts_with("Tekton Pipelines v0.99.0 is not in the compatibility matrix (known: 37 releases, v0.22.0 … v1.9.0"),
+        "{err}"
+    );
+    assert!(matches!(check(&m, &Request::default()), Err(Error::Empty)));
+}
+
+/// A matrix with a made-up future release that stops serving v1beta1, and an old release the
+/// curated rules reject: the checks must say exactly why.
+fn synthetic() -> Matrix {
+    let m = Matrix::embedded();
+    let mut future = m.release(&v("v1.9.0")).unwrap().clone();
+    future.version = v("v2.0.0");
+    // Stop serving v1beta1 where v1 exists (tasks, pipelines, taskruns, pipelineruns).
+    for c in future.crds.iter_mut().filter(|c| c.serves("v1")) {
+        c.served.retain(|s| s != "v1beta1");
+        c.unserved.push("v1beta1".into());
+    }
+    let mut old = m.release(&v("v0.22.0")).unwrap().clone();
+    old.version = v("v0.21.0");
+    let mut files: Vec<(String, String)> =
+        EMBEDDED.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
+    files.push(("v2.0.0.yaml".into(), future.to_yaml()));
+    files.push(("v0.21.0.yaml".into(), old.to_yaml()));
+    Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap()
+}
+
+#[test]
+fn an_incompatible_set_names_instance_api_and_crd() {
+    let m = synthetic();
+    let Err(Error::Incompatible { problems, layer }) =
+        check(&m, &req(&[&v("v0.47.5"), &v("v2.0.0")]))
+    else {
+        panic!("v0.47.5 consumes v1beta1 runs, which v2.0.0 no longer serves")
+    };
+    assert!(problems.contains(
+        &"instance v0.47.5 needs tekton.dev/v1beta1/taskruns, which taskruns.tekton.dev of v2.0.0 no longer serves"
+            .to_owned()
+    ), "{problems:#?}");
+    assert_eq!(layer.verdict, Verdict::Incompatible);
+    let verdict = |i: &str| layer.instances.iter().find(|iv| iv.instance == v(i)).unwrap().verdict;
+    assert_eq!(verdict("v0.47.5"), Verdict::Incompatible);
+    assert_ne!(verdict("v2.0.0"), Verdict::Incompatible);
+    // A curated `incompatible` rule.
+    let Err(Error::Incompatible { problems, .. }) = check(&m, &req(&[&v("v0.21.0")])) else {
+        panic!()
+    };
+    assert!(problems.iter().any(|p| p.contains("[unsupported-before-v0.22]")), "{problems:#?}");
+}
+
+#[test]
+fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
+    let m = synthetic();
+    // From a made-up v2.0.0 layer (storage v1) down to v0.48.0 (storage v1beta1, defines v1): fine.
+    let r = Request {
+        instances: vec![v("v0.48.0")],
+        current_shared: Some(v("v2.0.0")),
+        allow_downgrade: true,
+    };
+    let layer = check(&m, &r).unwrap();
+    assert_eq!(layer.version, v("v0.48.0"));
+    assert!(
+        layer
+            .migrations
+            .iter()
+            .any(|mi| mi.crd == "tasks.tekton.dev" && mi.to_storage == "v1beta1")
+    );
+    // Down to v0.38.4, whose CRDs do not define v1 at all: refused.
+    let r = Request {
+        instances: vec![v("v0.38.4")],
+        current_shared: Some(v("v0.50.3")),
+        allow_downgrade: true,
+    };
+    let Err(Error::Incompatible { problems, .. }) = check(&m, &r) else { panic!("must refuse") };
+    assert!(problems.iter().any(|p| p
+        == "downgrading tasks.tekton.dev from v0.50.3 to v0.38.4 would drop v1, the version its objects are stored as"));
+}
+
+fn tkn() -> Command {
+    Command::cargo_bin("tkn-multi").unwrap()
+}
+
+/// The worked answers of docs/compat-matrix.md: TEP-0129 Sequence 1 with real versions
+/// (vX = v0.44.2, vY = v0.50.3, vJ = v0.41.2, vZ = v0.56.0).
+pub const SEQUENCE_1: &[(&str, &[&str])] = &[
+    ("1. install vX", &["v0.44.2"]),
+    (
+        "2. install vY > vX: shared moves to vY",
+        &["v0.44.2", "v0.50.3", "--current-shared", "v0.44.2"],
+    ),
+    (
+        "3. install vJ < vX: nothing shared changes",
+        &["v0.44.2", "v0.50.3", "v0.41.2", "--current-shared", "v0.50.3"],
+    ),
+    (
+        "4. upgrade vX to vZ > vY: shared moves to vZ",
+        &["v0.56.0", "v0.50.3", "v0.41.2", "--current-shared", "v0.50.3"],
+    ),
+    ("5. uninstall vZ: no shared change", &["v0.50.3", "v0.41.2", "--current-shared", "v0.56.0"]),
+    (
+        "5'. uninstall vZ with a downgrade: shared back to vY",
+        &["v0.50.3", "v0.41.2", "--current-shared", "v0.56.0", "--downgrade"],
+    ),
+];
+
+#[test]
+fn sequence_1_answers_are_the_documented_ones() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compat-matrix.md"),
+    )
+    .unwrap();
+    let mut generated = String::new();
+    for (title, args) in SEQUENCE_1 {
+        let out = tkn().args(["matrix", "check"]).args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{title}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        insta::assert_snapshot!(format!("sequence-1-{}", &title[..2].trim_end_matches('.')), text);
+        let _ = write!(
+            generated,
+            "### {title}\n\n```text\n$ tkn-multi matrix check {}\n{text}```\n\n",
+            args.join(" ")
+        );
+    }
+    let begin = "<!-- sequence-1:begin -->\n";
+    let end = "<!-- sequence-1:end -->";
+    if std::env::var_os("TKN_MULTI_UPDATE_DOCS").is_some() {
+        let (head, rest) = doc.split_once(begin).expect("markers");
+        let (_, tail) = rest.split_once(end).expect("markers");
+        std::fs::write(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/compat-matrix.md"),
+            format!("{head}{begin}{generated}{end}{tail}"),
+        )
+        .unwrap();
+        return;
+    }
+    let section = doc
+        .split_once(begin)
+        .and_then(|(_, r)| r.split_once(end))
+        .map(|(s, _)| s)
+        .unwrap_or_default();
+    assert!(
+        section == generated,
+        "docs/compat-matrix.md Sequence 1 is out of date: TKN_MULTI_UPDATE_DOCS=1 cargo test sequence_1"
+    );
+    // The shared versions TEP-0129 expects at each step.
+    let shared: Vec<&str> = SEQUENCE_1
+        .iter()
+        .map(|(t, _)| {
+            let block = section.split(&format!("### {t}")).nth(1).unwrap();
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix("shared layer: "))
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(shared, ["v0.44.2", "v0.50.3", "v0.50.3", "v0.56.0", "v0.56.0", "v0.50.3"]);
+}
+
+#[test]
+fn show_and_check_output() {
+    let out = tkn().args(["matrix", "show"]).output().unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!("matrix-show", String::from_utf8(out.stdout).unwrap());
+    let out = tkn().args(["matrix", "show", "-o", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 37);
+    let out = tkn().args(["matrix", "check", "v0.44.2", "v0.50.3", "-o", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["version"], "v0.50.3");
+    assert_eq!(json["verdict"], "compatible-with-warnings");
+    assert_eq!(json["problems"], serde_json::json!([]));
+    // Unknown version: exit 1 with a hint, nothing on stdout.
+    let out = tkn().args(["matrix", "check", "v0.99.0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("error: Tekton Pipelines v0.99.0 is not in the compatibility matrix"),
+        "{err}"
+    );
+    assert!(err.contains("hint: `tkn-multi matrix show` lists the known versions"), "{err}");
+}
+
+#[test]
+fn an_incompatible_check_exits_1_with_the_report() {
+    // A matrix directory with the synthetic future release.
+    let tmp = tempfile::tempdir().unwrap();
+    for (n, t) in EMBEDDED {
+        std::fs::write(tmp.path().join(n), t).unwrap();
+    }
+    let m = synthetic();
+    std::fs::write(tmp.path().join("v2.0.0.yaml"), m.release(&v("v2.0.0")).unwrap().to_yaml())
+        .unwrap();
+    let out = tkn()
+        .args(["matrix", "check", "v0.47.5", "v2.0.0", "--matrix-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("shared layer: v2.0.0 (incompatible)\n"), "{text}");
+    assert!(text.contains("\nincompatible:\n  - instance v0.47.5 needs tekton.dev/v1beta1/pipelineruns, which pipelineruns.tekton.dev of v2.0.0 no longer serves\n  - instance v0.47.5 needs tekton.dev/v1beta1/taskruns, which taskruns.tekton.dev of v2.0.0 no longer serves\n"), "{text}");
+}
