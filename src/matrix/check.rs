@@ -137,6 +137,8 @@ pub struct SharedLayer {
     /// The shared version installed now, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_shared: Option<TektonVersion>,
+    /// The newest minimum Kubernetes version among the base and the instances.
+    pub min_kubernetes_version: Option<String>,
     /// Every CRD of the layer, by name.
     pub crds: Vec<LayerCrd>,
     /// Per-instance verdicts, oldest first.
@@ -303,10 +305,12 @@ fn layer_for(
     } else {
         Verdict::Incompatible
     };
+    let min_kubernetes_version = min_kubernetes(matrix, instances, base);
     let layer = SharedLayer {
         version: base.clone(),
         verdict,
         current_shared: current.cloned(),
+        min_kubernetes_version,
         crds: crds.into_values().collect(),
         instances: verdicts,
         findings,
@@ -317,6 +321,19 @@ fn layer_for(
     } else {
         Err(Error::Incompatible { problems, layer: Box::new(layer) })
     }
+}
+
+/// The newest minimum Kubernetes version among the base release and the instances.
+fn min_kubernetes(
+    matrix: &Matrix,
+    instances: &[TektonVersion],
+    base: &TektonVersion,
+) -> Option<String> {
+    instances
+        .iter()
+        .chain(std::iter::once(base))
+        .filter_map(|v| matrix.release(v)?.min_kubernetes_version.clone())
+        .max_by_key(|k| k.trim_start_matches('v').parse::<semver::Version>().ok())
 }
 
 /// Each instance's worst finding, or incompatible when a problem names it.

@@ -38,7 +38,8 @@ pub fn derive_record(release: &Release, sha256: &str) -> ReleaseRecord {
         version: v.clone(),
         release_sha256: sha256.to_owned(),
         image_registry: image_registry(release).unwrap_or_default(),
-        min_kubernetes_version: min_kubernetes_version(release),
+        min_kubernetes_version: min_kubernetes_version(release)
+            .or_else(|| documented_min_kubernetes(v)),
         namespace_scoping: NamespaceScoping {
             controller: caps.controller_namespace_flag,
             resolvers: has_component("resolvers").then_some(caps.resolvers_namespace_scope),
@@ -108,6 +109,29 @@ fn min_kubernetes_version(release: &Release) -> Option<String> {
     })
 }
 
+/// The minimum Kubernetes version Tekton's README gives for the release line of `v` ("Required
+/// Kubernetes Version": v0.24 → 1.18, v0.27 → 1.19, v0.30 → 1.20, v0.33 → 1.21, v0.39 → 1.22,
+/// v0.41 → 1.23, v0.45 → 1.24, v0.51 → 1.25, v0.59 → 1.27, v0.61 → 1.28), for releases that do
+/// not declare `KUBERNETES_MIN_VERSION`; `None` before v0.24, where the README states none.
+pub fn documented_min_kubernetes(v: &TektonVersion) -> Option<String> {
+    const TABLE: &[((u64, u64), &str)] = &[
+        ((0, 61), "v1.28.0"),
+        ((0, 59), "v1.27.0"),
+        ((0, 51), "v1.25.0"),
+        ((0, 45), "v1.24.0"),
+        ((0, 41), "v1.23.0"),
+        ((0, 39), "v1.22.0"),
+        ((0, 33), "v1.21.0"),
+        ((0, 30), "v1.20.0"),
+        ((0, 27), "v1.19.0"),
+        ((0, 24), "v1.18.0"),
+    ];
+    TABLE
+        .iter()
+        .find(|((major, minor), _)| v.at_least(*major, *minor, 0))
+        .map(|(_, k)| (*k).to_owned())
+}
+
 /// The APIs a controller of `v` opens informers on, from the informer imports of
 /// `pkg/reconciler/*/controller.go` at each tag (research notes §5.2).
 pub fn controller_consumes(v: &TektonVersion) -> Vec<ApiRef> {
@@ -157,6 +181,15 @@ mod tests {
 
     fn consumes(v: &str) -> Vec<String> {
         controller_consumes(&v.parse().unwrap()).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn documented_minimum_kubernetes_follows_the_readme() {
+        let min = |v: &str| documented_min_kubernetes(&v.parse().unwrap());
+        assert_eq!(min("v0.23.0"), None);
+        assert_eq!(min("v0.24.1").as_deref(), Some("v1.18.0"));
+        assert_eq!(min("v0.50.3").as_deref(), Some("v1.24.0"));
+        assert_eq!(min("v0.64.0").as_deref(), Some("v1.28.0"));
     }
 
     #[test]

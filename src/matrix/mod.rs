@@ -162,7 +162,8 @@ pub struct ReleaseRecord {
     pub release_sha256: String,
     /// The registry host of the release's images.
     pub image_registry: String,
-    /// `KUBERNETES_MIN_VERSION` the release declares (v1.x), if any.
+    /// The minimum Kubernetes version: `KUBERNETES_MIN_VERSION` where the release declares it
+    /// (v1.x), else the one Tekton's README gives for its release line; `None` before v0.24.
     pub min_kubernetes_version: Option<String>,
     /// Which components can be limited to a namespace.
     pub namespace_scoping: NamespaceScoping,

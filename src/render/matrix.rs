@@ -91,6 +91,9 @@ pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
         };
         let _ = writeln!(out, "current shared: {cur} ({change})");
     }
+    if let Some(k) = &layer.min_kubernetes_version {
+        let _ = writeln!(out, "needs Kubernetes: {k} or later");
+    }
     out.push('\n');
     let header: Vec<String> = ["CRD", "FROM", "SERVED", "STORAGE", "CONVERSION", "WHY"]
         .iter()
