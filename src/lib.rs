@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod matrix;
 pub mod names;
+pub mod plan;
 pub mod printer;
 pub mod release;
 pub mod render;

@@ -93,13 +93,13 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
 ///
 /// The order sorts cluster-scoped objects first, then by kind, namespace and name, which is the
 /// order tkn-multi uses wherever it lists objects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     /// `kind` of the object.
     pub kind: String,
     /// `metadata.namespace`, absent for cluster-scoped kinds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// `metadata.name`.
     pub name: String,

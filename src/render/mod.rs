@@ -3,4 +3,5 @@
 
 pub mod manifests;
 pub mod matrix;
+pub mod plan;
 pub mod split_report;

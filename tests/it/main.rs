@@ -11,11 +11,13 @@
     clippy::too_many_lines,
     clippy::items_after_statements,
     clippy::similar_names,
-    clippy::await_holding_lock
+    clippy::await_holding_lock,
+    clippy::many_single_char_names
 )]
 
 mod cli;
 mod cluster;
 mod common;
 mod matrix;
+mod plan;
 mod releases;

@@ -1,0 +1,558 @@
+//! Planning: desired × observed → a DAG of steps, linearised deterministically. **Pure.**
+//!
+//! Pipeline position: `split` + `matrix` → **`plan`** → `render` (dry run) / `apply`.
+//!
+//! `plan(&Desired, &ClusterState, &Releases, &Matrix) -> Result<Plan, Error>`:
+//! 1. validate the fleet (unique names, no namespace claimed twice);
+//! 2. choose the shared layer with the matrix and the shared policy (incompatible requests fail
+//!    here, before any step exists);
+//! 3. render the desired objects of the shared layer and of every instance in scope;
+//! 4. diff them against the observed objects: create, update, replace (an immutable field
+//!    changed), delete (observed, owned by an owner in scope, no longer desired); shared CRDs
+//!    are never deleted while an instance or a Tekton object remains;
+//! 5. add waits and stored-version migrations, connect everything by the ordering rules of
+//!    [`graph`], and linearise.
+//!
+//! Ordering rules (each edge in the graph names one; see `docs/architecture.md`):
+//! 1. `namespace-first`: a Namespace before every object in it; deleted after them.
+//! 2. `crd-established`: a CRD, then its Established wait, before any Deployment (controllers
+//!    open informers on the CRDs at start-up).
+//! 3. `conversion-ready`: the shared webhook Available before CRDs that convert through it are
+//!    applied.
+//! 4. `config-before-workloads`: `ServiceAccounts`, RBAC, `ConfigMaps`, Secrets and Services of an
+//!    owner before its Deployments.
+//! 5. `webhook-before-admission`: an owner's webhook Deployment Available before its webhook
+//!    configurations (otherwise every admission call in the namespace fails).
+//! 6. `admission-first-on-delete`: on uninstall, webhook configurations are deleted before
+//!    everything else of the owner.
+//! 7. `migrate-before-unserve`: a stored-version migration that must precede a CRD update runs
+//!    before it; other migrations run after the CRD is Established.
+//! 8. `shared-before-instances`: the shared layer is applied before instances' workloads, and
+//!    deleted after them.
+
+pub mod graph;
+pub mod state;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::matrix::Matrix;
+use crate::matrix::check::{self, Request, SharedLayer};
+use crate::names::SHARED_OWNER;
+use crate::release::{Object, ObjectRef, Release, TektonVersion};
+use crate::split::{self, InstanceSpec, SharedSpec};
+use state::{ClusterState, ObservedInstance};
+
+/// Layout version of the machine-readable plan.
+pub const PLAN_FORMAT_VERSION: &str = "1";
+
+/// Whether tkn-multi may touch the shared layer at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SharedMode {
+    /// Install or change the shared layer as needed.
+    #[default]
+    Install,
+    /// Never touch it; fail when what exists cannot serve the instances.
+    Skip,
+}
+
+/// When the shared layer's version changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateShared {
+    /// Only upward, and only when an instance needs it.
+    #[default]
+    IfOlder,
+    /// Never change an installed layer (install one when there is none).
+    Never,
+    /// Follow the newest instance, up or down (a downgrade must be safe by the matrix).
+    Always,
+}
+
+/// The shared-layer policy (TEP-0129's operator options).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedPolicy {
+    /// `--shared`.
+    #[serde(default)]
+    pub mode: SharedMode,
+    /// `--update-shared`.
+    #[serde(default)]
+    pub update: UpdateShared,
+    /// `--keep-shared`: keep the shared layer when the last instance goes.
+    #[serde(default)]
+    pub keep_on_uninstall: bool,
+    /// `--downgrade-shared`: lower the shared layer to what the remaining instances need.
+    #[serde(default)]
+    pub downgrade: bool,
+}
+
+/// One desired instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredInstance {
+    /// Names and namespaces.
+    pub spec: InstanceSpec,
+    /// Its Tekton version.
+    pub version: TektonVersion,
+    /// `ConfigMap` keys to override, by `ConfigMap` name (`feature-flags`, `config-defaults`, …).
+    pub config: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What the cluster should look like, and which owners the plan may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// The shared namespace.
+    pub shared: SharedSpec,
+    /// The shared-layer policy.
+    pub policy: SharedPolicy,
+    /// Every instance that should exist (observed ones outside `scope` included).
+    pub instances: Vec<DesiredInstance>,
+    /// Instances whose objects the plan may create, change or delete; `None` means all (a fleet
+    /// file). The shared layer is in scope unless the policy skips it.
+    pub scope: Option<BTreeSet<String>>,
+}
+
+/// The releases the planner may render, by version (loaded by the shell).
+pub type Releases = BTreeMap<TektonVersion, Release>;
+
+/// What a step does to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// `+`
+    Create,
+    /// `~`
+    Update,
+    /// `-/+`: delete and create, because an immutable field changed.
+    Replace,
+    /// `-`
+    Delete,
+}
+
+impl Action {
+    /// The plan mark.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum StepKind {
+    /// Server-side apply (or delete) one object.
+    Object {
+        /// What to do.
+        action: Action,
+        /// The object.
+        object: ObjectRef,
+        /// `shared` or the instance.
+        owner: String,
+        /// Why (for updates and replaces).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Hash of the desired content (empty for deletes).
+        #[serde(skip)]
+        hash: String,
+        /// Hash of its immutable fields (empty for deletes).
+        #[serde(skip)]
+        immutable_hash: String,
+        /// The object must never be deleted by tkn-multi.
+        #[serde(skip)]
+        retain: bool,
+    },
+    /// Wait until a CRD is Established.
+    WaitEstablished {
+        /// The CRD.
+        crd: String,
+    },
+    /// Wait until a Deployment is Available.
+    WaitAvailable {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// Its owner.
+        owner: String,
+    },
+    /// Rewrite every object of a CRD at the new storage version and set `storedVersions`.
+    MigrateStoredVersions {
+        /// The CRD.
+        crd: String,
+        /// Stored versions before.
+        from: Vec<String>,
+        /// The storage version after.
+        to: String,
+    },
+}
+
+impl StepKind {
+    /// The owner the step belongs to, for grouping (`shared` for CRD-level steps).
+    pub fn owner(&self) -> &str {
+        match self {
+            StepKind::Object { owner, .. } | StepKind::WaitAvailable { owner, .. } => owner,
+            StepKind::WaitEstablished { .. } | StepKind::MigrateStoredVersions { .. } => {
+                SHARED_OWNER
+            }
+        }
+    }
+}
+
+/// A step with its position and dependencies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    /// Position in execution order.
+    pub index: usize,
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: StepKind,
+    /// Indices of the steps that must finish first, with the rule that orders them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Dependency>,
+}
+
+/// An ordering edge.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    /// The step that must finish first.
+    pub step: usize,
+    /// The ordering rule.
+    pub rule: &'static str,
+}
+
+/// The desired objects, with their content, by identity.
+pub type ObjectsByRef = BTreeMap<ObjectRef, (String, Object)>;
+
+/// What the cluster records after the plan: the `--state` of the next plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// The shared layer after the plan.
+    pub shared: Option<TargetShared>,
+    /// Every instance after the plan.
+    pub instances: Vec<ObservedInstance>,
+}
+
+/// The shared layer after the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetShared {
+    /// Its version.
+    pub version: TektonVersion,
+    /// Its namespace.
+    pub namespace: String,
+    /// CRD name → storage version.
+    pub crds: BTreeMap<String, String>,
+}
+
+/// A plan: steps in execution order, the matrix's verdict, and the target state.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Layout version of this document.
+    pub format_version: &'static str,
+    /// The shared layer the plan converges to (and its warnings), when in scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_layer: Option<SharedLayer>,
+    /// Steps, in execution order.
+    pub steps: Vec<Step>,
+    /// Desired objects per step index (for the executor; not serialised).
+    #[serde(skip)]
+    pub manifests: BTreeMap<usize, Object>,
+    /// The state after the plan.
+    pub target: Target,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// Step counts for the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// `+`
+    pub create: usize,
+    /// `~`
+    pub update: usize,
+    /// `-/+`
+    pub replace: usize,
+    /// `-`
+    pub delete: usize,
+    /// Migrations.
+    pub migrate: usize,
+}
+
+impl Plan {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        let s = self.summary;
+        s.create + s.update + s.replace + s.delete + s.migrate > 0
+    }
+}
+
+/// A desired state the planner refuses, before any step exists.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two instances with one name.
+    #[error("instance `{0}` is listed twice")]
+    DuplicateInstance(String),
+    /// A namespace claimed by two instances (or by an instance and the shared part).
+    #[error("namespace `{namespace}` is claimed by both `{first}` and `{second}`")]
+    NamespaceConflict {
+        /// The namespace.
+        namespace: String,
+        /// One claimant.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// The matrix found no shared layer.
+    #[error("the requested instances cannot share one layer")]
+    Incompatible(#[source] check::Error),
+    /// `--shared=skip` (or `--update-shared=never`) and the installed layer cannot serve.
+    #[error(
+        "the shared layer {current} cannot serve {needed} and the policy forbids changing it ({policy})"
+    )]
+    SharedLocked {
+        /// Installed.
+        current: TektonVersion,
+        /// Needed.
+        needed: TektonVersion,
+        /// Which option.
+        policy: &'static str,
+    },
+    /// `--shared=skip` with no shared layer installed.
+    #[error("`--shared=skip` but no shared layer is installed")]
+    NoShared,
+    /// A release the planner needs was not provided (a bug in the shell).
+    #[error("internal error: release {0} was not loaded; please report this")]
+    MissingRelease(TektonVersion),
+}
+
+/// The hash of an object's content, and of its immutable fields.
+pub fn hashes(o: &Object) -> (String, String) {
+    let h = |v: &Value| {
+        hex::encode(Sha256::digest(serde_json::to_vec(v).expect("JSON values serialise")))
+    };
+    let immutable: Vec<Value> =
+        ["/spec/selector", "/roleRef", "/spec/scope", "/spec/names/kind", "/spec/group"]
+            .iter()
+            .filter_map(|p| o.pointer(p).cloned())
+            .collect();
+    (h(&o.to_value()), h(&Value::Array(immutable)))
+}
+
+/// Plans `desired` against `observed`.
+pub fn plan(
+    desired: &Desired,
+    observed: &ClusterState,
+    releases: &Releases,
+    matrix: &Matrix,
+) -> Result<Plan, Error> {
+    validate(desired, observed)?;
+    let shared_layer = choose_shared(desired, observed, matrix)?;
+    let (wanted, target) = desired_objects(desired, observed, releases, shared_layer.as_ref())?;
+    let in_scope = |owner: &str| match &desired.scope {
+        None => true,
+        Some(s) if owner == SHARED_OWNER => {
+            desired.policy.mode == SharedMode::Install
+                && (s.contains(owner) || shared_layer.is_some())
+        }
+        Some(s) => s.contains(owner),
+    };
+    let crds_protected = !target.instances.is_empty()
+        || desired.policy.keep_on_uninstall
+        || observed.shared.as_ref().is_some_and(|s| s.crds.iter().any(|c| c.objects > 0));
+    let g = graph::build(
+        &wanted,
+        observed,
+        &in_scope,
+        crds_protected,
+        shared_layer.as_ref(),
+        observed.shared.as_ref(),
+    );
+    Ok(graph::linearise(&g, shared_layer, target))
+}
+
+fn validate(desired: &Desired, observed: &ClusterState) -> Result<(), Error> {
+    let mut names = BTreeSet::new();
+    let mut claims: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |ns: &str, who: &str| -> Result<(), Error> {
+        match claims.get(ns) {
+            Some(first) if first != who => Err(Error::NamespaceConflict {
+                namespace: ns.to_owned(),
+                first: first.clone(),
+                second: who.to_owned(),
+            }),
+            _ => {
+                claims.insert(ns.to_owned(), who.to_owned());
+                Ok(())
+            }
+        }
+    };
+    claim(desired.shared.namespace.as_str(), SHARED_OWNER)?;
+    claim(&desired.shared.resolvers_namespace(), SHARED_OWNER)?;
+    for i in &desired.instances {
+        if !names.insert(i.spec.name.to_string()) {
+            return Err(Error::DuplicateInstance(i.spec.name.to_string()));
+        }
+        claim(i.spec.namespace.as_str(), i.spec.name.as_str())?;
+        claim(i.spec.control_plane_namespace.as_str(), i.spec.name.as_str())?;
+    }
+    // Installed instances not in the desired set still hold their namespaces unless the plan
+    // removes them (a fleet file in full scope).
+    if desired.scope.is_some() {
+        for o in &observed.instances {
+            if !names.contains(&o.name) {
+                claim(&o.namespace, &o.name)?;
+                claim(&o.control_plane_namespace, &o.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn choose_shared(
+    desired: &Desired,
+    observed: &ClusterState,
+    matrix: &Matrix,
+) -> Result<Option<SharedLayer>, Error> {
+    let current = observed.shared.as_ref().map(|s| s.version.clone());
+    let versions: Vec<TektonVersion> =
+        desired.instances.iter().map(|i| i.version.clone()).collect();
+    if versions.is_empty() {
+        return Ok(None);
+    }
+    let policy = &desired.policy;
+    let lock = match (policy.mode, policy.update) {
+        (SharedMode::Skip, _) => Some("--shared=skip"),
+        (SharedMode::Install, UpdateShared::Never) if current.is_some() => {
+            Some("--update-shared=never")
+        }
+        _ => None,
+    };
+    if policy.mode == SharedMode::Skip && current.is_none() {
+        return Err(Error::NoShared);
+    }
+    let req = Request {
+        instances: versions,
+        current_shared: current.clone(),
+        allow_downgrade: policy.downgrade || policy.update == UpdateShared::Always,
+    };
+    let layer = check::check(matrix, &req).map_err(Error::Incompatible)?;
+    if let (Some(policy_name), Some(cur)) = (lock, &current)
+        && &layer.version != cur
+    {
+        // The installed layer must serve as it is.
+        let pinned = Request { allow_downgrade: false, ..req };
+        let served = check::check(matrix, &pinned).map_err(Error::Incompatible)?;
+        if &served.version != cur {
+            return Err(Error::SharedLocked {
+                current: cur.clone(),
+                needed: layer.version,
+                policy: policy_name,
+            });
+        }
+        return Ok(Some(served));
+    }
+    Ok(Some(layer))
+}
+
+fn release<'a>(releases: &'a Releases, v: &TektonVersion) -> Result<&'a Release, Error> {
+    releases.get(v).ok_or_else(|| Error::MissingRelease(v.clone()))
+}
+
+fn desired_objects(
+    desired: &Desired,
+    observed: &ClusterState,
+    releases: &Releases,
+    layer: Option<&SharedLayer>,
+) -> Result<(ObjectsByRef, Target), Error> {
+    let mut wanted: ObjectsByRef = BTreeMap::new();
+    let mut add = |owner: &str, o: Object| {
+        wanted.insert(o.object_ref(), (owner.to_owned(), o));
+    };
+    let mut target_shared = None;
+    if let Some(layer) = layer {
+        let base = release(releases, &layer.version)?;
+        for o in split::shared_part(base, &desired.shared) {
+            add(SHARED_OWNER, o);
+        }
+        // Legacy CRDs come from the release that last shipped them, as single-version CRDs.
+        for c in layer.crds.iter().filter(|c| matches!(c.source, check::CrdSource::Legacy { .. })) {
+            let r = release(releases, &c.from)?;
+            let mut crd = split::shared_part(r, &desired.shared)
+                .into_iter()
+                .find(|o| o.kind() == "CustomResourceDefinition" && o.name() == c.crd.name)
+                .ok_or_else(|| Error::MissingRelease(c.from.clone()))?;
+            if c.crd.conversion == crate::matrix::Conversion::None {
+                crd.as_map_mut()
+                    .get_mut("spec")
+                    .and_then(Value::as_object_mut)
+                    .map(|s| s.remove("conversion"));
+            }
+            add(SHARED_OWNER, crd);
+        }
+        target_shared = Some(TargetShared {
+            version: layer.version.clone(),
+            namespace: desired.shared.namespace.to_string(),
+            crds: layer.crds.iter().map(|c| (c.crd.name.clone(), c.crd.storage.clone())).collect(),
+        });
+    } else if desired.policy.keep_on_uninstall || desired.policy.mode == SharedMode::Skip {
+        target_shared = observed.shared.as_ref().map(|s| TargetShared {
+            version: s.version.clone(),
+            namespace: s.namespace.clone(),
+            crds: s
+                .crds
+                .iter()
+                .map(|c| (c.name.clone(), c.stored_versions.last().cloned().unwrap_or_default()))
+                .collect(),
+        });
+    }
+    let mut instances = Vec::new();
+    for i in &desired.instances {
+        let r = release(releases, &i.version)?;
+        let objects = split::instance_part(r, &i.spec, &desired.shared).map_err(|_| {
+            Error::NamespaceConflict {
+                namespace: desired.shared.namespace.to_string(),
+                first: SHARED_OWNER.into(),
+                second: i.spec.name.to_string(),
+            }
+        })?;
+        for mut o in objects {
+            apply_config(&mut o, &i.config);
+            add(i.spec.name.as_str(), o);
+        }
+        instances.push(ObservedInstance {
+            name: i.spec.name.to_string(),
+            version: i.version.clone(),
+            namespace: i.spec.namespace.to_string(),
+            control_plane_namespace: i.spec.control_plane_namespace.to_string(),
+        });
+    }
+    instances.sort_by(|a, b| a.name.cmp(&b.name));
+    let wanted = wanted.into_iter().collect();
+    Ok((wanted, Target { shared: target_shared, instances }))
+}
+
+/// Overrides `ConfigMap` keys of an instance (`feature-flags`, `config-defaults`, …).
+fn apply_config(o: &mut Object, config: &BTreeMap<String, BTreeMap<String, String>>) {
+    if o.kind() != "ConfigMap" {
+        return;
+    }
+    let Some(keys) = config.get(o.name()) else { return };
+    let data = crate::release::model::ensure_object(o.as_map_mut(), "data");
+    for (k, v) in keys {
+        data.insert(k.clone(), Value::String(v.clone()));
+    }
+}

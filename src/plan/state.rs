@@ -1,0 +1,171 @@
+//! The observed cluster as a value, and the in-memory fake cluster that applies plans. **Pure.**
+//!
+//! [`ClusterState`] is what `tkn-multi list -o yaml` prints and what `--state FILE` reads: the
+//! installed instances, the shared layer (with each CRD's stored versions and object count), and
+//! every object tkn-multi manages, with the hash of the content it applied.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Plan, StepKind};
+use crate::release::{ObjectRef, TektonVersion};
+
+/// Layout version of the state file.
+pub const STATE_FORMAT_VERSION: &str = "1";
+
+/// An installed instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedInstance {
+    /// Its name.
+    pub name: String,
+    /// Its Tekton version.
+    pub version: TektonVersion,
+    /// The namespace it reconciles.
+    pub namespace: String,
+    /// Where its controller and webhook run.
+    pub control_plane_namespace: String,
+}
+
+/// One shared CRD as the cluster has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedCrd {
+    /// `metadata.name`.
+    pub name: String,
+    /// `status.storedVersions`.
+    pub stored_versions: Vec<String>,
+    /// How many objects of it exist (all namespaces).
+    #[serde(default)]
+    pub objects: u64,
+}
+
+/// The shared layer as installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedShared {
+    /// Its version.
+    pub version: TektonVersion,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its CRDs.
+    pub crds: Vec<ObservedCrd>,
+}
+
+/// One managed object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedObject {
+    /// Identity.
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    /// `shared` or the instance name.
+    pub owner: String,
+    /// Hash of the content tkn-multi applied.
+    pub hash: String,
+    /// Hash of the fields Kubernetes will not change in place (selectors, roleRefs).
+    pub immutable_hash: String,
+    /// Annotated `tkn-multi.tekton.dev/retain`: never deleted by tkn-multi (the watched namespace).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retain: bool,
+}
+
+/// The observed cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    /// Layout version.
+    pub format_version: String,
+    /// The shared layer, if installed.
+    pub shared: Option<ObservedShared>,
+    /// Installed instances, by name.
+    pub instances: Vec<ObservedInstance>,
+    /// Managed objects.
+    pub objects: Vec<ObservedObject>,
+}
+
+impl ClusterState {
+    /// An empty cluster.
+    pub fn empty() -> Self {
+        Self { format_version: STATE_FORMAT_VERSION.into(), ..Self::default() }
+    }
+
+    /// The instance named `name`.
+    pub fn instance(&self, name: &str) -> Option<&ObservedInstance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The managed objects by identity.
+    pub fn objects_by_ref(&self) -> BTreeMap<&ObjectRef, &ObservedObject> {
+        self.objects.iter().map(|o| (&o.object, o)).collect()
+    }
+
+    /// Applies a plan as a cluster would, in its order: the fake cluster of the planner tests.
+    ///
+    /// Objects are created, updated, replaced and deleted; migrations rewrite stored versions;
+    /// the instance and shared records follow the plan's target.
+    pub fn apply(&mut self, plan: &Plan) {
+        let mut objects: BTreeMap<ObjectRef, ObservedObject> =
+            self.objects.drain(..).map(|o| (o.object.clone(), o)).collect();
+        for step in &plan.steps {
+            match &step.kind {
+                StepKind::Object {
+                    action, object, owner, hash, immutable_hash, retain, ..
+                } => match action {
+                    Action::Create | Action::Update | Action::Replace => {
+                        objects.insert(
+                            object.clone(),
+                            ObservedObject {
+                                object: object.clone(),
+                                owner: owner.clone(),
+                                hash: hash.clone(),
+                                immutable_hash: immutable_hash.clone(),
+                                retain: *retain,
+                            },
+                        );
+                    }
+                    Action::Delete => {
+                        objects.remove(object);
+                    }
+                },
+                StepKind::MigrateStoredVersions { crd, to, .. } => {
+                    if let Some(c) = self
+                        .shared
+                        .as_mut()
+                        .and_then(|s| s.crds.iter_mut().find(|c| &c.name == crd))
+                    {
+                        c.stored_versions = vec![to.clone()];
+                    }
+                }
+                StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => {}
+            }
+        }
+        self.objects = objects.into_values().collect();
+        self.instances.clone_from(&plan.target.instances);
+        self.shared = plan.target.shared.as_ref().map(|t| {
+            let previous = self.shared.take();
+            ObservedShared {
+                version: t.version.clone(),
+                namespace: t.namespace.clone(),
+                crds: t
+                    .crds
+                    .iter()
+                    .map(|(name, storage)| {
+                        let old =
+                            previous.as_ref().and_then(|p| p.crds.iter().find(|c| &c.name == name));
+                        let mut stored = old.map(|c| c.stored_versions.clone()).unwrap_or_default();
+                        if !stored.contains(storage) {
+                            stored.push(storage.clone());
+                        }
+                        ObservedCrd {
+                            name: name.clone(),
+                            stored_versions: stored,
+                            objects: old.map_or(0, |c| c.objects),
+                        }
+                    })
+                    .collect(),
+            }
+        });
+    }
+}

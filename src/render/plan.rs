@@ -1,0 +1,100 @@
+//! Plans for humans (Terraform-style) and machines (JSON/YAML with `formatVersion`). **Pure.**
+
+use std::fmt::Write as _;
+
+use crate::names::SHARED_OWNER;
+use crate::plan::{Plan, StepKind};
+
+/// Renders the plan as text: a legend, a shared section, one section per instance, one line per
+/// step in execution order (waits inline), and a summary line.
+pub fn to_text(plan: &Plan) -> String {
+    if !plan.has_changes() {
+        return "No changes. The cluster matches the desired state.\n".to_owned();
+    }
+    let mut out =
+        String::from("legend: + create, ~ update, -/+ replace, - delete, … wait, » migrate\n");
+    let mut owners: Vec<&str> = plan.steps.iter().map(|s| s.kind.owner()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    owners.sort_by_key(|o| *o != SHARED_OWNER);
+    for owner in owners {
+        out.push('\n');
+        out.push_str(&section_header(plan, owner));
+        for step in plan.steps.iter().filter(|s| s.kind.owner() == owner) {
+            let _ = writeln!(out, "  {}", step_line(&step.kind));
+        }
+    }
+    if let Some(layer) = &plan.shared_layer {
+        let warnings: Vec<_> = layer.findings.iter().collect();
+        if !warnings.is_empty() {
+            out.push_str("\nwarnings:\n");
+            for f in warnings {
+                let _ = writeln!(out, "  {} [{}]: {}", f.instance, f.rule, f.message);
+            }
+        }
+    }
+    let s = plan.summary;
+    let _ = writeln!(
+        out,
+        "\nplan: {} to create, {} to update, {} to replace, {} to delete, {} to migrate",
+        s.create, s.update, s.replace, s.delete, s.migrate
+    );
+    out
+}
+
+fn section_header(plan: &Plan, owner: &str) -> String {
+    if owner == SHARED_OWNER {
+        return match &plan.target.shared {
+            Some(t) => {
+                let from = plan
+                    .shared_layer
+                    .as_ref()
+                    .and_then(|l| l.current_shared.as_ref())
+                    .filter(|c| **c != t.version)
+                    .map(|c| format!(" (from {c})"))
+                    .unwrap_or_default();
+                format!("shared: tekton-pipelines {}{from}, namespace {}\n", t.version, t.namespace)
+            }
+            None => "shared: removed\n".to_owned(),
+        };
+    }
+    match plan.target.instances.iter().find(|i| i.name == owner) {
+        Some(i) => format!(
+            "instance {owner}: tekton-pipelines {}, namespace {}, control plane {}\n",
+            i.version, i.namespace, i.control_plane_namespace
+        ),
+        None => format!("instance {owner}: removed\n"),
+    }
+}
+
+fn step_line(kind: &StepKind) -> String {
+    match kind {
+        StepKind::Object { action, object, reason, .. } => {
+            let mut l = format!("{:<3} {}/{}", action.mark(), object.kind, object.name);
+            if let Some(ns) = &object.namespace {
+                let _ = write!(l, " in {ns}");
+            }
+            if let Some(r) = reason {
+                let _ = write!(l, "  ({r})");
+            }
+            l
+        }
+        StepKind::WaitEstablished { crd } => {
+            format!("…   wait until CustomResourceDefinition/{crd} is Established")
+        }
+        StepKind::WaitAvailable { namespace, name, .. } => {
+            format!("…   wait until Deployment/{name} in {namespace} is Available")
+        }
+        StepKind::MigrateStoredVersions { crd, from, to } => {
+            format!(
+                "»   migrate {crd}: rewrite objects stored as {} to {to}, set storedVersions [{to}]",
+                from.join(",")
+            )
+        }
+    }
+}
+
+/// Renders the plan as JSON.
+pub fn to_json(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).expect("plans are plain data") + "\n"
+}

@@ -1,0 +1,318 @@
+//! The planner on the in-memory fake cluster (issue: planner): TEP-0129 Sequence 1 end to end,
+//! and the invariants every plan must keep.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use tkn_multi::matrix::Matrix;
+use tkn_multi::names::InstanceName;
+use tkn_multi::plan::state::ClusterState;
+use tkn_multi::plan::{
+    Action, Desired, DesiredInstance, Error, Plan, Releases, SharedMode, SharedPolicy, StepKind,
+    plan,
+};
+use tkn_multi::release::TektonVersion;
+use tkn_multi::render::plan::to_text;
+use tkn_multi::split::{InstanceSpec, SharedSpec};
+
+use crate::common::{all_versions, load};
+
+fn releases() -> Option<&'static Releases> {
+    static R: OnceLock<Releases> = OnceLock::new();
+    let versions = all_versions();
+    if versions.is_empty() {
+        return None;
+    }
+    Some(R.get_or_init(|| versions.iter().map(|v| (v.clone(), load(v))).collect()))
+}
+
+fn instance(name: &str, version: &str) -> DesiredInstance {
+    let n: InstanceName = name.parse().unwrap();
+    DesiredInstance {
+        spec: InstanceSpec {
+            namespace: name.parse().unwrap(),
+            control_plane_namespace: format!("tekton-{name}").parse().unwrap(),
+            name: n,
+        },
+        version: version.parse().unwrap(),
+        config: BTreeMap::new(),
+    }
+}
+
+fn desired(instances: &[(&str, &str)], scope: &[&str], policy: SharedPolicy) -> Desired {
+    Desired {
+        shared: SharedSpec::default(),
+        policy,
+        instances: instances.iter().map(|(n, v)| instance(n, v)).collect(),
+        scope: Some(scope.iter().map(|s| (*s).to_owned()).collect()),
+    }
+}
+
+/// Plans, checks the invariants, applies the plan to the fake cluster, and checks that planning
+/// again changes nothing.
+fn step(state: &mut ClusterState, d: &Desired) -> Plan {
+    let m = Matrix::embedded();
+    let p = plan(d, state, releases().unwrap(), &m).unwrap_or_else(|e| panic!("plan: {e}"));
+    check_invariants(&p);
+    state.apply(&p);
+    let again = plan(d, state, releases().unwrap(), &m).unwrap();
+    assert!(
+        !again.has_changes(),
+        "planning again after applying is empty, got:\n{}",
+        to_text(&again)
+    );
+    p
+}
+
+fn check_invariants(p: &Plan) {
+    for s in &p.steps {
+        // Acyclic and ordered: every dependency comes earlier.
+        assert!(
+            s.depends_on.iter().all(|d| d.step < s.index),
+            "step {} depends on a later step",
+            s.index
+        );
+    }
+    // No CRD is deleted while an instance remains.
+    if !p.target.instances.is_empty() {
+        assert!(!p.steps.iter().any(|s| matches!(&s.kind,
+            StepKind::Object { action: Action::Delete, object, .. } if object.kind == "CustomResourceDefinition")));
+    }
+    // Namespaces are created before their objects, CRDs are Established before any Deployment
+    // other than the shared webhook, and a webhook is Available before its configurations.
+    let pos = |pred: &dyn Fn(&StepKind) -> bool| {
+        p.steps.iter().filter(|s| pred(&s.kind)).map(|s| s.index).collect::<Vec<_>>()
+    };
+    for s in &p.steps {
+        if let StepKind::Object { action: Action::Create, object, .. } = &s.kind {
+            if let Some(ns) = &object.namespace {
+                let ns_steps = pos(
+                    &|k| matches!(k, StepKind::Object { action: Action::Create, object: o, .. } if o.kind == "Namespace" && &o.name == ns),
+                );
+                assert!(ns_steps.iter().all(|i| *i < s.index), "{object} before its namespace");
+            }
+            if object.kind.ends_with("WebhookConfiguration") {
+                let owner = s.kind.owner();
+                let waits = pos(
+                    &|k| matches!(k, StepKind::WaitAvailable { name, owner: o, .. } if name == "tekton-pipelines-webhook" && o == owner),
+                );
+                assert!(
+                    waits.iter().all(|i| *i < s.index),
+                    "{object} before its webhook is Available"
+                );
+            }
+            if object.kind == "Deployment"
+                && !(object.name == "tekton-pipelines-webhook" && s.kind.owner() == "shared")
+            {
+                let waits = pos(&|k| matches!(k, StepKind::WaitEstablished { .. }));
+                assert!(
+                    waits.iter().all(|i| *i < s.index),
+                    "{object} before the CRDs are Established"
+                );
+            }
+        }
+    }
+}
+
+fn shared_version(p: &Plan) -> Option<String> {
+    p.target.shared.as_ref().map(|s| s.version.to_string())
+}
+
+fn shared_steps(p: &Plan) -> usize {
+    p.steps
+        .iter()
+        .filter(|s| matches!(&s.kind, StepKind::Object { owner, .. } if owner == "shared"))
+        .count()
+}
+
+#[test]
+fn sequence_1_end_to_end_on_the_fake_cluster() {
+    if releases().is_none() {
+        return;
+    }
+    let mut s = ClusterState::empty();
+    let p = SharedPolicy::default();
+    // 1. install vX = v0.44.2 in team-x.
+    let p1 = step(&mut s, &desired(&[("team-x", "v0.44.2")], &["team-x"], p.clone()));
+    assert_eq!(shared_version(&p1).as_deref(), Some("v0.44.2"));
+    assert!(shared_steps(&p1) > 0);
+    insta::assert_snapshot!("seq1-1-install-vX", to_text(&p1));
+    // 2. install vY = v0.50.3 > vX in team-y: shared moves to vY, with storage migrations.
+    let p2 = step(
+        &mut s,
+        &desired(&[("team-x", "v0.44.2"), ("team-y", "v0.50.3")], &["team-y"], p.clone()),
+    );
+    assert_eq!(shared_version(&p2).as_deref(), Some("v0.50.3"));
+    assert!(p2.summary.migrate >= 4, "tasks, pipelines, taskruns, pipelineruns move to v1 storage");
+    insta::assert_snapshot!("seq1-2-install-vY", to_text(&p2));
+    // 3. install vJ = v0.41.2 < vX in team-j: nothing shared changes.
+    let p3 = step(
+        &mut s,
+        &desired(
+            &[("team-x", "v0.44.2"), ("team-y", "v0.50.3"), ("team-j", "v0.41.2")],
+            &["team-j"],
+            p.clone(),
+        ),
+    );
+    assert_eq!(shared_steps(&p3), 0, "no shared step:\n{}", to_text(&p3));
+    insta::assert_snapshot!("seq1-3-install-vJ", to_text(&p3));
+    // 4. upgrade team-x from vX to vZ = v0.56.0 > vY: shared moves to vZ.
+    let p4 = step(
+        &mut s,
+        &desired(
+            &[("team-x", "v0.56.0"), ("team-y", "v0.50.3"), ("team-j", "v0.41.2")],
+            &["team-x"],
+            p.clone(),
+        ),
+    );
+    assert_eq!(shared_version(&p4).as_deref(), Some("v0.56.0"));
+    insta::assert_snapshot!("seq1-4-upgrade-vX-to-vZ", to_text(&p4));
+    // 5. uninstall vZ (team-x): no shared change; its objects go, CRDs stay.
+    let before = s.clone();
+    let p5 = step(
+        &mut s,
+        &desired(&[("team-y", "v0.50.3"), ("team-j", "v0.41.2")], &["team-x"], p.clone()),
+    );
+    assert_eq!(shared_version(&p5).as_deref(), Some("v0.56.0"));
+    assert_eq!(shared_steps(&p5), 0);
+    assert!(p5.summary.delete > 0 && p5.summary.create == 0);
+    assert!(
+        s.objects.iter().all(|o| o.owner != "team-x" || (o.retain && o.object.name == "team-x")),
+        "nothing of team-x remains but its (retained) watched namespace"
+    );
+    insta::assert_snapshot!("seq1-5-uninstall-vZ", to_text(&p5));
+    // 5'. the same uninstall with --downgrade-shared: shared back to vY, StepAction kept.
+    let mut s2 = before;
+    let down = SharedPolicy { downgrade: true, ..SharedPolicy::default() };
+    let p5b =
+        step(&mut s2, &desired(&[("team-y", "v0.50.3"), ("team-j", "v0.41.2")], &["team-x"], down));
+    assert_eq!(shared_version(&p5b).as_deref(), Some("v0.50.3"));
+    assert!(
+        s2.objects.iter().any(|o| o.object.name == "stepactions.tekton.dev"),
+        "a downgrade never deletes a CRD"
+    );
+    insta::assert_snapshot!("seq1-5b-uninstall-vZ-downgrade", to_text(&p5b));
+    // Uninstall the rest: the last one removes the shared layer, CRDs last.
+    let p6 = step(&mut s, &desired(&[("team-j", "v0.41.2")], &["team-y"], p.clone()));
+    assert_eq!(shared_steps(&p6), 0);
+    let p7 = step(&mut s, &desired(&[], &["team-j", "shared"], p));
+    assert!(p7.target.shared.is_none());
+    let left: BTreeSet<String> =
+        s.objects.iter().map(|o| format!("{}/{}", o.object.kind, o.object.name)).collect();
+    assert_eq!(
+        left,
+        BTreeSet::from(
+            ["Namespace/team-j", "Namespace/team-x", "Namespace/team-y"].map(String::from)
+        ),
+        "only the users' (retained) namespaces remain"
+    );
+    let crd_deletes: Vec<usize> = p7.steps.iter().filter(|st| matches!(&st.kind,
+        StepKind::Object { action: Action::Delete, object, .. } if object.kind == "CustomResourceDefinition")).map(|st| st.index).collect();
+    let instance_deletes: Vec<usize> =
+        p7.steps.iter().filter(|st| st.kind.owner() == "team-j").map(|st| st.index).collect();
+    assert!(!crd_deletes.is_empty());
+    assert!(
+        instance_deletes.iter().max() < crd_deletes.iter().min(),
+        "instances go before the CRDs"
+    );
+}
+
+#[test]
+fn keep_shared_keeps_the_layer_after_the_last_instance() {
+    if releases().is_none() {
+        return;
+    }
+    let mut s = ClusterState::empty();
+    step(&mut s, &desired(&[("team-a", "v0.50.3")], &["team-a"], SharedPolicy::default()));
+    let keep = SharedPolicy { keep_on_uninstall: true, ..SharedPolicy::default() };
+    let p = step(&mut s, &desired(&[], &["team-a"], keep));
+    assert_eq!(shared_steps(&p), 0);
+    assert!(s.shared.is_some());
+    assert!(s.objects.iter().any(|o| o.owner == "shared"));
+    assert!(
+        s.objects.iter().all(|o| o.owner == "shared" || (o.retain && o.object.kind == "Namespace"))
+    );
+    // The watched namespace is the user's: never deleted.
+    assert!(!p.steps.iter().any(|st| matches!(&st.kind,
+        StepKind::Object { action: Action::Delete, object, .. } if object.kind == "Namespace" && object.name == "team-a")));
+}
+
+#[test]
+fn bad_requests_fail_before_any_step() {
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let empty = ClusterState::empty();
+    // Two instances claiming one namespace.
+    let mut d = desired(
+        &[("team-a", "v0.50.3"), ("team-b", "v0.50.3")],
+        &["team-a", "team-b"],
+        SharedPolicy::default(),
+    );
+    d.instances[1].spec.namespace = "team-a".parse().unwrap();
+    let err = plan(&d, &empty, r, &m).unwrap_err();
+    assert_eq!(err.to_string(), "namespace `team-a` is claimed by both `team-a` and `team-b`");
+    // An instance name twice.
+    let d = desired(
+        &[("team-a", "v0.50.3"), ("team-a", "v0.44.2")],
+        &["team-a"],
+        SharedPolicy::default(),
+    );
+    assert!(matches!(plan(&d, &empty, r, &m), Err(Error::DuplicateInstance(_))));
+    // --shared=skip with nothing installed, and with a layer too old to serve.
+    let skip = SharedPolicy { mode: SharedMode::Skip, ..SharedPolicy::default() };
+    let d = desired(&[("team-a", "v0.50.3")], &["team-a"], skip.clone());
+    assert!(matches!(plan(&d, &empty, r, &m), Err(Error::NoShared)));
+    let mut s = ClusterState::empty();
+    step(&mut s, &desired(&[("team-a", "v0.44.2")], &["team-a"], SharedPolicy::default()));
+    let d = desired(&[("team-a", "v0.44.2"), ("team-b", "v0.50.3")], &["team-b"], skip);
+    let err = plan(&d, &s, r, &m).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the shared layer v0.44.2 cannot serve v0.50.3 and the policy forbids changing it (--shared=skip)"
+    );
+    // An unknown version: the matrix's error, no plan.
+    let d = desired(&[("team-a", "v0.99.0")], &["team-a"], SharedPolicy::default());
+    assert!(matches!(plan(&d, &empty, r, &m), Err(Error::Incompatible(_))));
+}
+
+#[test]
+fn config_overrides_update_only_the_configmap() {
+    if releases().is_none() {
+        return;
+    }
+    let mut s = ClusterState::empty();
+    let mut d = desired(&[("team-a", "v0.50.3")], &["team-a"], SharedPolicy::default());
+    step(&mut s, &d);
+    d.instances[0].config.insert(
+        "feature-flags".into(),
+        BTreeMap::from([("enable-api-fields".into(), "alpha".into())]),
+    );
+    let p = step(&mut s, &d);
+    let changed: BTreeSet<String> = p
+        .steps
+        .iter()
+        .filter_map(|st| match &st.kind {
+            StepKind::Object { action, object, .. } => {
+                Some(format!("{} {}/{}", action.mark(), object.kind, object.name))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changed, BTreeSet::from(["~ ConfigMap/feature-flags".to_owned()]));
+}
+
+#[test]
+fn plans_are_deterministic_and_serialise_with_a_format_version() {
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let d = desired(&[("team-a", "v1.9.0")], &["team-a"], SharedPolicy::default());
+    let a = plan(&d, &ClusterState::empty(), r, &m).unwrap();
+    let b = plan(&d, &ClusterState::empty(), r, &m).unwrap();
+    assert_eq!(to_text(&a), to_text(&b));
+    let json: serde_json::Value =
+        serde_json::from_str(&tkn_multi::render::plan::to_json(&a)).unwrap();
+    assert_eq!(json["formatVersion"], "1");
+    assert_eq!(json["steps"][0]["index"], 0);
+    assert!(json["summary"]["create"].as_u64().unwrap() > 50);
+    let _: TektonVersion = json["target"]["shared"]["version"].as_str().unwrap().parse().unwrap();
+}
