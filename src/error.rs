@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use crate::matrix;
 use crate::names::InvalidName;
+use crate::plan;
 use crate::release::bundle;
 use crate::release::fetch::NotFound;
 use crate::release::model::InvalidVersion;
@@ -23,6 +24,8 @@ pub enum ExitStatus {
     UserError,
     /// 2: something failed unexpectedly.
     Failure,
+    /// 2 with `--detailed-exitcode`: the plan has changes (Terraform's meaning).
+    Changes,
 }
 
 impl ExitStatus {
@@ -31,7 +34,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::UserError => 1,
-            ExitStatus::Failure => 2,
+            ExitStatus::Failure | ExitStatus::Changes => 2,
         }
     }
 }
@@ -52,6 +55,9 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
             || e.is::<NotFound>()
             || e.is::<matrix::check::Error>()
             || e.is::<matrix::Error>()
+            || e.is::<plan::Error>()
+            || e.is::<plan::fleet::Error>()
+            || e.is::<crate::yaml::Error>()
             || matches!(
                 e.downcast_ref::<bundle::Error>(),
                 Some(bundle::Error::Manifest { .. } | bundle::Error::Entry { .. })

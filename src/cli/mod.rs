@@ -67,6 +67,27 @@ pub enum Command {
     /// The compatibility matrix: which shared version can serve which instances.
     #[command(subcommand)]
     Matrix(commands::matrix::MatrixCommand),
+    /// Install a Tekton instance into a namespace.
+    ///
+    /// Plans the instance and whatever the shared layer needs; `--dry-run` prints the plan.
+    ///
+    /// Example: `tkn-multi install v0.44.2 --namespace team-a --dry-run --state cluster.yaml`
+    Install(commands::lifecycle::InstallArgs),
+    /// Move an instance to another Tekton version.
+    ///
+    /// Example: `tkn-multi upgrade team-a --to v0.50.3 --dry-run --state cluster.yaml`
+    Upgrade(commands::lifecycle::UpgradeArgs),
+    /// Remove an instance; the shared layer goes with the last one unless `--keep-shared`.
+    ///
+    /// Shared CRDs are never deleted while any instance or Tekton object remains.
+    ///
+    /// Example: `tkn-multi uninstall team-a --dry-run --state cluster.yaml`
+    #[command(visible_alias = "rm")]
+    Uninstall(commands::lifecycle::UninstallArgs),
+    /// Converge the cluster to a fleet file: every instance and the shared-layer policy.
+    ///
+    /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
+    Apply(commands::lifecycle::ApplyArgs),
 }
 
 /// Runs a parsed command line.
@@ -79,6 +100,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
         Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
         Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
+        Command::Install(args) => {
+            let detailed = args.plan.detailed_exitcode;
+            detailed_errors(
+                detailed,
+                printer,
+                commands::lifecycle::install(args, &env, &printer).await,
+            )
+        }
+        Command::Upgrade(args) => {
+            let detailed = args.plan.detailed_exitcode;
+            detailed_errors(
+                detailed,
+                printer,
+                commands::lifecycle::upgrade(args, &env, &printer).await,
+            )
+        }
+        Command::Uninstall(args) => {
+            let detailed = args.plan.detailed_exitcode;
+            detailed_errors(
+                detailed,
+                printer,
+                commands::lifecycle::uninstall(args, &env, &printer).await,
+            )
+        }
+        Command::Apply(args) => {
+            let detailed = args.plan.detailed_exitcode;
+            detailed_errors(
+                detailed,
+                printer,
+                commands::lifecycle::apply(args, &env, &printer).await,
+            )
+        }
+    }
+}
+
+/// With `--detailed-exitcode` every error exits 1, because 2 means "changes present"
+/// (Terraform's contract).
+fn detailed_errors(
+    detailed: bool,
+    printer: Printer,
+    result: anyhow::Result<ExitStatus>,
+) -> anyhow::Result<ExitStatus> {
+    match result {
+        Err(e) if detailed => {
+            printer.error(&crate::error::render(&e));
+            Ok(ExitStatus::UserError)
+        }
+        other => other,
     }
 }
 

@@ -30,6 +30,7 @@
 //! 8. `shared-before-instances`: the shared layer is applied before instances' workloads, and
 //!    deleted after them.
 
+pub mod fleet;
 pub mod graph;
 pub mod state;
 

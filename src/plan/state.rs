@@ -73,7 +73,7 @@ pub struct ObservedObject {
 
 /// The observed cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ClusterState {
     /// Layout version.
     pub format_version: String,

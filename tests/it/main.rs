@@ -18,6 +18,7 @@
 mod cli;
 mod cluster;
 mod common;
+mod lifecycle;
 mod matrix;
 mod plan;
 mod releases;

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod fetch;
+pub mod lifecycle;
 pub mod matrix;
 pub mod render;
 pub mod split;

@@ -1,0 +1,391 @@
+//! `tkn-multi install | upgrade | uninstall | apply -f`: plan a change and show it (`--dry-run`).
+//!
+//! All four build a [`Desired`] state and a scope, observe the cluster (today: `--state FILE`),
+//! and call the one planner; `--dry-run` renders the plan. Executing plans on a live cluster is
+//! the apply engine's job (a later issue), and so is observing one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::cli::settings::{Env, SourceArgs};
+use crate::error::{ExitStatus, UserError};
+use crate::matrix::Matrix;
+use crate::names::{InstanceName, NamespaceName, SHARED_OWNER, default_control_plane_namespace};
+use crate::plan::fleet::parse_fleet;
+use crate::plan::state::{ClusterState, STATE_FORMAT_VERSION};
+use crate::plan::{
+    self, Desired, DesiredInstance, Releases, SharedMode, SharedPolicy, UpdateShared,
+};
+use crate::printer::Printer;
+use crate::release::TektonVersion;
+use crate::render::plan::{to_json, to_text};
+use crate::split::{DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec};
+
+use super::matrix::{MatrixSource, load_matrix};
+
+/// Output format of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    /// Terraform-style text.
+    Text,
+    /// JSON with `formatVersion`.
+    Json,
+    /// YAML with `formatVersion`.
+    Yaml,
+}
+
+/// `--dry-run` modes, as kubectl's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DryRun {
+    /// Plan and print; send nothing.
+    Client,
+    /// Send the writes with the API's dryRun (needs the apply engine).
+    Server,
+}
+
+/// Options every planning command takes.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only show the plan (`client`, the default) or have the API server validate it (`server`).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: Option<DryRun>,
+    /// Plan against a saved observation (`tkn-multi list -o yaml`) instead of a live cluster.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Output format of the plan.
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error (Terraform's meaning).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Write the state the cluster would be in after this plan (for the next `--state`).
+    #[arg(long, value_name = "FILE", requires = "state")]
+    pub save_state: Option<PathBuf>,
+    /// The namespace of the shared layer.
+    #[arg(long, value_name = "NS", default_value = DEFAULT_SHARED_NAMESPACE)]
+    pub shared_namespace: NamespaceName,
+    /// Where releases come from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Where the matrix comes from.
+    #[command(flatten)]
+    pub matrix: MatrixSource,
+}
+
+/// Shared-layer policy flags of `install` and `upgrade`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// `install`: change the shared layer as needed; `skip`: never touch it.
+    #[arg(long, value_name = "MODE", default_value = "install", value_parser = ["install", "skip"])]
+    pub shared: String,
+    /// When the shared layer's version changes: `if-older` (only up, when needed), `never`,
+    /// `always` (follow the newest instance, down too when safe).
+    #[arg(long, value_name = "WHEN", default_value = "if-older", value_parser = ["if-older", "never", "always"])]
+    pub update_shared: String,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> SharedPolicy {
+        SharedPolicy {
+            mode: if self.shared == "skip" { SharedMode::Skip } else { SharedMode::Install },
+            update: match self.update_shared.as_str() {
+                "never" => UpdateShared::Never,
+                "always" => UpdateShared::Always,
+                _ => UpdateShared::IfOlder,
+            },
+            ..SharedPolicy::default()
+        }
+    }
+}
+
+/// Arguments of `install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The Tekton Pipelines version, e.g. `v0.50.3`.
+    pub version: TektonVersion,
+    /// The namespace the instance reconciles.
+    #[arg(short, long, value_name = "NS")]
+    pub namespace: NamespaceName,
+    /// The instance's name [default: the namespace]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<InstanceName>,
+    /// Where its controller and webhook run [default: tekton-<instance>]
+    #[arg(long, value_name = "NS")]
+    pub control_plane_namespace: Option<NamespaceName>,
+    /// Shared-layer policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Planning options.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// Arguments of `upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The instance to upgrade.
+    pub instance: InstanceName,
+    /// The version to move it to.
+    #[arg(long, value_name = "VERSION")]
+    pub to: TektonVersion,
+    /// Shared-layer policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Planning options.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// Arguments of `uninstall`.
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// The instance to remove.
+    pub instance: InstanceName,
+    /// Keep the shared layer even when this is the last instance.
+    #[arg(long)]
+    pub keep_shared: bool,
+    /// Lower the shared layer to what the remaining instances need, when the matrix says it is
+    /// safe.
+    #[arg(long, conflicts_with = "keep_shared")]
+    pub downgrade_shared: bool,
+    /// Planning options.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The fleet file (`kind: Fleet`): every instance and the shared-layer policy.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Planning options.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+fn observe(args: &PlanArgs) -> anyhow::Result<ClusterState> {
+    let Some(path) = &args.state else {
+        return Err(UserError(
+            "observing a live cluster is not built yet (it arrives with the apply engine): pass `--state FILE`; \
+             an empty cluster is a file containing `formatVersion: \"1\"`"
+                .into(),
+        )
+        .into());
+    };
+    let text = fs_err::read_to_string(path)?;
+    let state: ClusterState = crate::yaml::from_str(&text).with_context(|| {
+        format!("state file `{}` is not a `tkn-multi list -o yaml` document", path.display())
+    })?;
+    if state.format_version != STATE_FORMAT_VERSION {
+        return Err(UserError(format!(
+            "state file `{}` has format version `{}`; this tkn-multi reads `{STATE_FORMAT_VERSION}`",
+            path.display(),
+            state.format_version
+        ))
+        .into());
+    }
+    Ok(state)
+}
+
+/// The observed instances as desired ones (out of scope, so their objects are left alone).
+fn observed_instances(state: &ClusterState) -> anyhow::Result<Vec<DesiredInstance>> {
+    state
+        .instances
+        .iter()
+        .map(|i| {
+            Ok(DesiredInstance {
+                spec: InstanceSpec {
+                    name: i.name.parse()?,
+                    namespace: i.namespace.parse()?,
+                    control_plane_namespace: i.control_plane_namespace.parse()?,
+                },
+                version: i.version.clone(),
+                config: BTreeMap::new(),
+            })
+        })
+        .collect()
+}
+
+fn shared_spec(args: &PlanArgs, state: &ClusterState) -> anyhow::Result<SharedSpec> {
+    if let Some(s) = &state.shared
+        && s.namespace != args.shared_namespace.as_str()
+    {
+        return Err(UserError(format!(
+            "the shared layer is installed in `{}`, not `{}`; pass `--shared-namespace {}`",
+            s.namespace, args.shared_namespace, s.namespace
+        ))
+        .into());
+    }
+    Ok(SharedSpec { namespace: args.shared_namespace.clone() })
+}
+
+/// Plans, loading whatever releases the planner asks for, and prints the plan.
+async fn plan_and_show(
+    desired: &Desired,
+    state: &ClusterState,
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let matrix: Matrix = load_matrix(&args.matrix)?;
+    let mut releases = Releases::new();
+    let source = SourceArgs { release_file: None, ..args.source.clone() };
+    let plan = loop {
+        match plan::plan(desired, state, &releases, &matrix) {
+            Err(plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
+                let (release, _) = super::load_release(&v, &source, env, printer).await?;
+                releases.insert(v, release);
+            }
+            other => break other?,
+        }
+    };
+    match args.dry_run {
+        Some(DryRun::Client) => {}
+        Some(DryRun::Server) | None => {
+            printer.data(&to_text(&plan))?;
+            return Err(UserError(
+                "executing plans on a cluster (and `--dry-run=server`) arrives with the apply engine; use `--dry-run`"
+                    .into(),
+            )
+            .into());
+        }
+    }
+    if let Some(path) = &args.save_state {
+        let mut next = state.clone();
+        next.apply(&plan);
+        fs_err::write(path, crate::yaml::to_string(&next)?)?;
+    }
+    printer.data(&match args.output {
+        PlanOutput::Text => to_text(&plan),
+        PlanOutput::Json => to_json(&plan),
+        PlanOutput::Yaml => crate::yaml::to_string(&plan)?,
+    })?;
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Runs `install`.
+pub async fn install(
+    args: InstallArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let state = observe(&args.plan)?;
+    let name = match args.instance {
+        Some(n) => n,
+        None => args
+            .namespace
+            .as_str()
+            .parse()
+            .context("the namespace cannot serve as the instance name; pass `--instance`")?,
+    };
+    if let Some(existing) = state.instance(name.as_str()) {
+        return Err(UserError(format!(
+            "instance `{name}` is already installed ({}); use `tkn-multi upgrade {name} --to {}`",
+            existing.version, args.version
+        ))
+        .into());
+    }
+    let mut instances = observed_instances(&state)?;
+    instances.push(DesiredInstance {
+        spec: InstanceSpec {
+            control_plane_namespace: args
+                .control_plane_namespace
+                .unwrap_or_else(|| default_control_plane_namespace(&name)),
+            namespace: args.namespace,
+            name: name.clone(),
+        },
+        version: args.version,
+        config: BTreeMap::new(),
+    });
+    let desired = Desired {
+        shared: shared_spec(&args.plan, &state)?,
+        policy: args.policy.policy(),
+        instances,
+        scope: Some(BTreeSet::from([name.to_string()])),
+    };
+    plan_and_show(&desired, &state, &args.plan, env, printer).await
+}
+
+/// Runs `upgrade`.
+pub async fn upgrade(
+    args: UpgradeArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let state = observe(&args.plan)?;
+    let Some(existing) = state.instance(args.instance.as_str()) else {
+        return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+    };
+    if existing.version > args.to {
+        printer.warn(&format!(
+            "moving `{}` down from {} to {}",
+            args.instance, existing.version, args.to
+        ));
+    }
+    let mut instances = observed_instances(&state)?;
+    for i in &mut instances {
+        if i.spec.name == args.instance {
+            i.version = args.to.clone();
+        }
+    }
+    let desired = Desired {
+        shared: shared_spec(&args.plan, &state)?,
+        policy: args.policy.policy(),
+        instances,
+        scope: Some(BTreeSet::from([args.instance.to_string()])),
+    };
+    plan_and_show(&desired, &state, &args.plan, env, printer).await
+}
+
+/// Runs `uninstall`.
+pub async fn uninstall(
+    args: UninstallArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let state = observe(&args.plan)?;
+    if state.instance(args.instance.as_str()).is_none() {
+        return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+    }
+    let instances: Vec<_> =
+        observed_instances(&state)?.into_iter().filter(|i| i.spec.name != args.instance).collect();
+    let mut scope = BTreeSet::from([args.instance.to_string()]);
+    if instances.is_empty() && !args.keep_shared {
+        scope.insert(SHARED_OWNER.to_owned());
+    }
+    let desired = Desired {
+        shared: shared_spec(&args.plan, &state)?,
+        policy: SharedPolicy {
+            keep_on_uninstall: args.keep_shared,
+            downgrade: args.downgrade_shared,
+            ..SharedPolicy::default()
+        },
+        instances,
+        scope: Some(scope),
+    };
+    plan_and_show(&desired, &state, &args.plan, env, printer).await
+}
+
+/// Runs `apply -f`.
+pub async fn apply(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let text = fs_err::read_to_string(&args.file)?;
+    let desired = parse_fleet(&text, &args.file.display().to_string())?;
+    let state = observe(&args.plan)?;
+    if desired.shared.namespace != args.plan.shared_namespace
+        && args.plan.shared_namespace.as_str() != DEFAULT_SHARED_NAMESPACE
+    {
+        return Err(UserError(
+            "the fleet file sets the shared namespace; do not pass `--shared-namespace`".into(),
+        )
+        .into());
+    }
+    plan_and_show(&desired, &state, &args.plan, env, printer).await
+}

@@ -1,0 +1,191 @@
+//! `install | upgrade | uninstall | apply -f` with `--dry-run` and `--state`, as a user runs them.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+use crate::common::release_dir;
+
+fn tkn(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("tkn-multi").unwrap();
+    c.env("TKN_MULTI_RELEASE_DIR", dir)
+        .env("TKN_MULTI_CACHE_DIR", dir.join("no-cache"))
+        .arg("--quiet");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = tkn(dir).args(args).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn sequence_1_as_a_chain_of_offline_dry_runs() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let st = |n: u32| tmp.path().join(format!("state-{n}.yaml")).display().to_string();
+    std::fs::write(st(0), "formatVersion: \"1\"\n").unwrap();
+    let steps: &[&[&str]] = &[
+        &["install", "v0.44.2", "-n", "team-x"],
+        &["install", "v0.50.3", "-n", "team-y"],
+        &["install", "v0.41.2", "-n", "team-j"],
+        &["upgrade", "team-x", "--to", "v0.56.0"],
+        &["uninstall", "team-x"],
+    ];
+    let mut shared = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        let n = u32::try_from(i).unwrap();
+        let mut args: Vec<&str> = s.to_vec();
+        let (from, to) = (st(n), st(n + 1));
+        args.extend(["--dry-run", "--detailed-exitcode", "--state", &from, "--save-state", &to]);
+        let (code, out, err) = run(&releases, &args);
+        assert_eq!(code, 2, "{s:?} has changes: {err}");
+        shared.push(
+            out.lines()
+                .find_map(|l| l.strip_prefix("shared: tekton-pipelines "))
+                .map(|l| l.split(',').next().unwrap().to_owned()),
+        );
+        // Re-planning the same request against the saved state: nothing to do.
+        if s[0] != "uninstall" && s[0] != "install" {
+            let mut again: Vec<&str> = s.to_vec();
+            again.extend(["--dry-run", "--detailed-exitcode", "--state", &to]);
+            let (code, out, _) = run(&releases, &again);
+            assert_eq!(
+                (code, out.as_str()),
+                (0, "No changes. The cluster matches the desired state.\n")
+            );
+        }
+    }
+    assert_eq!(
+        shared,
+        [
+            Some("v0.44.2".to_owned()),
+            Some("v0.50.3 (from v0.44.2)".to_owned()),
+            None,
+            Some("v0.56.0 (from v0.50.3)".to_owned()),
+            None
+        ]
+    );
+    // The saved state lists what remains.
+    let last: tkn_multi::plan::state::ClusterState =
+        tkn_multi::yaml::from_str(&std::fs::read_to_string(st(5)).unwrap()).unwrap();
+    let names: Vec<&str> = last.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["team-j", "team-y"]);
+    assert_eq!(last.shared.unwrap().version.to_string(), "v0.56.0");
+}
+
+#[test]
+fn lifecycle_errors_are_clear_and_plan_nothing() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.yaml");
+    std::fs::write(&empty, "formatVersion: \"1\"\n").unwrap();
+    let one = tmp.path().join("one.yaml");
+    let e = empty.display().to_string();
+    let o = one.display().to_string();
+    let (code, _, err) = run(
+        &releases,
+        &["install", "v0.50.3", "-n", "team-a", "--dry-run", "--state", &e, "--save-state", &o],
+    );
+    assert_eq!(code, 0, "{err}");
+    // Installing it again.
+    let (code, out, err) =
+        run(&releases, &["install", "v0.50.3", "-n", "team-a", "--dry-run", "--state", &o]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        "error: instance `team-a` is already installed (v0.50.3); use `tkn-multi upgrade team-a --to v0.50.3`\n"
+    );
+    // A second instance claiming team-a's namespace.
+    let (code, _, err) = run(
+        &releases,
+        &["install", "v0.50.3", "-n", "team-a", "--instance", "other", "--dry-run", "--state", &o],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(err, "error: namespace `team-a` is claimed by both `team-a` and `other`\n");
+    // Upgrading or removing what is not there.
+    let (code, _, err) =
+        run(&releases, &["upgrade", "nope", "--to", "v0.56.0", "--dry-run", "--state", &o]);
+    assert_eq!((code, err.as_str()), (1, "error: instance `nope` is not installed\n"));
+    // An unknown version: the matrix says so, and no plan is printed.
+    let (code, out, err) =
+        run(&releases, &["upgrade", "team-a", "--to", "v0.99.0", "--dry-run", "--state", &o]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.starts_with("error: the requested instances cannot share one layer\n  caused by: Tekton Pipelines v0.99.0 is not in the compatibility matrix"), "{err}");
+    // A malformed state file and a malformed fleet file.
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(&bad, "formatVersion: \"1\"\ninstances: {oops\n").unwrap();
+    let (code, _, err) = run(
+        &releases,
+        &["uninstall", "team-a", "--dry-run", "--state", &bad.display().to_string()],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(&format!(
+            "error: state file `{}` is not a `tkn-multi list -o yaml` document",
+            bad.display()
+        )),
+        "{err}"
+    );
+    let fleet = tmp.path().join("fleet.yaml");
+    std::fs::write(&fleet, "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n- name: a\n  versoin: v0.50.3\n").unwrap();
+    let (code, _, err) =
+        run(&releases, &["apply", "-f", &fleet.display().to_string(), "--dry-run", "--state", &e]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is invalid") && err.contains("versoin"), "{err}");
+    // --detailed-exitcode: errors are 1, never 2.
+    let (code, _, _) = run(
+        &releases,
+        &["upgrade", "nope", "--to", "v0.56.0", "--dry-run", "--detailed-exitcode", "--state", &o],
+    );
+    assert_eq!(code, 1);
+    // Without --dry-run nothing is applied (the apply engine is a later issue): exit 1, said plainly.
+    let (code, _, err) = run(&releases, &["uninstall", "team-a", "--state", &o]);
+    assert_eq!(code, 1);
+    assert!(err.contains("use `--dry-run`"), "{err}");
+}
+
+#[test]
+fn a_fleet_file_converges_and_removes_what_it_no_longer_lists() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).display().to_string();
+    std::fs::write(p("s0.yaml"), "formatVersion: \"1\"\n").unwrap();
+    let fleet = |instances: &str| {
+        format!("apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n{instances}")
+    };
+    std::fs::write(
+        p("f1.yaml"),
+        fleet("- {name: team-a, version: v0.44.2}\n- {name: team-b, version: v0.50.3}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        &releases,
+        &[
+            "apply",
+            "-f",
+            &p("f1.yaml"),
+            "--dry-run",
+            "--state",
+            &p("s0.yaml"),
+            "--save-state",
+            &p("s1.yaml"),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["target"]["shared"]["version"], "v0.50.3");
+    assert_eq!(json["target"]["instances"].as_array().unwrap().len(), 2);
+    std::fs::write(p("f2.yaml"), fleet("- {name: team-b, version: v0.50.3}\n")).unwrap();
+    let (code, out, err) =
+        run(&releases, &["apply", "-f", &p("f2.yaml"), "--dry-run", "--state", &p("s1.yaml")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("instance team-a: removed"), "{out}");
+    assert!(!out.contains("- CustomResourceDefinition"), "CRDs stay while team-b remains:\n{out}");
+}
