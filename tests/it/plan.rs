@@ -316,3 +316,94 @@ fn plans_are_deterministic_and_serialise_with_a_format_version() {
     assert!(json["summary"]["create"].as_u64().unwrap() > 50);
     let _: TektonVersion = json["target"]["shared"]["version"].as_str().unwrap().parse().unwrap();
 }
+
+/// One user operation on a fleet of up to three instances.
+#[derive(Debug, Clone)]
+enum Op {
+    Install(usize, usize),
+    Upgrade(usize, usize),
+    Uninstall(usize, bool, bool),
+}
+
+const NAMES: [&str; 3] = ["team-a", "team-b", "team-c"];
+const VERSIONS: [&str; 6] = ["v0.41.2", "v0.44.2", "v0.47.5", "v0.50.3", "v0.56.0", "v1.9.0"];
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..NAMES.len(), 0..VERSIONS.len()).prop_map(|(n, v)| Op::Install(n, v)),
+        (0..NAMES.len(), 0..VERSIONS.len()).prop_map(|(n, v)| Op::Upgrade(n, v)),
+        (0..NAMES.len(), any::<bool>(), any::<bool>()).prop_map(|(n, k, d)| Op::Uninstall(n, k, d)),
+    ]
+}
+
+/// The desired state and scope of `op` on `state`, as the CLI builds them; `None` when the
+/// operation does not apply (installing what exists, touching what does not).
+fn desire(state: &ClusterState, op: &Op) -> Option<Desired> {
+    let current: Vec<(String, String)> =
+        state.instances.iter().map(|i| (i.name.clone(), i.version.to_string())).collect();
+    let exists = |n: &str| current.iter().any(|(c, _)| c == n);
+    let (instances, scope, policy): (Vec<(String, String)>, Vec<String>, SharedPolicy) = match op {
+        Op::Install(n, v) if !exists(NAMES[*n]) => {
+            let mut all = current.clone();
+            all.push((NAMES[*n].into(), VERSIONS[*v].into()));
+            (all, vec![NAMES[*n].into()], SharedPolicy::default())
+        }
+        Op::Upgrade(n, v) if exists(NAMES[*n]) => {
+            let all = current
+                .iter()
+                .map(|(c, ver)| {
+                    (c.clone(), if c == NAMES[*n] { VERSIONS[*v].into() } else { ver.clone() })
+                })
+                .collect();
+            (all, vec![NAMES[*n].into()], SharedPolicy::default())
+        }
+        Op::Uninstall(n, keep, down) if exists(NAMES[*n]) => {
+            let rest: Vec<_> = current.iter().filter(|(c, _)| c != NAMES[*n]).cloned().collect();
+            let mut scope = vec![NAMES[*n].to_owned()];
+            if rest.is_empty() && !keep {
+                scope.push("shared".into());
+            }
+            (
+                rest,
+                scope,
+                SharedPolicy {
+                    keep_on_uninstall: *keep,
+                    downgrade: *down,
+                    ..SharedPolicy::default()
+                },
+            )
+        }
+        _ => return None,
+    };
+    let refs: Vec<(&str, &str)> = instances.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let scope_refs: Vec<&str> = scope.iter().map(String::as_str).collect();
+    Some(desired(&refs, &scope_refs, policy))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..proptest::prelude::ProptestConfig::default() })]
+
+    /// Any sequence of installs, upgrades and uninstalls: every plan is acyclic and ordered,
+    /// applying it and planning again gives an empty plan, no CRD is deleted while an instance
+    /// remains, and the shared layer is never older than the newest instance.
+    #[test]
+    fn random_operation_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 1..7)) {
+        if releases().is_none() {
+            return Ok(());
+        }
+        let mut s = ClusterState::empty();
+        for o in &ops {
+            let Some(d) = desire(&s, o) else { continue };
+            let p = step(&mut s, &d);
+            if let (Some(shared), Some(newest)) = (&s.shared, s.instances.iter().map(|i| &i.version).max()) {
+                proptest::prop_assert!(&shared.version >= newest, "shared {} older than instance {}", shared.version, newest);
+            }
+            let crds_left = s.objects.iter().filter(|o| o.object.kind == "CustomResourceDefinition").count();
+            if !s.instances.is_empty() {
+                proptest::prop_assert!(crds_left > 0);
+            }
+            drop(p);
+        }
+    }
+}
