@@ -13,7 +13,7 @@ use clap::{Args, ValueEnum};
 use crate::cli::settings::{Env, SourceArgs};
 use crate::error::{ExitStatus, UserError};
 use crate::matrix::Matrix;
-use crate::names::{InstanceName, NamespaceName, SHARED_OWNER, default_control_plane_namespace};
+use crate::names::{InstanceName, NamespaceName, SHARED_OWNER};
 use crate::plan::fleet::parse_fleet;
 use crate::plan::state::{ClusterState, STATE_FORMAT_VERSION};
 use crate::plan::{
@@ -106,15 +106,9 @@ impl PolicyArgs {
 pub struct InstallArgs {
     /// The Tekton Pipelines version, e.g. `v0.50.3`.
     pub version: TektonVersion,
-    /// The namespace the instance reconciles.
-    #[arg(short, long, value_name = "NS")]
-    pub namespace: NamespaceName,
-    /// The instance's name [default: the namespace]
-    #[arg(long, value_name = "NAME")]
-    pub instance: Option<InstanceName>,
-    /// Where its controller and webhook run [default: tekton-<instance>]
-    #[arg(long, value_name = "NS")]
-    pub control_plane_namespace: Option<NamespaceName>,
+    /// The instance and its namespaces.
+    #[command(flatten)]
+    pub target: super::InstanceArgs,
     /// Shared-layer policy.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -278,14 +272,8 @@ pub async fn install(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let state = observe(&args.plan)?;
-    let name = match args.instance {
-        Some(n) => n,
-        None => args
-            .namespace
-            .as_str()
-            .parse()
-            .context("the namespace cannot serve as the instance name; pass `--instance`")?,
-    };
+    let spec = args.target.spec()?;
+    let name = spec.name.clone();
     if let Some(existing) = state.instance(name.as_str()) {
         return Err(UserError(format!(
             "instance `{name}` is already installed ({}); use `tkn-multi upgrade {name} --to {}`",
@@ -294,17 +282,7 @@ pub async fn install(
         .into());
     }
     let mut instances = observed_instances(&state)?;
-    instances.push(DesiredInstance {
-        spec: InstanceSpec {
-            control_plane_namespace: args
-                .control_plane_namespace
-                .unwrap_or_else(|| default_control_plane_namespace(&name)),
-            namespace: args.namespace,
-            name: name.clone(),
-        },
-        version: args.version,
-        config: BTreeMap::new(),
-    });
+    instances.push(DesiredInstance { spec, version: args.version, config: BTreeMap::new() });
     let desired = Desired {
         shared: shared_spec(&args.plan, &state)?,
         policy: args.policy.policy(),

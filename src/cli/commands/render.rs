@@ -2,19 +2,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::cli::settings::{Env, SourceArgs};
 use crate::error::ExitStatus;
-use crate::names::{InstanceName, NamespaceName, default_control_plane_namespace};
+use crate::names::NamespaceName;
 use crate::printer::Printer;
 use crate::release::TektonVersion;
 use crate::release::capabilities::Capabilities;
 use crate::render::manifests::{to_tree, to_yaml_stream};
-use crate::split::{
-    DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec, instance_part, shared_part,
-};
+use crate::split::{DEFAULT_SHARED_NAMESPACE, SharedSpec, instance_part, shared_part};
 
 /// Which part to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,15 +34,9 @@ pub enum PartArg {
 pub struct RenderArgs {
     /// The Tekton Pipelines version, e.g. `v0.50.3`.
     pub version: TektonVersion,
-    /// The namespace the instance reconciles (its `PipelineRuns` and `TaskRuns` live there).
-    #[arg(short, long, value_name = "NS")]
-    pub namespace: NamespaceName,
-    /// The instance's name [default: the namespace]
-    #[arg(long, value_name = "NAME")]
-    pub instance: Option<InstanceName>,
-    /// Where the instance's controller and webhook run [default: tekton-<instance>]
-    #[arg(long, value_name = "NS")]
-    pub control_plane_namespace: Option<NamespaceName>,
+    /// The instance and its namespaces.
+    #[command(flatten)]
+    pub target: super::InstanceArgs,
     /// The namespace of the shared conversion webhook.
     #[arg(long, value_name = "NS", default_value = DEFAULT_SHARED_NAMESPACE)]
     pub shared_namespace: NamespaceName,
@@ -60,27 +51,9 @@ pub struct RenderArgs {
     pub source: SourceArgs,
 }
 
-impl RenderArgs {
-    /// The instance this command renders, with defaults applied.
-    pub fn instance_spec(&self) -> anyhow::Result<InstanceSpec> {
-        let name =
-            match &self.instance {
-                Some(n) => n.clone(),
-                None => self.namespace.as_str().parse().context(
-                    "the namespace cannot serve as the instance name; pass `--instance`",
-                )?,
-            };
-        let control_plane_namespace = self
-            .control_plane_namespace
-            .clone()
-            .unwrap_or_else(|| default_control_plane_namespace(&name));
-        Ok(InstanceSpec { name, namespace: self.namespace.clone(), control_plane_namespace })
-    }
-}
-
 /// Runs `render`.
 pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let spec = args.instance_spec()?;
+    let spec = args.target.spec()?;
     let shared = SharedSpec { namespace: args.shared_namespace.clone() };
     let (release, _) = super::load_release(&args.version, &args.source, env, printer).await?;
     if !Capabilities::of(&release.version).instance_admission() && args.part != PartArg::Shared {
