@@ -542,8 +542,48 @@ fn desired_objects(
         });
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(layer) = layer {
+        let legacy: Vec<&str> = layer
+            .crds
+            .iter()
+            .filter(|c| {
+                matches!(c.source, check::CrdSource::Legacy { .. }) && c.crd.group == "tekton.dev"
+            })
+            .map(|c| c.crd.plural.as_str())
+            .collect();
+        extend_aggregate_roles(&mut wanted, &legacy);
+    }
     let wanted = wanted.into_iter().collect();
     Ok((wanted, Target { shared: target_shared, instances }))
+}
+
+/// Lets the built-in `edit`/`view` roles reach the legacy CRDs older instances still use: their
+/// users create `PipelineResources` or `Runs` under a shared layer whose own aggregated roles no
+/// longer list them.
+fn extend_aggregate_roles(wanted: &mut ObjectsByRef, legacy_plurals: &[&str]) {
+    if legacy_plurals.is_empty() {
+        return;
+    }
+    for (r, (_, o)) in wanted.iter_mut() {
+        if r.kind != "ClusterRole" || !r.name.starts_with("tekton-aggregate-") {
+            continue;
+        }
+        let Some(Value::Array(rules)) = o.pointer_mut("/rules") else { continue };
+        let Some(Value::Array(resources)) = rules
+            .iter_mut()
+            .find(|rule| {
+                rule["apiGroups"].as_array().is_some_and(|g| g.iter().any(|g| g == "tekton.dev"))
+            })
+            .and_then(|rule| rule.get_mut("resources"))
+        else {
+            continue;
+        };
+        for p in legacy_plurals {
+            if !resources.iter().any(|x| x == p) {
+                resources.push(Value::String((*p).to_owned()));
+            }
+        }
+    }
 }
 
 /// Overrides `ConfigMap` keys of an instance (`feature-flags`, `config-defaults`, …).

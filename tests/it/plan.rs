@@ -144,6 +144,23 @@ fn sequence_1_end_to_end_on_the_fake_cluster() {
     );
     assert_eq!(shared_version(&p2).as_deref(), Some("v0.50.3"));
     assert!(p2.summary.migrate >= 4, "tasks, pipelines, taskruns, pipelineruns move to v1 storage");
+    // The shared aggregated roles reach the legacy CRDs team-x's users still need.
+    let m = Matrix::embedded();
+    let fresh = plan(
+        &desired(&[("team-x", "v0.44.2"), ("team-y", "v0.50.3")], &["team-y"], p.clone()),
+        &ClusterState::empty(),
+        releases().unwrap(),
+        &m,
+    )
+    .unwrap();
+    let edit = fresh.manifests.values().find(|o| o.name() == "tekton-aggregate-edit").unwrap();
+    let resources = edit.pointer("/rules/0/resources").unwrap().as_array().unwrap();
+    for legacy in ["pipelineresources", "runs"] {
+        assert!(
+            resources.iter().any(|r| r == legacy),
+            "tekton-aggregate-edit lacks {legacy}: {resources:?}"
+        );
+    }
     insta::assert_snapshot!("seq1-2-install-vY", to_text(&p2));
     // 3. install vJ = v0.41.2 < vX in team-j: nothing shared changes.
     let p3 = step(
