@@ -119,7 +119,7 @@ fn unknown_versions_are_errors_not_panics() {
 
 /// A matrix with a made-up future release that stops serving v1beta1, and an old release the
 /// curated rules reject: the checks must say exactly why.
-fn synthetic() -> Matrix {
+pub fn synthetic() -> Matrix {
     let m = Matrix::embedded();
     let mut future = m.release(&v("v1.9.0")).unwrap().clone();
     future.version = v("v2.0.0");

@@ -424,3 +424,27 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_incompatible_fleet_fails_with_the_matrix_explanation() {
+    let Some(r) = releases() else { return };
+    // A made-up v2.0.0 that stops serving v1beta1 TaskRuns/PipelineRuns, which v0.47.5 consumes.
+    let m = crate::matrix::synthetic();
+    let d = desired(
+        &[("team-a", "v0.47.5"), ("team-b", "v2.0.0")],
+        &["team-b"],
+        SharedPolicy::default(),
+    );
+    let err = plan(&d, &ClusterState::empty(), r, &m).unwrap_err();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+    assert_eq!(chain[0], "the requested instances cannot share one layer");
+    assert!(
+        chain[1].contains(
+            "instance v0.47.5 needs tekton.dev/v1beta1/taskruns, which taskruns.tekton.dev of v2.0.0 no longer serves"
+        ),
+        "{chain:#?}"
+    );
+}
