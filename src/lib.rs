@@ -8,7 +8,9 @@
 //! Pure modules: `release::{model, parse, capabilities}`, `split`, `render`, `names`, `yaml`.
 //! I/O modules: `release::{fetch, bundle}`, `cli`, `printer`.
 
+pub mod apply;
 pub mod cli;
+pub mod cluster;
 pub mod error;
 pub mod matrix;
 pub mod names;

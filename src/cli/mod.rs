@@ -84,6 +84,11 @@ pub enum Command {
     /// Example: `tkn-multi uninstall team-a --dry-run --state cluster.yaml`
     #[command(visible_alias = "rm")]
     Uninstall(commands::lifecycle::UninstallArgs),
+    /// List the instances and the shared layer, discovered from the cluster's labels.
+    ///
+    /// `-o yaml` prints the state file the planning commands read with `--state`.
+    #[command(visible_alias = "ls")]
+    List(commands::list::ListArgs),
     /// Converge the cluster to a fleet file: every instance and the shared-layer policy.
     ///
     /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
@@ -100,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
         Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
         Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
+        Command::List(args) => commands::list::run(args, &env, &printer).await,
         Command::Install(args) => {
             let detailed = args.plan.detailed_exitcode;
             detailed_errors(

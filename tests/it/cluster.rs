@@ -223,3 +223,76 @@ async fn delete_cluster_scoped(client: &Client, o: &Object) {
         .await
         .unwrap_or_else(|e| panic!("delete {}: {e}", o.name()));
 }
+
+/// Runs the binary against the test cluster.
+fn tkn(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let dir = crate::common::release_dir().expect("release files");
+    let out = assert_cmd::Command::cargo_bin("tkn-multi")
+        .unwrap()
+        .env("KUBECONFIG", kubeconfig)
+        .env("TKN_MULTI_RELEASE_DIR", dir)
+        .env("TKN_MULTI_CACHE_DIR", kubeconfig.with_file_name("no-cache"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn observed(kubeconfig: &std::path::Path) -> tkn_multi::plan::state::ClusterState {
+    let (code, out, err) = tkn(kubeconfig, &["list", "-o", "yaml"]);
+    assert_eq!(code, 0, "{err}");
+    tkn_multi::yaml::from_str(&out).unwrap()
+}
+
+#[test]
+fn install_upgrade_uninstall_on_the_real_cluster() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (a, b) = (unique("life-a"), unique("life-b"));
+    // Earlier tests applied CRDs under another field manager: take them over explicitly.
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--yes", "--force-conflicts", "-q"]);
+        let (code, out, err) = tkn(&path, &all);
+        assert_eq!(code, 0, "{args:?}: {err}\n{out}");
+        out
+    };
+    run(&["install", "v0.44.2", "-n", &a]);
+    run(&["install", "v0.50.3", "-n", &b]);
+    let s = observed(&path);
+    let names: Vec<&str> = s.instances.iter().map(|i| i.name.as_str()).collect();
+    assert!(names.contains(&a.as_str()) && names.contains(&b.as_str()), "{names:?}");
+    let shared = s.shared.as_ref().expect("a shared layer");
+    assert_eq!(shared.version.to_string(), "v0.50.3", "the matrix's layer for v0.44.2 + v0.50.3");
+    let tasks = shared.crds.iter().find(|c| c.name == "tasks.tekton.dev").unwrap();
+    assert_eq!(tasks.stored_versions, ["v1"], "stored versions migrated and verified");
+    // Re-running is a no-op plan; installing again is refused.
+    let (code, out, _) =
+        tkn(&path, &["upgrade", &a, "--to", "v0.44.2", "--dry-run", "--detailed-exitcode"]);
+    assert_eq!((code, out.as_str()), (0, "No changes. The cluster matches the desired state.\n"));
+    let (code, _, err) = tkn(&path, &["install", "v0.44.2", "-n", &a]);
+    assert_eq!(code, 1, "{err}");
+    // A destructive plan without --yes changes nothing.
+    let before = observed(&path);
+    let (code, _, err) = tkn(&path, &["uninstall", &b]);
+    assert_eq!(code, 1);
+    assert!(err.contains("pass `--yes`"), "{err}");
+    assert_eq!(observed(&path), before);
+    // Upgrade a: shared follows the matrix.
+    run(&["upgrade", &a, "--to", "v0.56.0"]);
+    assert_eq!(observed(&path).shared.unwrap().version.to_string(), "v0.56.0");
+    // Uninstall b: CRDs stay while a remains.
+    run(&["uninstall", &b]);
+    let s = observed(&path);
+    assert!(s.objects.iter().any(|o| o.object.kind == "CustomResourceDefinition"));
+    assert!(s.objects.iter().all(|o| o.owner != b || o.retain));
+    // Uninstall a, the last: nothing managed remains but the users' namespaces.
+    run(&["uninstall", &a]);
+    let s = observed(&path);
+    assert!(s.instances.is_empty() && s.shared.is_none());
+    assert!(s.objects.iter().all(|o| o.retain && o.object.kind == "Namespace"), "{:?}", s.objects);
+}

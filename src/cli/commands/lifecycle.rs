@@ -1,8 +1,9 @@
-//! `tkn-multi install | upgrade | uninstall | apply -f`: plan a change and show it (`--dry-run`).
+//! `tkn-multi install | upgrade | uninstall | apply -f`: plan a change, show it, apply it.
 //!
-//! All four build a [`Desired`] state and a scope, observe the cluster (today: `--state FILE`),
-//! and call the one planner; `--dry-run` renders the plan. Executing plans on a live cluster is
-//! the apply engine's job (a later issue), and so is observing one.
+//! All four build a [`Desired`] state and a scope, observe the cluster (or read `--state FILE`),
+//! and call the one planner. `--dry-run` (client) prints the plan; `--dry-run=server` sends every
+//! write with the API's dry run; without it the plan is printed and executed (plans that delete
+//! or replace objects need `--yes`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -73,6 +74,43 @@ pub struct PlanArgs {
     /// Where the matrix comes from.
     #[command(flatten)]
     pub matrix: MatrixSource,
+    /// The cluster.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Apply plans that delete or replace objects without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Overall deadline for applying and waiting, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Take over fields that another field manager owns (server-side apply `force`).
+    #[arg(long)]
+    pub force_conflicts: bool,
+}
+
+/// kubectl-compatible cluster flags.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Kubernetes options")]
+pub struct KubeArgs {
+    /// The kubeconfig file [default: $KUBECONFIG, else ~/.kube/config]
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context [default: the current context]
+    #[arg(long, value_name = "NAME", visible_alias = "kube-context")]
+    pub context: Option<String>,
+    /// The server-side apply field manager.
+    #[arg(long, value_name = "NAME", default_value = "tkn-multi")]
+    pub field_manager: String,
+}
+
+impl KubeArgs {
+    /// The cluster these flags name.
+    pub fn target(&self) -> crate::cluster::Target {
+        crate::cluster::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 /// Shared-layer policy flags of `install` and `upgrade`.
@@ -161,14 +199,10 @@ pub struct ApplyArgs {
     pub plan: PlanArgs,
 }
 
-fn observe(args: &PlanArgs) -> anyhow::Result<ClusterState> {
+async fn observe(args: &PlanArgs) -> anyhow::Result<ClusterState> {
     let Some(path) = &args.state else {
-        return Err(UserError(
-            "observing a live cluster is not built yet (it arrives with the apply engine): pass `--state FILE`; \
-             an empty cluster is a file containing `formatVersion: \"1\"`"
-                .into(),
-        )
-        .into());
+        let client = crate::cluster::connect(&args.kube.target()).await?;
+        return crate::cluster::observe(&client).await.context("cannot observe the cluster");
     };
     let text = fs_err::read_to_string(path)?;
     let state: ClusterState = crate::yaml::from_str(&text).with_context(|| {
@@ -237,16 +271,12 @@ async fn plan_and_show(
             other => break other?,
         }
     };
-    match args.dry_run {
-        Some(DryRun::Client) => {}
-        Some(DryRun::Server) | None => {
-            printer.data(&to_text(&plan))?;
-            return Err(UserError(
-                "executing plans on a cluster (and `--dry-run=server`) arrives with the apply engine; use `--dry-run`"
-                    .into(),
-            )
-            .into());
-        }
+    if args.dry_run != Some(DryRun::Client) && args.state.is_some() {
+        printer.data(&to_text(&plan))?;
+        return Err(UserError(
+            "a plan made from `--state` is for review only; use `--dry-run`".into(),
+        )
+        .into());
     }
     if let Some(path) = &args.save_state {
         let mut next = state.clone();
@@ -258,6 +288,30 @@ async fn plan_and_show(
         PlanOutput::Json => to_json(&plan),
         PlanOutput::Yaml => crate::yaml::to_string(&plan)?,
     })?;
+    if args.dry_run != Some(DryRun::Client) {
+        let destructive = plan.summary.delete + plan.summary.replace;
+        if destructive > 0 && !args.yes && args.dry_run.is_none() {
+            return Err(UserError(format!(
+                "the plan deletes or replaces {destructive} object(s); review it and pass `--yes` to apply it"
+            ))
+            .into());
+        }
+        let client = crate::cluster::connect(&args.kube.target()).await?;
+        let opts = crate::apply::Options {
+            field_manager: args.kube.field_manager.clone(),
+            timeout: std::time::Duration::from_secs(args.timeout),
+            force_conflicts: args.force_conflicts,
+            server_dry_run: args.dry_run == Some(DryRun::Server),
+        };
+        crate::apply::execute(&client, &plan, &opts, printer).await?;
+        if plan.has_changes() {
+            printer.info(if opts.server_dry_run {
+                "the server accepted every write (dry run)"
+            } else {
+                "applied"
+            });
+        }
+    }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitStatus::Changes
     } else {
@@ -271,7 +325,7 @@ pub async fn install(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let state = observe(&args.plan)?;
+    let state = observe(&args.plan).await?;
     let spec = args.target.spec()?;
     let name = spec.name.clone();
     if let Some(existing) = state.instance(name.as_str()) {
@@ -298,7 +352,7 @@ pub async fn upgrade(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let state = observe(&args.plan)?;
+    let state = observe(&args.plan).await?;
     let Some(existing) = state.instance(args.instance.as_str()) else {
         return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
     };
@@ -329,7 +383,7 @@ pub async fn uninstall(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let state = observe(&args.plan)?;
+    let state = observe(&args.plan).await?;
     if state.instance(args.instance.as_str()).is_none() {
         return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
     }
@@ -356,7 +410,7 @@ pub async fn uninstall(
 pub async fn apply(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let text = fs_err::read_to_string(&args.file)?;
     let desired = parse_fleet(&text, &args.file.display().to_string())?;
-    let state = observe(&args.plan)?;
+    let state = observe(&args.plan).await?;
     if desired.shared.namespace != args.plan.shared_namespace
         && args.plan.shared_namespace.as_str() != DEFAULT_SHARED_NAMESPACE
     {

@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod fetch;
 pub mod lifecycle;
+pub mod list;
 pub mod matrix;
 pub mod render;
 pub mod split;

@@ -1,0 +1,217 @@
+//! The live cluster: connecting (kubectl conventions) and observing it into a [`ClusterState`].
+//! **I/O.**
+//!
+//! Observation reads, once, every object labelled `app.kubernetes.io/managed-by: tkn-multi`, the
+//! hashes the executor recorded on them, the instances (from their controller Deployments) and
+//! the shared layer (its webhook Deployment and CRDs, with stored versions and object counts).
+//! There is no local state file: the cluster is the record.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::{Client, Config, discovery};
+
+use crate::names::SHARED_OWNER;
+use crate::plan::state::{
+    ClusterState, ObservedCrd, ObservedInstance, ObservedObject, ObservedShared,
+};
+use crate::release::ObjectRef;
+use crate::split::{
+    ANNOTATION_RETAIN, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION, MANAGER,
+};
+
+/// Annotation: hash of the content tkn-multi applied.
+pub const ANNOTATION_HASH: &str = "tkn-multi.tekton.dev/applied-hash";
+/// Annotation: hash of the immutable fields tkn-multi applied.
+pub const ANNOTATION_IMMUTABLE_HASH: &str = "tkn-multi.tekton.dev/immutable-hash";
+
+/// The kinds tkn-multi creates, as (group, version, kind).
+pub const MANAGED_KINDS: &[(&str, &str, &str)] = &[
+    ("", "v1", "Namespace"),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+    ("", "v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "v1", "Role"),
+    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+    ("", "v1", "ConfigMap"),
+    ("", "v1", "Secret"),
+    ("", "v1", "Service"),
+    ("apps", "v1", "Deployment"),
+    ("autoscaling", "v2", "HorizontalPodAutoscaler"),
+    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration"),
+];
+
+/// Where the cluster is: `--kubeconfig` (else `KUBECONFIG`, else `~/.kube/config`) and
+/// `--context`.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// An explicit kubeconfig file.
+    pub kubeconfig: Option<PathBuf>,
+    /// A context other than the current one.
+    pub context: Option<String>,
+}
+
+/// Connects to the cluster `target` names.
+pub async fn connect(target: &Target) -> anyhow::Result<Client> {
+    let options =
+        KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
+    let config = match &target.kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig `{}`", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &options).await?
+        }
+        None => Config::from_kubeconfig(&options)
+            .await
+            .context("cannot load a kubeconfig (set `--kubeconfig` or `KUBECONFIG`)")?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// An API for `gvk`, cluster-wide (namespaced kinds list across all namespaces).
+pub async fn dynamic_api(
+    client: &Client,
+    gvk: &GroupVersionKind,
+    namespace: Option<&str>,
+) -> anyhow::Result<Api<DynamicObject>> {
+    let (ar, _) = discovery::pinned_kind(client, gvk).await.with_context(|| {
+        format!("the cluster does not serve `{}/{}` `{}`", gvk.group, gvk.version, gvk.kind)
+    })?;
+    Ok(match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    })
+}
+
+fn label<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
+    o.metadata.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+fn annotation<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
+    o.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+}
+
+/// Reads the cluster into a [`ClusterState`].
+pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
+    let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
+    let mut state = ClusterState::empty();
+    let mut shared_webhook = None;
+    let mut crds = Vec::new();
+    for (group, version, kind) in MANAGED_KINDS {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let api = dynamic_api(client, &gvk, None).await?;
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .with_context(|| format!("cannot list {kind}s"))?;
+        for o in list.items {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let namespace = if crate::release::model::is_cluster_scoped(kind) {
+                None
+            } else {
+                o.metadata.namespace.clone()
+            };
+            let owner = match label(&o, LABEL_PART) {
+                Some("shared") => SHARED_OWNER.to_owned(),
+                _ => label(&o, LABEL_INSTANCE).unwrap_or_default().to_owned(),
+            };
+            if *kind == "Deployment"
+                && name == "tekton-pipelines-controller"
+                && owner != SHARED_OWNER
+            {
+                state.instances.push(instance_of(&o, &owner)?);
+            }
+            if *kind == "Deployment" && name == "tekton-pipelines-webhook" && owner == SHARED_OWNER
+            {
+                shared_webhook = Some((
+                    label(&o, LABEL_VERSION).unwrap_or_default().to_owned(),
+                    namespace.clone().unwrap_or_default(),
+                ));
+            }
+            if *kind == "CustomResourceDefinition" {
+                crds.push(o.clone());
+            }
+            state.objects.push(ObservedObject {
+                object: ObjectRef { kind: (*kind).to_owned(), namespace, name },
+                owner,
+                hash: annotation(&o, ANNOTATION_HASH).unwrap_or_default().to_owned(),
+                immutable_hash: annotation(&o, ANNOTATION_IMMUTABLE_HASH)
+                    .unwrap_or_default()
+                    .to_owned(),
+                retain: annotation(&o, ANNOTATION_RETAIN).is_some(),
+            });
+        }
+    }
+    if let Some((version, namespace)) = shared_webhook {
+        let mut observed = Vec::new();
+        for crd in &crds {
+            observed.push(observe_crd(client, crd).await?);
+        }
+        state.shared = Some(ObservedShared {
+            version: version
+                .parse()
+                .context("the shared webhook's version label is not a Tekton version")?,
+            namespace,
+            crds: observed,
+        });
+    }
+    state.instances.sort_by(|a, b| a.name.cmp(&b.name));
+    state.objects.sort_by(|a, b| a.object.cmp(&b.object));
+    Ok(state)
+}
+
+fn instance_of(deploy: &DynamicObject, owner: &str) -> anyhow::Result<ObservedInstance> {
+    let args: Vec<String> = deploy.data["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let watched = args
+        .iter()
+        .position(|a| a == "-namespace")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
+    Ok(ObservedInstance {
+        name: owner.to_owned(),
+        version: label(deploy, LABEL_VERSION)
+            .unwrap_or_default()
+            .parse()
+            .context("an instance's version label is not a Tekton version")?,
+        namespace: watched,
+        control_plane_namespace: deploy.metadata.namespace.clone().unwrap_or_default(),
+    })
+}
+
+async fn observe_crd(client: &Client, crd: &DynamicObject) -> anyhow::Result<ObservedCrd> {
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let stored: Vec<String> = crd.data["status"]["storedVersions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let spec = &crd.data["spec"];
+    let storage = spec["versions"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["storage"] == true))
+        .and_then(|v| v["name"].as_str())
+        .unwrap_or_default();
+    let gvk = GroupVersionKind::gvk(
+        spec["group"].as_str().unwrap_or_default(),
+        storage,
+        spec["names"]["kind"].as_str().unwrap_or_default(),
+    );
+    // Counting needs the CRD Established; a CRD that is not yet counts as empty.
+    let objects = match dynamic_api(client, &gvk, None).await {
+        Ok(api) => {
+            let page = api.list(&ListParams::default().limit(1)).await?;
+            page.items.len() as u64
+                + page.metadata.remaining_item_count.map_or(0, |n| u64::try_from(n).unwrap_or(0))
+        }
+        Err(_) => 0,
+    };
+    Ok(ObservedCrd { name, stored_versions: stored, objects })
+}
