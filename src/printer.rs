@@ -33,6 +33,14 @@ impl Printer {
         }
     }
 
+    /// A progress line on stderr: on a terminal, or with `-v`; never when quiet.
+    pub fn progress(&self, text: &str) {
+        use std::io::IsTerminal as _;
+        if !self.quiet && (self.verbose > 0 || std::io::stderr().is_terminal()) {
+            eprintln!("{text}");
+        }
+    }
+
     /// A warning on stderr, unless quiet.
     pub fn warn(&self, text: &str) {
         if !self.quiet {

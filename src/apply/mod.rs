@@ -56,7 +56,7 @@ pub async fn execute(
         let n = step.index + 1;
         match &step.kind {
             StepKind::Object { action, object, hash, immutable_hash, .. } => {
-                printer.info(&format!("[{n}/{total}] {} {}", action.mark(), describe(object)));
+                printer.progress(&format!("[{n}/{total}] {} {}", action.mark(), describe(object)));
                 match action {
                     Action::Create | Action::Update => {
                         let manifest = plan
@@ -96,8 +96,9 @@ pub async fn execute(
                 }
             }
             StepKind::WaitEstablished { crd } if !opts.server_dry_run => {
-                printer
-                    .info(&format!("[{n}/{total}] … CustomResourceDefinition/{crd} Established"));
+                printer.progress(&format!(
+                    "[{n}/{total}] … CustomResourceDefinition/{crd} Established"
+                ));
                 wait(
                     client,
                     &gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
@@ -109,8 +110,9 @@ pub async fn execute(
                 .await?;
             }
             StepKind::WaitAvailable { namespace, name, .. } if !opts.server_dry_run => {
-                printer
-                    .info(&format!("[{n}/{total}] … Deployment/{name} in {namespace} Available"));
+                printer.progress(&format!(
+                    "[{n}/{total}] … Deployment/{name} in {namespace} Available"
+                ));
                 wait(
                     client,
                     &gvk_of("apps/v1", "Deployment"),
@@ -122,7 +124,7 @@ pub async fn execute(
                 .await?;
             }
             StepKind::MigrateStoredVersions { crd, to, .. } if !opts.server_dry_run => {
-                printer.info(&format!("[{n}/{total}] » migrate {crd} to {to}"));
+                printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
                 migrate(client, crd, to).await?;
             }
             _ => {}
