@@ -270,6 +270,9 @@ fn install_upgrade_uninstall_on_the_real_cluster() {
     assert_eq!(shared.version.to_string(), "v0.50.3", "the matrix's layer for v0.44.2 + v0.50.3");
     let tasks = shared.crds.iter().find(|c| c.name == "tasks.tekton.dev").unwrap();
     assert_eq!(tasks.stored_versions, ["v1"], "stored versions migrated and verified");
+    // Isolation: each instance's service accounts can work in their own namespace only.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(check_isolation(&path, &a, &b));
     // Re-running is a no-op plan; installing again is refused.
     let (code, out, _) =
         tkn(&path, &["upgrade", &a, "--to", "v0.44.2", "--dry-run", "--detailed-exitcode"]);
@@ -295,4 +298,83 @@ fn install_upgrade_uninstall_on_the_real_cluster() {
     let s = observed(&path);
     assert!(s.instances.is_empty() && s.shared.is_none());
     assert!(s.objects.iter().all(|o| o.retain && o.object.kind == "Namespace"), "{:?}", s.objects);
+}
+
+/// Asks the API server (a `SubjectAccessReview`) whether `sa` may act on `resource` in `namespace`.
+async fn can(
+    client: &Client,
+    sa_ns: &str,
+    sa: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: &str,
+) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(format!("system:serviceaccount:{sa_ns}:{sa}")),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{sa_ns}"),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.into()),
+                verb: Some(verb.into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    let answer =
+        api.create(&kube::api::PostParams::default(), &review).await.expect("SubjectAccessReview");
+    answer.status.is_some_and(|s| s.allowed)
+}
+
+async fn check_isolation(path: &PathBuf, a: &str, b: &str) {
+    let client = client(path).await;
+    let checks = [
+        ("get", "tekton.dev", "pipelineruns"),
+        ("list", "tekton.dev", "taskruns"),
+        ("create", "", "pods"),
+        ("list", "", "pods"),
+        ("get", "", "secrets"),
+    ];
+    for (own, other) in [(a, b), (b, a)] {
+        let cp = format!("tekton-{own}");
+        for sa in ["tekton-pipelines-controller", "tekton-pipelines-webhook"] {
+            for (verb, group, resource) in checks {
+                assert!(
+                    !can(&client, &cp, sa, verb, group, resource, other).await,
+                    "{cp}/{sa} may {verb} {resource} in {other}"
+                );
+            }
+        }
+        for (verb, group, resource) in checks {
+            assert!(
+                can(&client, &cp, "tekton-pipelines-controller", verb, group, resource, own).await,
+                "{cp}/tekton-pipelines-controller may not {verb} {resource} in its own namespace {own}"
+            );
+        }
+        // Nor may an instance's webhook rewrite the shared CRDs (the conversion caBundle).
+        assert!(
+            !can(
+                &client,
+                &cp,
+                "tekton-pipelines-webhook",
+                "update",
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                ""
+            )
+            .await
+        );
+    }
 }
