@@ -92,13 +92,20 @@ fn lifecycle_errors_are_clear_and_plan_nothing() {
         &["install", "v0.50.3", "-n", "team-a", "--dry-run", "--state", &e, "--save-state", &o],
     );
     assert_eq!(code, 0, "{err}");
-    // Installing it again.
+    // Installing it again: a no-op plan; another version on the same name: refused.
     let (code, out, err) =
         run(&releases, &["install", "v0.50.3", "-n", "team-a", "--dry-run", "--state", &o]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "No changes. The cluster matches the desired state.\n"),
+        "{err}"
+    );
+    let (code, out, err) =
+        run(&releases, &["install", "v0.56.0", "-n", "team-a", "--dry-run", "--state", &o]);
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(
         err,
-        "error: instance `team-a` is already installed (v0.50.3); use `tkn-multi upgrade team-a --to v0.50.3`\n"
+        "error: instance `team-a` is already installed (v0.50.3 in `team-a`); use `tkn-multi upgrade team-a --to v0.56.0`\n"
     );
     // A second instance claiming team-a's namespace.
     let (code, _, err) = run(

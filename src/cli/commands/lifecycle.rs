@@ -328,14 +328,22 @@ pub async fn install(
     let state = observe(&args.plan).await?;
     let spec = args.target.spec()?;
     let name = spec.name.clone();
-    if let Some(existing) = state.instance(name.as_str()) {
+    let same = |e: &crate::plan::state::ObservedInstance| {
+        e.version == args.version
+            && e.namespace == spec.namespace.as_str()
+            && e.control_plane_namespace == spec.control_plane_namespace.as_str()
+    };
+    // Re-running the same install converges (after an interruption) or is a no-op; anything
+    // else on an installed name is an upgrade or a different instance.
+    if let Some(existing) = state.instance(name.as_str()).filter(|e| !same(e)) {
         return Err(UserError(format!(
-            "instance `{name}` is already installed ({}); use `tkn-multi upgrade {name} --to {}`",
-            existing.version, args.version
+            "instance `{name}` is already installed ({} in `{}`); use `tkn-multi upgrade {name} --to {}`",
+            existing.version, existing.namespace, args.version
         ))
         .into());
     }
-    let mut instances = observed_instances(&state)?;
+    let mut instances: Vec<_> =
+        observed_instances(&state)?.into_iter().filter(|i| i.spec.name != name).collect();
     instances.push(DesiredInstance { spec, version: args.version, config: BTreeMap::new() });
     let desired = Desired {
         shared: shared_spec(&args.plan, &state)?,
