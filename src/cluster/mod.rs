@@ -6,6 +6,8 @@
 //! the shared layer (its webhook Deployment and CRDs, with stored versions and object counts).
 //! There is no local state file: the cluster is the record.
 
+pub mod lock;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;

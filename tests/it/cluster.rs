@@ -382,3 +382,59 @@ async fn check_isolation(path: &PathBuf, a: &str, b: &str) {
         );
     }
 }
+
+#[test]
+fn the_cluster_lock_serialises_runs() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(client(&path));
+    let leases: Api<Lease> = Api::namespaced(client, "kube-system");
+    // Someone else holds the lock.
+    let foreign = Lease {
+        metadata: ObjectMeta { name: Some("tkn-multi".into()), ..ObjectMeta::default() },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("someone-else".into()),
+            lease_duration_seconds: Some(300),
+            acquire_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+            renew_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+            ..LeaseSpec::default()
+        }),
+    };
+    rt.block_on(leases.create(&kube::api::PostParams::default(), &foreign)).unwrap();
+    let a = unique("lock-a");
+    let before = observed(&path);
+    let (code, out, err) =
+        tkn(&path, &["install", "v0.50.3", "-n", &a, "--lock-timeout", "2", "-q"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("the cluster is locked by `someone-else`"), "{err}");
+    assert_eq!(observed(&path), before, "nothing changed while locked out");
+    rt.block_on(leases.delete("tkn-multi", &DeleteParams::default())).unwrap();
+    // Two runs at once: one waits for the other; both succeed, and the lock is released.
+    let b = unique("lock-b");
+    let spawn = |ns: &str| {
+        let dir = crate::common::release_dir().unwrap();
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("tkn-multi"))
+            .env("KUBECONFIG", &path)
+            .env("TKN_MULTI_RELEASE_DIR", dir)
+            .args(["install", "v0.50.3", "-n", ns, "--yes", "--force-conflicts", "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (pa, pb) = (spawn(&a), spawn(&b));
+    for p in [pa, pb] {
+        let out = p.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(matches!(rt.block_on(leases.get_opt("tkn-multi")), Ok(None)), "the lock is released");
+    let names: Vec<String> = observed(&path).instances.into_iter().map(|i| i.name).collect();
+    assert!(names.contains(&a) && names.contains(&b), "{names:?}");
+    for ns in [&b, &a] {
+        let (code, _, err) = tkn(&path, &["uninstall", ns, "--yes", "-q"]);
+        assert_eq!(code, 0, "{err}");
+    }
+}

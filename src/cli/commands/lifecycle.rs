@@ -86,6 +86,9 @@ pub struct PlanArgs {
     /// Take over fields that another field manager owns (server-side apply `force`).
     #[arg(long)]
     pub force_conflicts: bool,
+    /// How long to wait for another tkn-multi run's cluster lock, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
 }
 
 /// kubectl-compatible cluster flags.
@@ -199,10 +202,23 @@ pub struct ApplyArgs {
     pub plan: PlanArgs,
 }
 
-async fn observe(args: &PlanArgs) -> anyhow::Result<ClusterState> {
+/// The observed cluster, and the cluster lock when the run may write.
+type Observed = (ClusterState, Option<crate::cluster::lock::Held>);
+
+async fn observe(args: &PlanArgs) -> anyhow::Result<Observed> {
     let Some(path) = &args.state else {
         let client = crate::cluster::connect(&args.kube.target()).await?;
-        return crate::cluster::observe(&client).await.context("cannot observe the cluster");
+        // A run that may write holds the lock from observation to the end, so no other run can
+        // change the cluster between the plan and its execution.
+        let lock = if args.dry_run == Some(DryRun::Client) {
+            None
+        } else {
+            let identity = crate::cluster::lock::identity();
+            let timeout = std::time::Duration::from_secs(args.lock_timeout);
+            Some(crate::cluster::lock::acquire(&client, &identity, timeout).await?)
+        };
+        let state = crate::cluster::observe(&client).await.context("cannot observe the cluster")?;
+        return Ok((state, lock));
     };
     let text = fs_err::read_to_string(path)?;
     let state: ClusterState = crate::yaml::from_str(&text).with_context(|| {
@@ -216,7 +232,7 @@ async fn observe(args: &PlanArgs) -> anyhow::Result<ClusterState> {
         ))
         .into());
     }
-    Ok(state)
+    Ok((state, None))
 }
 
 /// The observed instances as desired ones (out of scope, so their objects are left alone).
@@ -249,6 +265,17 @@ fn shared_spec(args: &PlanArgs, state: &ClusterState) -> anyhow::Result<SharedSp
         .into());
     }
     Ok(SharedSpec { namespace: args.shared_namespace.clone() })
+}
+
+/// Releases the lock (if held) whatever the outcome, and passes the outcome on.
+async fn finish(
+    lock: Option<crate::cluster::lock::Held>,
+    outcome: anyhow::Result<ExitStatus>,
+) -> anyhow::Result<ExitStatus> {
+    if let Some(lock) = lock {
+        lock.release().await?;
+    }
+    outcome
 }
 
 /// Plans, loading whatever releases the planner asks for, and prints the plan.
@@ -319,13 +346,34 @@ async fn plan_and_show(
     })
 }
 
+/// Plans and applies `desired` (if it could be built) and always releases the lock.
+async fn run_locked(
+    desired: anyhow::Result<Desired>,
+    observed: Observed,
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (state, lock) = observed;
+    let outcome = match desired {
+        Ok(d) => plan_and_show(&d, &state, args, env, printer).await,
+        Err(e) => Err(e),
+    };
+    finish(lock, outcome).await
+}
+
 /// Runs `install`.
 pub async fn install(
     args: InstallArgs,
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let state = observe(&args.plan).await?;
+    let observed = observe(&args.plan).await?;
+    let desired = install_desired(&args, &observed.0);
+    run_locked(desired, observed, &args.plan, env, printer).await
+}
+
+fn install_desired(args: &InstallArgs, state: &ClusterState) -> anyhow::Result<Desired> {
     let spec = args.target.spec()?;
     let name = spec.name.clone();
     let same = |e: &crate::plan::state::ObservedInstance| {
@@ -343,15 +391,18 @@ pub async fn install(
         .into());
     }
     let mut instances: Vec<_> =
-        observed_instances(&state)?.into_iter().filter(|i| i.spec.name != name).collect();
-    instances.push(DesiredInstance { spec, version: args.version, config: BTreeMap::new() });
-    let desired = Desired {
-        shared: shared_spec(&args.plan, &state)?,
+        observed_instances(state)?.into_iter().filter(|i| i.spec.name != name).collect();
+    instances.push(DesiredInstance {
+        spec,
+        version: args.version.clone(),
+        config: BTreeMap::new(),
+    });
+    Ok(Desired {
+        shared: shared_spec(&args.plan, state)?,
         policy: args.policy.policy(),
         instances,
         scope: Some(BTreeSet::from([name.to_string()])),
-    };
-    plan_and_show(&desired, &state, &args.plan, env, printer).await
+    })
 }
 
 /// Runs `upgrade`.
@@ -360,7 +411,16 @@ pub async fn upgrade(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let state = observe(&args.plan).await?;
+    let observed = observe(&args.plan).await?;
+    let desired = upgrade_desired(&args, &observed.0, *printer);
+    run_locked(desired, observed, &args.plan, env, printer).await
+}
+
+fn upgrade_desired(
+    args: &UpgradeArgs,
+    state: &ClusterState,
+    printer: Printer,
+) -> anyhow::Result<Desired> {
     let Some(existing) = state.instance(args.instance.as_str()) else {
         return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
     };
@@ -370,19 +430,18 @@ pub async fn upgrade(
             args.instance, existing.version, args.to
         ));
     }
-    let mut instances = observed_instances(&state)?;
+    let mut instances = observed_instances(state)?;
     for i in &mut instances {
         if i.spec.name == args.instance {
             i.version = args.to.clone();
         }
     }
-    let desired = Desired {
-        shared: shared_spec(&args.plan, &state)?,
+    Ok(Desired {
+        shared: shared_spec(&args.plan, state)?,
         policy: args.policy.policy(),
         instances,
         scope: Some(BTreeSet::from([args.instance.to_string()])),
-    };
-    plan_and_show(&desired, &state, &args.plan, env, printer).await
+    })
 }
 
 /// Runs `uninstall`.
@@ -391,18 +450,23 @@ pub async fn uninstall(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let state = observe(&args.plan).await?;
+    let observed = observe(&args.plan).await?;
+    let desired = uninstall_desired(&args, &observed.0);
+    run_locked(desired, observed, &args.plan, env, printer).await
+}
+
+fn uninstall_desired(args: &UninstallArgs, state: &ClusterState) -> anyhow::Result<Desired> {
     if state.instance(args.instance.as_str()).is_none() {
         return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
     }
     let instances: Vec<_> =
-        observed_instances(&state)?.into_iter().filter(|i| i.spec.name != args.instance).collect();
+        observed_instances(state)?.into_iter().filter(|i| i.spec.name != args.instance).collect();
     let mut scope = BTreeSet::from([args.instance.to_string()]);
     if instances.is_empty() && !args.keep_shared {
         scope.insert(SHARED_OWNER.to_owned());
     }
-    let desired = Desired {
-        shared: shared_spec(&args.plan, &state)?,
+    Ok(Desired {
+        shared: shared_spec(&args.plan, state)?,
         policy: SharedPolicy {
             keep_on_uninstall: args.keep_shared,
             downgrade: args.downgrade_shared,
@@ -410,15 +474,13 @@ pub async fn uninstall(
         },
         instances,
         scope: Some(scope),
-    };
-    plan_and_show(&desired, &state, &args.plan, env, printer).await
+    })
 }
 
 /// Runs `apply -f`.
 pub async fn apply(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let text = fs_err::read_to_string(&args.file)?;
     let desired = parse_fleet(&text, &args.file.display().to_string())?;
-    let state = observe(&args.plan).await?;
     if desired.shared.namespace != args.plan.shared_namespace
         && args.plan.shared_namespace.as_str() != DEFAULT_SHARED_NAMESPACE
     {
@@ -427,5 +489,6 @@ pub async fn apply(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Res
         )
         .into());
     }
-    plan_and_show(&desired, &state, &args.plan, env, printer).await
+    let observed = observe(&args.plan).await?;
+    run_locked(Ok(desired), observed, &args.plan, env, printer).await
 }
