@@ -89,6 +89,10 @@ pub enum Command {
     /// `-o yaml` prints the state file the planning commands read with `--state`.
     #[command(visible_alias = "ls")]
     List(commands::list::ListArgs),
+    /// Show the readiness of an instance's components (and the shared ones), with recent warnings.
+    ///
+    /// Example: `tkn-multi status team-a`
+    Status(commands::status::StatusArgs),
     /// Converge the cluster to a fleet file: every instance and the shared-layer policy.
     ///
     /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
@@ -106,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
         Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
         Command::List(args) => commands::list::run(args, &env, &printer).await,
+        Command::Status(args) => commands::status::run(args, &env, &printer).await,
         Command::Install(args) => {
             let detailed = args.plan.detailed_exitcode;
             detailed_errors(

@@ -289,6 +289,18 @@ fn install_upgrade_uninstall_on_the_real_cluster() {
     assert_eq!(code, 1);
     assert!(err.contains("pass `--yes`"), "{err}");
     assert_eq!(observed(&path), before);
+    // Status: every component of a and of the shared layer is Available.
+    let (code, out, err) = tkn(&path, &["status", &a, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["ready"], true, "{out}");
+    let owners: Vec<&str> = status["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["owner"].as_str().unwrap())
+        .collect();
+    assert!(owners.contains(&a.as_str()) && owners.contains(&"shared"), "{owners:?}");
     // Upgrade a: shared follows the matrix.
     run(&["upgrade", &a, "--to", "v0.56.0"]);
     assert_eq!(observed(&path).shared.unwrap().version.to_string(), "v0.56.0");

@@ -7,6 +7,7 @@ pub mod list;
 pub mod matrix;
 pub mod render;
 pub mod split;
+pub mod status;
 
 use anyhow::Context as _;
 use clap::Args;
