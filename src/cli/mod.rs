@@ -103,7 +103,15 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };
     let env = settings::Env::from_process();
-    match cli.command {
+    // With `--detailed-exitcode` every error of a planning command exits 1 (2 means "changes").
+    let detailed = match &cli.command {
+        Command::Install(a) => a.plan.detailed_exitcode,
+        Command::Upgrade(a) => a.plan.detailed_exitcode,
+        Command::Uninstall(a) => a.plan.detailed_exitcode,
+        Command::Apply(a) => a.plan.detailed_exitcode,
+        _ => false,
+    };
+    let result = match cli.command {
         Command::Render(args) => commands::render::run(args, &env, &printer).await,
         Command::Split(args) => commands::split::run(args, &env, &printer).await,
         Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
@@ -111,39 +119,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
         Command::List(args) => commands::list::run(args, &env, &printer).await,
         Command::Status(args) => commands::status::run(args, &env, &printer).await,
-        Command::Install(args) => {
-            let detailed = args.plan.detailed_exitcode;
-            detailed_errors(
-                detailed,
-                printer,
-                commands::lifecycle::install(args, &env, &printer).await,
-            )
-        }
-        Command::Upgrade(args) => {
-            let detailed = args.plan.detailed_exitcode;
-            detailed_errors(
-                detailed,
-                printer,
-                commands::lifecycle::upgrade(args, &env, &printer).await,
-            )
-        }
-        Command::Uninstall(args) => {
-            let detailed = args.plan.detailed_exitcode;
-            detailed_errors(
-                detailed,
-                printer,
-                commands::lifecycle::uninstall(args, &env, &printer).await,
-            )
-        }
-        Command::Apply(args) => {
-            let detailed = args.plan.detailed_exitcode;
-            detailed_errors(
-                detailed,
-                printer,
-                commands::lifecycle::apply(args, &env, &printer).await,
-            )
-        }
-    }
+        Command::Install(args) => commands::lifecycle::install(args, &env, &printer).await,
+        Command::Upgrade(args) => commands::lifecycle::upgrade(args, &env, &printer).await,
+        Command::Uninstall(args) => commands::lifecycle::uninstall(args, &env, &printer).await,
+        Command::Apply(args) => commands::lifecycle::apply(args, &env, &printer).await,
+    };
+    detailed_errors(detailed, printer, result)
 }
 
 /// With `--detailed-exitcode` every error exits 1, because 2 means "changes present"

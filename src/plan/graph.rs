@@ -186,7 +186,8 @@ struct Facts {
     object: Option<ObjectRef>,
     owner: String,
     wait_crd: bool,
-    wait_deploy: Option<(String, String)>,
+    /// The Deployment name, for a wait until Available.
+    wait_deploy: Option<String>,
 }
 
 fn facts(g: &PlanGraph) -> Vec<Facts> {
@@ -210,13 +211,13 @@ fn facts(g: &PlanGraph) -> Vec<Facts> {
                     wait_crd: true,
                     wait_deploy: None,
                 },
-                StepKind::WaitAvailable { namespace, name, .. } => Facts {
+                StepKind::WaitAvailable { name, .. } => Facts {
                     n,
                     action: None,
                     object: None,
                     owner,
                     wait_crd: false,
-                    wait_deploy: Some((namespace.clone(), name.clone())),
+                    wait_deploy: Some(name.clone()),
                 },
                 StepKind::MigrateStoredVersions { .. } => Facts {
                     n,
@@ -252,7 +253,7 @@ fn add_edges(g: &mut PlanGraph) {
                 {
                     edges.push((a.n, b.n, "crd-established"));
                 }
-                if let Some((ns, name)) = &a.wait_deploy {
+                if let Some(name) = &a.wait_deploy {
                     let is_shared_webhook =
                         a.owner == SHARED_OWNER && name == "tekton-pipelines-webhook";
                     if is_shared_webhook && apply(b) && kind(b) == "CustomResourceDefinition" {
@@ -265,7 +266,6 @@ fn add_edges(g: &mut PlanGraph) {
                     {
                         edges.push((a.n, b.n, "webhook-before-admission"));
                     }
-                    let _ = ns;
                 }
                 continue;
             };

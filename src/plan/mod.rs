@@ -553,7 +553,6 @@ fn desired_objects(
             .collect();
         extend_aggregate_roles(&mut wanted, &legacy);
     }
-    let wanted = wanted.into_iter().collect();
     Ok((wanted, Target { shared: target_shared, instances }))
 }
 

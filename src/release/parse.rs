@@ -126,16 +126,6 @@ fn check_version(objects: &[Object], expected: &TektonVersion, origin: &str) -> 
     Ok(())
 }
 
-/// Reads the version a release file declares in its labels, if it has any.
-pub fn declared_version(bytes: &[u8]) -> Option<TektonVersion> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let docs = yaml::parse_documents(text).ok()?;
-    docs.iter()
-        .filter_map(|d| d.pointer("/metadata/labels/app.kubernetes.io~1version"))
-        .filter_map(Value::as_str)
-        .find_map(|s| s.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
