@@ -13,7 +13,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
-use crate::cluster::{ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH, dynamic_api};
+use crate::cluster::{ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH, Apis};
 use crate::plan::{Action, Plan, StepKind};
 use crate::printer::Printer;
 use crate::release::{Object, ObjectRef};
@@ -50,6 +50,7 @@ pub async fn execute(
     opts: &Options,
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    let apis = Apis::new(client.clone());
     let deadline = Instant::now() + opts.timeout;
     let total = plan.steps.len();
     for step in &plan.steps {
@@ -63,16 +64,15 @@ pub async fn execute(
                             .manifests
                             .get(&step.index)
                             .expect("apply steps carry their object");
-                        apply(client, manifest, hash, immutable_hash, opts).await?;
+                        apply(&apis, manifest, hash, immutable_hash, opts).await?;
                     }
                     Action::Replace => {
                         let manifest = plan
                             .manifests
                             .get(&step.index)
                             .expect("apply steps carry their object");
-                        delete(client, object, manifest.api_version(), opts, Some(deadline))
-                            .await?;
-                        apply(client, manifest, hash, immutable_hash, opts).await?;
+                        delete(&apis, object, manifest.api_version(), opts, Some(deadline)).await?;
+                        apply(&apis, manifest, hash, immutable_hash, opts).await?;
                     }
                     Action::Delete => {
                         let api_version = crate::cluster::MANAGED_KINDS
@@ -90,7 +90,7 @@ pub async fn execute(
                             object.kind.as_str(),
                             "Namespace" | "CustomResourceDefinition"
                         );
-                        delete(client, object, &api_version, opts, finalized.then_some(deadline))
+                        delete(&apis, object, &api_version, opts, finalized.then_some(deadline))
                             .await?;
                     }
                 }
@@ -100,7 +100,7 @@ pub async fn execute(
                     "[{n}/{total}] … CustomResourceDefinition/{crd} Established"
                 ));
                 wait(
-                    client,
+                    &apis,
                     &gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
                     None,
                     crd,
@@ -114,7 +114,7 @@ pub async fn execute(
                     "[{n}/{total}] … Deployment/{name} in {namespace} Available"
                 ));
                 wait(
-                    client,
+                    &apis,
                     &gvk_of("apps/v1", "Deployment"),
                     Some(namespace),
                     name,
@@ -125,7 +125,7 @@ pub async fn execute(
             }
             StepKind::MigrateStoredVersions { crd, to, .. } if !opts.server_dry_run => {
                 printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
-                migrate(client, crd, to).await?;
+                migrate(&apis, crd, to).await?;
             }
             _ => {}
         }
@@ -134,7 +134,7 @@ pub async fn execute(
 }
 
 async fn apply(
-    client: &Client,
+    apis: &Apis,
     manifest: &Object,
     hash: &str,
     immutable_hash: &str,
@@ -143,7 +143,7 @@ async fn apply(
     let mut o = manifest.clone();
     o.set_annotation(ANNOTATION_HASH, hash);
     o.set_annotation(ANNOTATION_IMMUTABLE_HASH, immutable_hash);
-    let api = dynamic_api(client, &gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
+    let api = apis.api(&gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
     let mut params = PatchParams::apply(&opts.field_manager);
     params.force = opts.force_conflicts;
     params.dry_run = opts.server_dry_run;
@@ -161,13 +161,13 @@ async fn apply(
 }
 
 async fn delete(
-    client: &Client,
+    apis: &Apis,
     r: &ObjectRef,
     api_version: &str,
     opts: &Options,
     wait_gone: Option<Instant>,
 ) -> anyhow::Result<()> {
-    let api = dynamic_api(client, &gvk_of(api_version, &r.kind), r.namespace.as_deref()).await?;
+    let api = apis.api(&gvk_of(api_version, &r.kind), r.namespace.as_deref()).await?;
     let params = DeleteParams { dry_run: opts.server_dry_run, ..DeleteParams::background() };
     match api.delete(&r.name, &params).await {
         Ok(_) => {}
@@ -186,14 +186,14 @@ async fn delete(
 }
 
 async fn wait(
-    client: &Client,
+    apis: &Apis,
     gvk: &GroupVersionKind,
     namespace: Option<&str>,
     name: &str,
     condition: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    let api = dynamic_api(client, gvk, namespace).await?;
+    let api = apis.api(gvk, namespace).await?;
     loop {
         let last = api.get_opt(name).await?;
         let conditions =
@@ -217,10 +217,9 @@ async fn wait(
 
 /// Rewrites every object of `crd` (a read and write back stores it at the storage version), then
 /// sets `status.storedVersions` to `[to]`, and checks it.
-async fn migrate(client: &Client, crd_name: &str, to: &str) -> anyhow::Result<()> {
+async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
     let crds =
-        dynamic_api(client, &gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition"), None)
-            .await?;
+        apis.api(&gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition"), None).await?;
     let crd = crds.get(crd_name).await?;
     let spec = &crd.data["spec"];
     let gvk = GroupVersionKind::gvk(
@@ -228,9 +227,9 @@ async fn migrate(client: &Client, crd_name: &str, to: &str) -> anyhow::Result<()
         to,
         spec["names"]["kind"].as_str().unwrap_or_default(),
     );
-    let api = dynamic_api(client, &gvk, None).await?;
+    let api = apis.api(&gvk, None).await?;
     for o in api.list(&ListParams::default()).await?.items {
-        let ns_api = dynamic_api(client, &gvk, o.metadata.namespace.as_deref()).await?;
+        let ns_api = apis.api(&gvk, o.metadata.namespace.as_deref()).await?;
         let name = o.metadata.name.clone().unwrap_or_default();
         match ns_api.replace(&name, &PostParams::default(), &o).await {
             Ok(_) => {}

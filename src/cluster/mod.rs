@@ -8,10 +8,12 @@
 
 pub mod lock;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::{Client, Config, discovery};
@@ -75,19 +77,50 @@ pub async fn connect(target: &Target) -> anyhow::Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-/// An API for `gvk`, cluster-wide (namespaced kinds list across all namespaces).
-pub async fn dynamic_api(
-    client: &Client,
-    gvk: &GroupVersionKind,
-    namespace: Option<&str>,
-) -> anyhow::Result<Api<DynamicObject>> {
-    let (ar, _) = discovery::pinned_kind(client, gvk).await.with_context(|| {
-        format!("the cluster does not serve `{}/{}` `{}`", gvk.group, gvk.version, gvk.kind)
-    })?;
-    Ok(match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    })
+/// (group, version, kind).
+type GvkKey = (String, String, String);
+
+/// Resolves kinds to APIs, running discovery once per kind for the whole run: discovery is a
+/// round-trip to the API server, and one plan touches the same dozen kinds a hundred times.
+#[derive(Clone)]
+pub struct Apis {
+    client: Client,
+    resources: Arc<Mutex<HashMap<GvkKey, ApiResource>>>,
+}
+
+impl Apis {
+    /// A resolver over `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client, resources: Arc::default() }
+    }
+
+    /// An API for `gvk` in `namespace`, or cluster-wide (namespaced kinds then list across all
+    /// namespaces).
+    pub async fn api(
+        &self,
+        gvk: &GroupVersionKind,
+        namespace: Option<&str>,
+    ) -> anyhow::Result<Api<DynamicObject>> {
+        let key = (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone());
+        let cached =
+            self.resources.lock().expect("the cache lock is never poisoned").get(&key).cloned();
+        let ar = if let Some(ar) = cached {
+            ar
+        } else {
+            let (ar, _) = discovery::pinned_kind(&self.client, gvk).await.with_context(|| {
+                format!("the cluster does not serve `{}/{}` `{}`", gvk.group, gvk.version, gvk.kind)
+            })?;
+            self.resources
+                .lock()
+                .expect("the cache lock is never poisoned")
+                .insert(key, ar.clone());
+            ar
+        };
+        Ok(match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        })
+    }
 }
 
 fn label<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
@@ -100,13 +133,14 @@ fn annotation<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
 
 /// Reads the cluster into a [`ClusterState`].
 pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
+    let apis = Apis::new(client.clone());
     let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
     let mut state = ClusterState::empty();
     let mut shared_webhook = None;
     let mut crds = Vec::new();
     for (group, version, kind) in MANAGED_KINDS {
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        let api = dynamic_api(client, &gvk, None).await?;
+        let api = apis.api(&gvk, None).await?;
         let list = api
             .list(&ListParams::default().labels(&selector))
             .await
@@ -152,7 +186,7 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
     if let Some((version, namespace)) = shared_webhook {
         let mut observed = Vec::new();
         for crd in &crds {
-            observed.push(observe_crd(client, crd).await?);
+            observed.push(observe_crd(&apis, crd).await?);
         }
         state.shared = Some(ObservedShared {
             version: version
@@ -189,7 +223,7 @@ fn instance_of(deploy: &DynamicObject, owner: &str) -> anyhow::Result<ObservedIn
     })
 }
 
-async fn observe_crd(client: &Client, crd: &DynamicObject) -> anyhow::Result<ObservedCrd> {
+async fn observe_crd(apis: &Apis, crd: &DynamicObject) -> anyhow::Result<ObservedCrd> {
     let name = crd.metadata.name.clone().unwrap_or_default();
     let stored: Vec<String> = crd.data["status"]["storedVersions"]
         .as_array()
@@ -207,7 +241,7 @@ async fn observe_crd(client: &Client, crd: &DynamicObject) -> anyhow::Result<Obs
         spec["names"]["kind"].as_str().unwrap_or_default(),
     );
     // Counting needs the CRD Established; a CRD that is not yet counts as empty.
-    let objects = match dynamic_api(client, &gvk, None).await {
+    let objects = match apis.api(&gvk, None).await {
         Ok(api) => {
             let page = api.list(&ListParams::default().limit(1)).await?;
             page.items.len() as u64
