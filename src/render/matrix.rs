@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use super::table;
+
 use crate::matrix::Matrix;
 use crate::matrix::check::{CrdSource, SharedLayer};
 
@@ -16,26 +18,6 @@ fn crd_columns(matrix: &Matrix) -> Vec<String> {
 
 fn short(crd: &str) -> &str {
     crd.split('.').next().unwrap_or(crd)
-}
-
-/// Aligns rows of cells into kubectl-style columns.
-pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let mut line = String::new();
-        for (c, w) in r.iter().zip(&widths) {
-            let _ = write!(line, "{c:<w$}  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// The versions × CRDs table: served versions, `*` marks storage, `(w)` webhook conversion.

@@ -34,11 +34,11 @@ pub fn to_json(report: &SplitReport<'_>) -> String {
 
 /// Renders the report as a kubectl-style table plus a summary line.
 pub fn to_text(report: &SplitReport<'_>) -> String {
-    let rows: Vec<[String; 5]> = report
+    let rows: Vec<Vec<String>> = report
         .objects
         .iter()
         .map(|d| {
-            [
+            vec![
                 d.part.to_string(),
                 d.object.kind.clone(),
                 d.object.namespace.clone().unwrap_or_else(|| "-".into()),
@@ -47,30 +47,9 @@ pub fn to_text(report: &SplitReport<'_>) -> String {
             ]
         })
         .collect();
-    let header = ["PART", "KIND", "NAMESPACE", "NAME", "RULE"];
-    let mut widths = header.map(str::len);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 5]| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i == 4 {
-                l.push_str(c);
-            } else {
-                let _ = write!(l, "{c:<w$}   ", w = widths[i]);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for r in &rows {
-        line([&r[0], &r[1], &r[2], &r[3], &r[4]]);
-    }
+    let header: Vec<String> =
+        ["PART", "KIND", "NAMESPACE", "NAME", "RULE"].map(String::from).into();
+    let mut out = super::table_with_gap(&header, &rows, 3);
     let count = |p: Part| report.objects.iter().filter(|d| d.part == p).count();
     let _ = writeln!(
         out,

@@ -8,7 +8,7 @@ use super::lifecycle::{KubeArgs, PlanOutput};
 use crate::cli::settings::Env;
 use crate::error::ExitStatus;
 use crate::printer::Printer;
-use crate::render::matrix::table;
+use crate::render::table;
 
 /// Arguments of `list`.
 #[derive(Debug, Args)]

@@ -14,7 +14,7 @@ use crate::cli::settings::Env;
 use crate::error::{ExitStatus, UserError};
 use crate::names::{InstanceName, SHARED_OWNER};
 use crate::printer::Printer;
-use crate::render::matrix::table;
+use crate::render::table;
 
 /// Arguments of `status`.
 #[derive(Debug, Args)]
