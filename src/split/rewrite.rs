@@ -16,6 +16,9 @@ use crate::release::{Object, Release, TektonVersion};
 const UPSTREAM_WEBHOOK: &str = "webhook.pipeline.tekton.dev";
 const WEBHOOK_NAME_ENV: &str = "WEBHOOK_ADMISSION_CONTROLLER_NAME";
 const WATCH_KEY: &str = "kubernetes.io/metadata.name";
+/// The expression knative's webhooks put in every selector they reconcile
+/// (`knative.dev/pkg/webhook/resourcesemantics/*`, `configmaps`).
+const KNATIVE_EXCLUDE_KEY: &str = "webhooks.knative.dev/exclude";
 
 /// Everything a rewrite needs to know about the side it renders.
 pub(super) struct Target {
@@ -208,9 +211,16 @@ impl Target {
                     svc.insert("namespace".into(), service_ns.clone().into());
                 }
                 // Expressions only: knative before v0.41 drops `matchLabels` when it reconciles.
+                // And knative's own expression first, as its `EnsureLabelSelectorExpressions`
+                // orders them: the selector is then knative's fixed point, so its webhook never
+                // rewrites the field (the selector is atomic: a rewrite would make knative its
+                // owner and every later server-side apply of ours a conflict).
                 h.insert(
                     "namespaceSelector".into(),
-                    json!({"matchExpressions": [{"key": WATCH_KEY, "operator": "In", "values": [selector_ns]}]}),
+                    json!({"matchExpressions": [
+                        {"key": KNATIVE_EXCLUDE_KEY, "operator": "DoesNotExist"},
+                        {"key": WATCH_KEY, "operator": "In", "values": [selector_ns]},
+                    ]}),
                 );
             }
         }

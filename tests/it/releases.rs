@@ -312,12 +312,23 @@ fn check_admission(v: &TektonVersion, caps: &Capabilities, inst: &str, cp: &str,
                 objs.iter().any(|o| o.kind() == "Service" && o.name() == svc),
                 "{v}: service {svc}"
             );
-            let expr = &h["namespaceSelector"]["matchExpressions"][0];
-            assert_eq!(expr["key"], "kubernetes.io/metadata.name");
+            let selector = &h["namespaceSelector"];
+            let expr = selector["matchExpressions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["key"] == "kubernetes.io/metadata.name")
+                .unwrap();
             assert_eq!(expr["operator"], "In");
             let want = if c.name().starts_with("config.") { cp } else { inst };
             assert_eq!(expr["values"], serde_json::json!([want]), "{v}: {}", c.name());
-            assert!(h["namespaceSelector"].get("matchLabels").is_none(), "{v}: expressions only");
+            assert!(selector.get("matchLabels").is_none(), "{v}: expressions only");
+            assert_eq!(
+                &knative_ensure_label_selector_expressions(selector),
+                selector,
+                "{v}: {} is not knative's fixed point, so its webhook would rewrite it",
+                c.name()
+            );
         }
     }
     let webhook = objs
@@ -488,4 +499,26 @@ fn assert_json_subset(want: &Value, got: &Value, at: &str) {
         (Value::Number(w), Value::Number(g)) => assert_eq!(w.as_f64(), g.as_f64(), "{at}"),
         (w, g) => assert_eq!(w, g, "{at}"),
     }
+}
+
+/// knative's `webhook.EnsureLabelSelectorExpressions(current, want)` as every Tekton webhook calls
+/// it (`want` = `webhooks.knative.dev/exclude DoesNotExist`), transcribed as the specification the
+/// rendered selectors are checked against: knative's expressions first, then every expression
+/// whose key does not contain `knative.dev`, `matchLabels` kept.
+fn knative_ensure_label_selector_expressions(current: &Value) -> Value {
+    let want =
+        serde_json::json!([{"key": "webhooks.knative.dev/exclude", "operator": "DoesNotExist"}]);
+    let exprs = current["matchExpressions"].as_array().cloned().unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    if let Some(labels) = current.get("matchLabels") {
+        out.insert("matchLabels".into(), labels.clone());
+    }
+    let mut merged = want.as_array().unwrap().clone();
+    if !exprs.is_empty() {
+        merged.extend(
+            exprs.into_iter().filter(|e| !e["key"].as_str().unwrap().contains("knative.dev")),
+        );
+    }
+    out.insert("matchExpressions".into(), Value::Array(merged));
+    Value::Object(out)
 }
