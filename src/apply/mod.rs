@@ -1,20 +1,30 @@
-//! Executing a plan on a live cluster, in the plan's order. **I/O.**
+//! Executing a plan on a live cluster. **I/O.**
 //!
-//! The executor never chooses actions: it carries out the steps the planner linearised.
-//! Objects are written with server-side apply under one field manager and carry the hashes the
-//! next observation compares against; waits poll the same conditions kube-runtime's
-//! `is_crd_established` / `is_deployment_completed` use, under one overall deadline.
+//! The executor never chooses actions: it carries out the steps the planner made, each as soon
+//! as the steps it depends on are done (the plan's `dependsOn` edges), up to `concurrency` at
+//! once; with a concurrency of 1 it follows the printed order exactly. Before the first write,
+//! [`ownership::check`] refuses objects that belong to someone else. Objects are written with
+//! server-side apply under one field manager and carry the hashes the next observation compares
+//! against; waits poll the same conditions kube-runtime's `is_crd_established` /
+//! `is_deployment_completed` use, under one overall deadline. A failed step stops new steps from
+//! starting, lets the running ones finish, and reports what was done: every step is idempotent,
+//! so re-running the same command converges.
 
+pub mod ownership;
+
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use kube::Client;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use crate::cluster::{ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH, Apis};
-use crate::plan::{Action, Plan, StepKind};
+use crate::plan::{Action, Plan, Step, StepKind};
 use crate::printer::Printer;
 use crate::release::{Object, ObjectRef};
 
@@ -25,10 +35,27 @@ pub struct Options {
     pub field_manager: String,
     /// Overall deadline for the whole plan.
     pub timeout: Duration,
-    /// Take ownership of fields other managers own (`--force-conflicts`).
+    /// Take ownership of fields other managers own, and of existing objects that are not
+    /// tkn-multi's (`--force-conflicts`).
     pub force_conflicts: bool,
     /// Send writes with `dryRun=All` and skip waits (`--dry-run=server`).
     pub server_dry_run: bool,
+    /// How many independent steps run at once (at least 1).
+    pub concurrency: usize,
+}
+
+/// A plan that stopped part-way.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "step {step} of {total} failed; {done} step(s) were done, so the cluster is part-way: re-run the same command to converge"
+)]
+pub struct Incomplete {
+    /// The (1-based) failed step.
+    pub step: usize,
+    /// Steps in the plan.
+    pub total: usize,
+    /// Steps done.
+    pub done: usize,
 }
 
 fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
@@ -43,36 +70,96 @@ fn describe(r: &ObjectRef) -> String {
     }
 }
 
-/// Executes `plan` step by step.
+/// What one run needs at every step.
+struct Run<'a> {
+    apis: Apis,
+    plan: &'a Plan,
+    opts: &'a Options,
+    deadline: Instant,
+    printer: &'a Printer,
+}
+
+/// Executes `plan`: ownership check, then every step once its dependencies are done.
 pub async fn execute(
     client: &Client,
     plan: &Plan,
     opts: &Options,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let apis = Apis::new(client.clone());
-    let deadline = Instant::now() + opts.timeout;
+    let run = Run {
+        apis: Apis::new(client.clone()),
+        plan,
+        opts,
+        deadline: Instant::now() + opts.timeout,
+        printer,
+    };
+    let run = &run;
+    ownership::check(&run.apis, plan, opts.force_conflicts, printer).await?;
     let total = plan.steps.len();
-    for step in &plan.steps {
-        let n = step.index + 1;
+    let mut pending: Vec<usize> = plan.steps.iter().map(|s| s.depends_on.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); total];
+    for s in &plan.steps {
+        for d in &s.depends_on {
+            dependents[d.step].push(s.index);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..total).filter(|i| pending[*i] == 0).collect();
+    let mut running = FuturesUnordered::new();
+    let mut done = 0;
+    let mut failure: Option<(usize, anyhow::Error)> = None;
+    loop {
+        while failure.is_none() && running.len() < opts.concurrency.max(1) {
+            let Some(i) = ready.pop_first() else { break };
+            let step = &plan.steps[i];
+            running.push(async move { (step.index, run.step(step).await) });
+        }
+        let Some((i, outcome)) = running.next().await else { break };
+        match outcome {
+            Ok(()) => {
+                done += 1;
+                for &d in &dependents[i] {
+                    pending[d] -= 1;
+                    if pending[d] == 0 {
+                        ready.insert(d);
+                    }
+                }
+            }
+            Err(e) => {
+                // The first failure is reported; later ones (often its consequences) are not.
+                if failure.is_none() {
+                    failure = Some((i, e));
+                }
+            }
+        }
+    }
+    if let Some((i, e)) = failure {
+        return Err(e.context(Incomplete { step: i + 1, total, done }));
+    }
+    assert_eq!(done, total, "every step ran: the plan's dependencies form a DAG");
+    Ok(())
+}
+
+impl Run<'_> {
+    async fn step(&self, step: &Step) -> anyhow::Result<()> {
+        let (opts, total, n) = (self.opts, self.plan.steps.len(), step.index + 1);
         match &step.kind {
             StepKind::Object { action, object, hash, immutable_hash, .. } => {
-                printer.progress(&format!("[{n}/{total}] {} {}", action.mark(), describe(object)));
+                self.printer.progress(&format!(
+                    "[{n}/{total}] {} {}",
+                    action.mark(),
+                    describe(object)
+                ));
+                let manifest = self.plan.manifests.get(&step.index);
                 match action {
                     Action::Create | Action::Update => {
-                        let manifest = plan
-                            .manifests
-                            .get(&step.index)
-                            .expect("apply steps carry their object");
-                        apply(&apis, manifest, hash, immutable_hash, opts).await?;
+                        let manifest = manifest.expect("apply steps carry their object");
+                        apply(&self.apis, manifest, hash, immutable_hash, opts).await
                     }
                     Action::Replace => {
-                        let manifest = plan
-                            .manifests
-                            .get(&step.index)
-                            .expect("apply steps carry their object");
-                        delete(&apis, object, manifest.api_version(), opts, Some(deadline)).await?;
-                        apply(&apis, manifest, hash, immutable_hash, opts).await?;
+                        let manifest = manifest.expect("apply steps carry their object");
+                        let av = manifest.api_version();
+                        delete(&self.apis, object, av, opts, Some(self.deadline)).await?;
+                        apply(&self.apis, manifest, hash, immutable_hash, opts).await
                     }
                     Action::Delete => {
                         let api_version = crate::cluster::MANAGED_KINDS
@@ -90,47 +177,32 @@ pub async fn execute(
                             object.kind.as_str(),
                             "Namespace" | "CustomResourceDefinition"
                         );
-                        delete(&apis, object, &api_version, opts, finalized.then_some(deadline))
-                            .await?;
+                        let wait_gone = finalized.then_some(self.deadline);
+                        delete(&self.apis, object, &api_version, opts, wait_gone).await
                     }
                 }
             }
-            StepKind::WaitEstablished { crd } if !opts.server_dry_run => {
-                printer.progress(&format!(
+            _ if opts.server_dry_run => Ok(()),
+            StepKind::WaitEstablished { crd } => {
+                self.printer.progress(&format!(
                     "[{n}/{total}] … CustomResourceDefinition/{crd} Established"
                 ));
-                wait(
-                    &apis,
-                    &gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
-                    None,
-                    crd,
-                    "Established",
-                    deadline,
-                )
-                .await?;
+                let gvk = gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition");
+                wait(&self.apis, &gvk, None, crd, "Established", self.deadline).await
             }
-            StepKind::WaitAvailable { namespace, name, .. } if !opts.server_dry_run => {
-                printer.progress(&format!(
+            StepKind::WaitAvailable { namespace, name, .. } => {
+                self.printer.progress(&format!(
                     "[{n}/{total}] … Deployment/{name} in {namespace} Available"
                 ));
-                wait(
-                    &apis,
-                    &gvk_of("apps/v1", "Deployment"),
-                    Some(namespace),
-                    name,
-                    "Available",
-                    deadline,
-                )
-                .await?;
+                let gvk = gvk_of("apps/v1", "Deployment");
+                wait(&self.apis, &gvk, Some(namespace), name, "Available", self.deadline).await
             }
-            StepKind::MigrateStoredVersions { crd, to, .. } if !opts.server_dry_run => {
-                printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
-                migrate(&apis, crd, to).await?;
+            StepKind::MigrateStoredVersions { crd, to, .. } => {
+                self.printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
+                migrate(&self.apis, crd, to).await
             }
-            _ => {}
         }
     }
-    Ok(())
 }
 
 async fn apply(

@@ -86,6 +86,9 @@ pub struct PlanArgs {
     /// Take over fields that another field manager owns (server-side apply `force`).
     #[arg(long)]
     pub force_conflicts: bool,
+    /// How many independent steps to run at once (1: one at a time, in the printed order).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
     /// How long to wait for another tkn-multi run's cluster lock, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -329,6 +332,7 @@ async fn plan_and_show(
             timeout: std::time::Duration::from_secs(args.timeout),
             force_conflicts: args.force_conflicts,
             server_dry_run: args.dry_run == Some(DryRun::Server),
+            concurrency: usize::from(args.concurrency),
         };
         crate::apply::execute(&client, &plan, &opts, printer).await?;
         if plan.has_changes() {
@@ -451,13 +455,25 @@ pub async fn uninstall(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let observed = observe(&args.plan).await?;
-    let desired = uninstall_desired(&args, &observed.0);
+    let desired = uninstall_desired(&args, &observed.0, *printer);
     run_locked(desired, observed, &args.plan, env, printer).await
 }
 
-fn uninstall_desired(args: &UninstallArgs, state: &ClusterState) -> anyhow::Result<Desired> {
+fn uninstall_desired(
+    args: &UninstallArgs,
+    state: &ClusterState,
+    printer: Printer,
+) -> anyhow::Result<Desired> {
     if state.instance(args.instance.as_str()).is_none() {
-        return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+        // An install interrupted before its controller existed leaves objects but no instance:
+        // uninstall removes them.
+        if !state.objects.iter().any(|o| o.owner == args.instance.as_str()) {
+            return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+        }
+        printer.warn(&format!(
+            "`{}` is only partly installed (an interrupted install?); removing what it left",
+            args.instance
+        ));
     }
     let instances: Vec<_> =
         observed_instances(state)?.into_iter().filter(|i| i.spec.name != args.instance).collect();

@@ -1,0 +1,119 @@
+//! Before any write: objects the plan would create must not already belong to someone else.
+//! **I/O** (reads only).
+//!
+//! The planner sees only what carries tkn-multi's labels, so a `+` step may meet an object that
+//! exists already: a Tekton installed another way, another tool's object, or another instance's.
+//! Server-side apply would silently merge into it (and a later uninstall would delete it), so
+//! every such object is refused, all of them in one error, before the first write. With
+//! `--force-conflicts` they are taken over, each named in a warning. A user's own namespace that
+//! an instance watches is adopted without asking: tkn-multi only labels it and never deletes it.
+
+use std::fmt::Write as _;
+
+use futures::{StreamExt as _, TryStreamExt as _};
+use kube::api::DynamicObject;
+
+use crate::cluster::Apis;
+use crate::error::UserError;
+use crate::plan::{Action, Plan, StepKind};
+use crate::printer::Printer;
+use crate::release::Object;
+use crate::split::{ANNOTATION_RETAIN, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, MANAGER};
+
+/// How many reads run at once.
+const READS_IN_FLIGHT: usize = 16;
+
+/// Why an existing object is not the plan's to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Foreign {
+    /// Labelled by tkn-multi for another owner.
+    OtherOwner(String),
+    /// Not labelled by tkn-multi; the field managers that wrote it.
+    Unmanaged(Vec<String>),
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Foreign::OtherOwner(o) if o == crate::names::SHARED_OWNER => {
+                f.write_str("belongs to tkn-multi's shared layer")
+            }
+            Foreign::OtherOwner(o) => write!(f, "belongs to tkn-multi instance `{o}`"),
+            Foreign::Unmanaged(m) if m.is_empty() => f.write_str("is not managed by tkn-multi"),
+            Foreign::Unmanaged(m) => {
+                write!(f, "is not managed by tkn-multi (written by {})", m.join(", "))
+            }
+        }
+    }
+}
+
+/// Whether `existing` may be created over by `owner`'s `wanted`. **Pure.**
+pub fn foreign(existing: &DynamicObject, wanted: &Object, owner: &str) -> Option<Foreign> {
+    let labels = existing.metadata.labels.clone().unwrap_or_default();
+    if labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER) {
+        let theirs = if labels.get(LABEL_PART).map(String::as_str) == Some("shared") {
+            crate::names::SHARED_OWNER.to_owned()
+        } else {
+            labels.get(LABEL_INSTANCE).cloned().unwrap_or_default()
+        };
+        return (theirs != owner).then_some(Foreign::OtherOwner(theirs));
+    }
+    let users_namespace = wanted.kind() == "Namespace"
+        && wanted.metadata().get("annotations").and_then(|a| a.get(ANNOTATION_RETAIN)).is_some();
+    if users_namespace {
+        return None;
+    }
+    let mut managers: Vec<String> = existing
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    managers.sort();
+    managers.dedup();
+    Some(Foreign::Unmanaged(managers))
+}
+
+/// Reads every object the plan creates; fails (before any write) on any that exists and is not
+/// the owner's, unless `force`, which takes them over with a warning each.
+pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> anyhow::Result<()> {
+    let creates = plan.steps.iter().filter_map(|s| match &s.kind {
+        StepKind::Object { action: Action::Create, owner, .. } => {
+            Some((owner.as_str(), plan.manifests.get(&s.index).expect("creates carry objects")))
+        }
+        _ => None,
+    });
+    let found: Vec<Option<(String, Foreign)>> = futures::stream::iter(creates)
+        .map(|(owner, o)| async move {
+            let api = apis.api(&super::gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
+            let existing = api.get_opt(o.name()).await?;
+            anyhow::Ok(
+                existing
+                    .and_then(|e| foreign(&e, o, owner))
+                    .map(|f| (super::describe(&o.object_ref()), f)),
+            )
+        })
+        .buffered(READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let conflicts: Vec<(String, Foreign)> = found.into_iter().flatten().collect();
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    if force {
+        for (what, why) in &conflicts {
+            printer.warn(&format!("taking over `{what}`, which {why} (`--force-conflicts`)"));
+        }
+        return Ok(());
+    }
+    let mut msg = format!(
+        "{} object(s) the plan would create already exist and are not this plan's to change; nothing was written:",
+        conflicts.len()
+    );
+    for (what, why) in &conflicts {
+        let _ = write!(msg, "\n  `{what}` {why}");
+    }
+    msg.push_str("\nremove them, or re-run with `--force-conflicts` to take them over");
+    Err(UserError(msg).into())
+}
