@@ -434,5 +434,13 @@ pub fn linearise(g: &PlanGraph, shared_layer: Option<SharedLayer>, target: Targe
             Step { index: i, kind: node.kind.clone(), depends_on }
         })
         .collect();
-    Plan { format_version: PLAN_FORMAT_VERSION, shared_layer, steps, manifests, target, summary }
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        shared_layer,
+        steps,
+        manifests,
+        target,
+        notes: Vec::new(),
+        summary,
+    }
 }

@@ -273,6 +273,9 @@ pub struct Plan {
     pub manifests: BTreeMap<usize, Object>,
     /// The state after the plan.
     pub target: Target,
+    /// What the plan leaves undone on purpose, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Counts.
     pub summary: Summary,
 }
@@ -362,8 +365,29 @@ pub fn plan(
 ) -> Result<Plan, Error> {
     validate(desired, observed)?;
     let shared_layer = choose_shared(desired, observed, matrix)?;
+    // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
+    // reads them, stay until they are gone.
+    let remaining: Vec<String> = observed
+        .shared
+        .iter()
+        .flat_map(|s| &s.crds)
+        .filter(|c| c.objects > 0)
+        .map(|c| format!("{} {}", c.objects, c.name))
+        .collect();
+    let mut notes = Vec::new();
+    let mut kept_policy = desired.clone();
+    if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
+        notes.push(format!(
+            "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
+            remaining.join(", ")
+        ));
+        kept_policy.policy.keep_on_uninstall = true;
+    }
+    let desired = &kept_policy;
+    let keep_shared = shared_layer.is_none() && desired.policy.keep_on_uninstall;
     let (wanted, target) = desired_objects(desired, observed, releases, shared_layer.as_ref())?;
     let in_scope = |owner: &str| match &desired.scope {
+        _ if owner == SHARED_OWNER && keep_shared => false,
         None => true,
         Some(s) if owner == SHARED_OWNER => {
             desired.policy.mode == SharedMode::Install
@@ -382,7 +406,9 @@ pub fn plan(
         shared_layer.as_ref(),
         observed.shared.as_ref(),
     );
-    Ok(graph::linearise(&g, shared_layer, target))
+    let mut plan = graph::linearise(&g, shared_layer, target);
+    plan.notes = notes;
+    Ok(plan)
 }
 
 fn validate(desired: &Desired, observed: &ClusterState) -> Result<(), Error> {

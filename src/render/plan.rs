@@ -8,8 +8,12 @@ use crate::plan::{Plan, StepKind};
 /// Renders the plan as text: a legend, a shared section, one section per instance, one line per
 /// step in execution order (waits inline), and a summary line.
 pub fn to_text(plan: &Plan) -> String {
+    let mut notes = String::new();
+    for n in &plan.notes {
+        let _ = writeln!(notes, "note: {n}");
+    }
     if !plan.has_changes() {
-        return "No changes. The cluster matches the desired state.\n".to_owned();
+        return format!("{notes}No changes. The cluster matches the desired state.\n");
     }
     let mut out =
         String::from("legend: + create, ~ update, -/+ replace, - delete, … wait, » migrate\n");
@@ -32,6 +36,10 @@ pub fn to_text(plan: &Plan) -> String {
                 let _ = writeln!(out, "  {} [{}]: {}", f.instance, f.rule, f.message);
             }
         }
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
     }
     let s = plan.summary;
     let _ = writeln!(

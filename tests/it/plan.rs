@@ -255,6 +255,31 @@ fn keep_shared_keeps_the_layer_after_the_last_instance() {
 }
 
 #[test]
+fn tekton_objects_keep_the_whole_shared_layer_after_the_last_instance() {
+    if releases().is_none() {
+        return;
+    }
+    let mut s = ClusterState::empty();
+    step(&mut s, &desired(&[("team-a", "v0.50.3")], &["team-a"], SharedPolicy::default()));
+    // A user's Task outlives the instance.
+    let shared = s.shared.as_mut().unwrap();
+    shared.crds.iter_mut().find(|c| c.name == "tasks.tekton.dev").unwrap().objects = 1;
+    let uninstall = desired(&[], &["team-a", "shared"], SharedPolicy::default());
+    let p = step(&mut s, &uninstall);
+    assert_eq!(shared_steps(&p), 0, "no shared step while a Task remains:\n{}", to_text(&p));
+    assert!(s.shared.is_some(), "the shared layer is still recorded");
+    assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+    assert!(p.notes[0].contains("1 tasks.tekton.dev"), "{}", p.notes[0]);
+    assert!(to_text(&p).contains("note: the shared layer stays"), "{}", to_text(&p));
+    // Once the Task is gone, the same request removes the layer.
+    s.shared.as_mut().unwrap().crds.iter_mut().for_each(|c| c.objects = 0);
+    let p = step(&mut s, &uninstall);
+    assert!(p.notes.is_empty());
+    assert!(shared_steps(&p) > 0);
+    assert!(s.shared.is_none() && s.objects.iter().all(|o| o.retain));
+}
+
+#[test]
 fn bad_requests_fail_before_any_step() {
     let Some(r) = releases() else { return };
     let m = Matrix::embedded();
