@@ -68,6 +68,15 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
 
 fn hints(err: &anyhow::Error) -> Vec<String> {
     let mut hints = Vec::new();
+    if err.downcast_ref::<crate::apply::Incomplete>().is_some()
+        && err.downcast_ref::<crate::apply::RolledBack>().is_none()
+    {
+        hints.push(
+            "the cluster is part-way; every step is idempotent, so re-running the same command converges \
+             (`--atomic` rolls a failed run back instead)"
+                .to_owned(),
+        );
+    }
     for e in err.chain() {
         if let Some(nf) = e.downcast_ref::<NotFound>() {
             hints.push(format!(

@@ -46,9 +46,7 @@ pub struct Options {
 
 /// A plan that stopped part-way.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "step {step} of {total} failed; {done} step(s) were done, so the cluster is part-way: re-run the same command to converge"
-)]
+#[error("step {step} of {total} failed, after {done} step(s) were done")]
 pub struct Incomplete {
     /// The (1-based) failed step.
     pub step: usize,
@@ -57,6 +55,20 @@ pub struct Incomplete {
     /// Steps done.
     pub done: usize,
 }
+
+/// The API server's own words for a refused request (kube's `Display` of a status repeats it
+/// with the whole `Status` struct).
+fn api_error(e: kube::Error) -> anyhow::Error {
+    match e {
+        kube::Error::Api(s) => anyhow::anyhow!("{} ({}, HTTP {})", s.message, s.reason, s.code),
+        other => other.into(),
+    }
+}
+
+/// A failed run that `--atomic` undid.
+#[derive(Debug, thiserror::Error)]
+#[error("the run failed and was rolled back (`--atomic`): the instances are as they were")]
+pub struct RolledBack;
 
 fn gvk_of(api_version: &str, kind: &str) -> GroupVersionKind {
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
@@ -226,9 +238,8 @@ async fn apply(
             describe(&o.object_ref()),
             e.message
         ),
-        Err(e) => {
-            Err(e).with_context(|| format!("failed to apply `{}`", describe(&o.object_ref())))
-        }
+        Err(e) => Err(api_error(e))
+            .with_context(|| format!("failed to apply `{}`", describe(&o.object_ref()))),
     }
 }
 
@@ -244,7 +255,10 @@ async fn delete(
     match api.delete(&r.name, &params).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("failed to delete `{}`", describe(r))),
+        Err(e) => {
+            return Err(api_error(e))
+                .with_context(|| format!("failed to delete `{}`", describe(r)));
+        }
     }
     if let Some(deadline) = wait_gone.filter(|_| !opts.server_dry_run) {
         while api.get_opt(&r.name).await?.is_some() {

@@ -49,6 +49,7 @@ pub enum DryRun {
 
 /// Options every planning command takes.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // independent on/off flags, as kubectl and helm have them
 pub struct PlanArgs {
     /// Only show the plan (`client`, the default) or have the API server validate it (`server`).
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
@@ -86,6 +87,10 @@ pub struct PlanArgs {
     /// Take over fields that another field manager owns (server-side apply `force`).
     #[arg(long)]
     pub force_conflicts: bool,
+    /// If applying fails, return the instances to where they were before this run (Helm's
+    /// `--atomic`); the shared layer keeps its new version.
+    #[arg(long)]
+    pub atomic: bool,
     /// How many independent steps to run at once (1: one at a time, in the printed order).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
@@ -281,7 +286,81 @@ async fn finish(
     outcome
 }
 
-/// Plans, loading whatever releases the planner asks for, and prints the plan.
+/// Plans, loading whatever releases the planner asks for.
+async fn make_plan(
+    desired: &Desired,
+    state: &ClusterState,
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<plan::Plan> {
+    let matrix: Matrix = load_matrix(&args.matrix)?;
+    let mut releases = Releases::new();
+    let source = SourceArgs { release_file: None, ..args.source.clone() };
+    loop {
+        match plan::plan(desired, state, &releases, &matrix) {
+            Err(plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
+                let (release, _) = super::load_release(&v, &source, env, printer).await?;
+                releases.insert(v, release);
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// What `--atomic` returns to: the instances as observed before the run, in the same scope; a
+/// shared layer that existed stays (at whatever version it now has: a shared upgrade may have
+/// migrated stored versions, and the matrix guarantees it serves the older instances), one
+/// this run created goes when no instance is left.
+fn rollback_desired(forward: &Desired, before: &ClusterState) -> anyhow::Result<Desired> {
+    let had_shared = before.shared.is_some();
+    let mut scope = forward.scope.clone();
+    if let Some(s) = scope.as_mut()
+        && !had_shared
+    {
+        s.insert(SHARED_OWNER.to_owned());
+    }
+    Ok(Desired {
+        shared: forward.shared.clone(),
+        policy: SharedPolicy {
+            mode: forward.policy.mode,
+            update: UpdateShared::IfOlder,
+            keep_on_uninstall: had_shared,
+            downgrade: false,
+        },
+        instances: observed_instances(before)?,
+        scope,
+    })
+}
+
+/// `--atomic`: after `failure`, plans the way back to `before` and executes it.
+async fn roll_back(
+    failure: anyhow::Error,
+    forward: &Desired,
+    before: &ClusterState,
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+    (client, opts): (&kube::Client, &crate::apply::Options),
+) -> anyhow::Error {
+    printer.warn(&format!("{failure:#}"));
+    printer.info("rolling back (`--atomic`)");
+    let back = async {
+        let desired = rollback_desired(forward, before)?;
+        let now = crate::cluster::observe(client).await.context("cannot observe the cluster")?;
+        let plan = make_plan(&desired, &now, args, env, printer).await?;
+        printer.info(&to_text(&plan));
+        crate::apply::execute(client, &plan, opts, printer).await
+    };
+    match back.await {
+        Ok(()) => failure.context(crate::apply::RolledBack),
+        Err(e) => e.context(format!(
+            "the rollback failed too, after: {failure:#}; re-run the command, or roll back by hand"
+        )),
+    }
+}
+
+/// Plans, shows the plan, and (unless a client dry run) applies it.
 async fn plan_and_show(
     desired: &Desired,
     state: &ClusterState,
@@ -289,18 +368,7 @@ async fn plan_and_show(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let matrix: Matrix = load_matrix(&args.matrix)?;
-    let mut releases = Releases::new();
-    let source = SourceArgs { release_file: None, ..args.source.clone() };
-    let plan = loop {
-        match plan::plan(desired, state, &releases, &matrix) {
-            Err(plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
-                let (release, _) = super::load_release(&v, &source, env, printer).await?;
-                releases.insert(v, release);
-            }
-            other => break other?,
-        }
-    };
+    let plan = make_plan(desired, state, args, env, printer).await?;
     if args.dry_run != Some(DryRun::Client) && args.state.is_some() {
         printer.data(&to_text(&plan))?;
         return Err(UserError(
@@ -334,7 +402,14 @@ async fn plan_and_show(
             server_dry_run: args.dry_run == Some(DryRun::Server),
             concurrency: usize::from(args.concurrency),
         };
-        crate::apply::execute(&client, &plan, &opts, printer).await?;
+        if let Err(e) = crate::apply::execute(&client, &plan, &opts, printer).await {
+            let partial = e.downcast_ref::<crate::apply::Incomplete>().is_some();
+            return Err(if args.atomic && partial && !opts.server_dry_run {
+                roll_back(e, desired, state, args, env, printer, (&client, &opts)).await
+            } else {
+                e
+            });
+        }
         if plan.has_changes() {
             printer.info(if opts.server_dry_run {
                 "the server accepted every write (dry run)"
