@@ -450,3 +450,299 @@ fn the_cluster_lock_serialises_runs() {
         assert_eq!(code, 0, "{err}");
     }
 }
+
+/// Runs tkn-multi with `--yes -q` (and `--force-conflicts`: earlier tests leave unlabelled CRDs),
+/// asserting success.
+fn run_ok(path: &std::path::Path, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--yes", "--force-conflicts", "-q"]);
+    let (code, out, err) = tkn(path, &all);
+    assert_eq!(code, 0, "{args:?}: {err}\n{out}");
+    out
+}
+
+/// Whether planning `args` again finds nothing to do (`--detailed-exitcode`: 0 none, 2 some).
+fn converged(path: &std::path::Path, args: &[&str]) -> bool {
+    let mut all = args.to_vec();
+    all.extend(["--dry-run", "--detailed-exitcode", "-q"]);
+    let (code, out, err) = tkn(path, &all);
+    assert!(code == 0 || code == 2, "{args:?}: {err}");
+    code == 0 && out == "No changes. The cluster matches the desired state.\n"
+}
+
+fn kubectl_apply(path: &std::path::Path, yaml: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = client(&path.to_path_buf()).await;
+        for doc in yaml.split("\n---\n") {
+            let v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
+            let serde_json::Value::Object(map) = v else { panic!("a mapping") };
+            apply(&client, &Object::from_map(map)).await;
+        }
+    });
+}
+
+fn delete_cluster_object(path: &std::path::Path, api_version: &str, kind: &str, name: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = client(&path.to_path_buf()).await;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, _) = discovery::pinned_kind(&client, &gvk).await.unwrap();
+        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    });
+}
+
+/// A `ValidatingAdmissionPolicy` that makes the API server refuse every v0.56.0 Deployment in
+/// namespace `ns`: a real API failure in the middle of an upgrade.
+fn refuse_v0_56_deployments_in(ns: &str) -> String {
+    format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: tkn-multi-test-refuse
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: "!has(object.metadata.labels) || !('tkn-multi.tekton.dev/tekton-version' in object.metadata.labels) || object.metadata.labels['tkn-multi.tekton.dev/tekton-version'] != 'v0.56.0'"
+    message: "refused by the test policy"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: tkn-multi-test-refuse
+spec:
+  policyName: tkn-multi-test-refuse
+  validationActions: ["Deny"]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: {ns}"#
+    )
+}
+
+#[test]
+fn api_failures_roll_back_with_atomic_and_converge_when_re_run() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let a = unique("fault");
+    run_ok(&path, &["install", "v0.50.3", "-n", &a]);
+    let installed = observed(&path);
+    kubectl_apply(&path, &refuse_v0_56_deployments_in(&format!("tekton-{a}")));
+    // The policy is enforced once the API server has loaded it: wait until a server dry run of
+    // the upgrade is refused.
+    let start = Instant::now();
+    loop {
+        let (code, _, err) = tkn(
+            &path,
+            &["upgrade", &a, "--to", "v0.56.0", "--dry-run=server", "--force-conflicts", "-q"],
+        );
+        if code != 0 {
+            assert!(err.contains("refused by the test policy"), "{err}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the policy never took effect");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // --atomic: the upgrade fails at the controller Deployment and is rolled back: the instance
+    // is exactly as installed (planning its install again finds nothing to do).
+    let (code, _, err) =
+        tkn(&path, &["upgrade", &a, "--to", "v0.56.0", "--atomic", "--yes", "--force-conflicts"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rolled back (`--atomic`)"), "{err}");
+    assert!(err.contains("refused by the test policy (Invalid, HTTP 422)"), "{err}");
+    assert!(converged(&path, &["install", "v0.50.3", "-n", &a]), "rolled back exactly");
+    let after = observed(&path);
+    let instance = after.instance(&a).unwrap();
+    assert_eq!(instance.version.to_string(), "v0.50.3");
+    assert_eq!(after.instances, installed.instances);
+    // Without --atomic the run stops part-way, says so, and re-running converges once the API
+    // accepts the writes again.
+    let (code, _, err) = tkn(&path, &["upgrade", &a, "--to", "v0.56.0", "--yes", "-q"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("re-running the same command converges"), "{err}");
+    assert!(!converged(&path, &["upgrade", &a, "--to", "v0.56.0"]), "part-way");
+    delete_cluster_object(
+        &path,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicyBinding",
+        "tkn-multi-test-refuse",
+    );
+    delete_cluster_object(
+        &path,
+        "admissionregistration.k8s.io/v1",
+        "ValidatingAdmissionPolicy",
+        "tkn-multi-test-refuse",
+    );
+    // The binding's removal also takes a moment to reach the API server's admission.
+    let start = Instant::now();
+    loop {
+        let (code, _, err) = tkn(&path, &["upgrade", &a, "--to", "v0.56.0", "--yes", "-q"]);
+        if code == 0 {
+            break;
+        }
+        assert!(err.contains("refused by the test policy"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(30), "the policy never went away");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(converged(&path, &["upgrade", &a, "--to", "v0.56.0"]));
+    assert_eq!(observed(&path).instance(&a).unwrap().version.to_string(), "v0.56.0");
+    run_ok(&path, &["uninstall", &a]);
+}
+
+#[test]
+fn a_killed_install_converges_when_re_run() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let a = unique("kill");
+    let dir = crate::common::release_dir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tkn-multi"))
+        .env("KUBECONFIG", &path)
+        .env("TKN_MULTI_RELEASE_DIR", dir)
+        .args(["install", "v0.50.3", "-n", &a, "--yes", "--force-conflicts", "-q"])
+        .args(["--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL: no clean-up, the lock left held) once some of its objects exist.
+    let start = Instant::now();
+    loop {
+        let written = observed(&path).objects.iter().filter(|o| o.owner == a).count();
+        if written >= 5 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the install finished before it was killed");
+        assert!(start.elapsed() < Duration::from_secs(60), "the install wrote nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "killed");
+    assert!(!converged(&path, &["install", "v0.50.3", "-n", &a]), "killed part-way");
+    // Re-running takes the dead run's lock over once its lease expires, and converges.
+    let start = Instant::now();
+    run_ok(&path, &["install", "v0.50.3", "-n", &a]);
+    eprintln!("re-run after the kill took {:?} (lease expiry included)", start.elapsed());
+    assert!(converged(&path, &["install", "v0.50.3", "-n", &a]));
+    let (code, out, err) = tkn(&path, &["status", &a, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["ready"], true, "{out}");
+    run_ok(&path, &["uninstall", &a]);
+}
+
+#[test]
+fn foreign_objects_and_bad_input_change_nothing() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let a = unique("own");
+    // Someone else's ClusterRole, under the name the instance would create.
+    let role = format!("tkn-multi:{a}:tekton-pipelines-webhook-cluster-access");
+    kubectl_apply(
+        &path,
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {role}\nrules: []"
+        ),
+    );
+    let before = observed(&path);
+    let (code, out, err) = tkn(&path, &["install", "v0.50.3", "-n", &a, "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("plan:"), "the plan is shown: {out}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "`ClusterRole/{role}` is not managed by tkn-multi (written by {MANAGER})"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--force-conflicts"), "{err}");
+    assert_eq!(observed(&path), before, "zero writes");
+    // Malformed input and unknown versions: errors, zero writes.
+    let bad = path.with_file_name("bad-fleet.yaml");
+    std::fs::write(&bad, "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances: [{name: x, version: }\n").unwrap();
+    let (code, _, err) = tkn(&path, &["apply", "-f", bad.to_str().unwrap(), "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = tkn(&path, &["install", "v9.9.9", "-n", &a, "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(observed(&path), before, "zero writes");
+    // Taking it over is explicit, and then the object is the instance's (and goes with it).
+    let (code, _, err) =
+        tkn(&path, &["install", "v0.50.3", "-n", &a, "--yes", "--force-conflicts"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("taking over `ClusterRole/{role}`")), "{err}");
+    let s = observed(&path);
+    assert!(s.objects.iter().any(|o| o.object.name == role && o.owner == a));
+    run_ok(&path, &["uninstall", &a]);
+    assert!(!observed(&path).objects.iter().any(|o| o.object.name == role));
+}
+
+#[test]
+fn sequence_1_on_the_real_cluster_with_tekton_objects() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert!(observed(&path).shared.is_none(), "starts without a shared layer");
+    let (x, y, j) = (unique("seq-x"), unique("seq-y"), unique("seq-j"));
+    let shared = || observed(&path).shared.map(|s| s.version.to_string());
+    // The matrix issue's versions and answers (docs/compat-matrix.md).
+    run_ok(&path, &["install", "v0.44.2", "-n", &x]);
+    assert_eq!(shared().as_deref(), Some("v0.44.2"));
+    run_ok(&path, &["install", "v0.50.3", "-n", &y]);
+    assert_eq!(shared().as_deref(), Some("v0.50.3"));
+    let s = observed(&path);
+    let tasks = s.shared.as_ref().unwrap().crds.iter().find(|c| c.name == "tasks.tekton.dev");
+    assert_eq!(tasks.unwrap().stored_versions, ["v1"], "migrated to v1 storage");
+    run_ok(&path, &["install", "v0.41.2", "-n", &j]);
+    assert_eq!(shared().as_deref(), Some("v0.50.3"), "an older instance changes nothing shared");
+    // A user's Tekton object, written at the storage version, in y's namespace.
+    kubectl_apply(
+        &path,
+        &format!(
+            "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: hello\n  namespace: {y}\nspec:\n  steps:\n  - name: hello\n    image: busybox\n    script: echo hello"
+        ),
+    );
+    run_ok(&path, &["upgrade", &x, "--to", "v0.56.0"]);
+    assert_eq!(shared().as_deref(), Some("v0.56.0"));
+    run_ok(&path, &["uninstall", &x]);
+    assert_eq!(shared().as_deref(), Some("v0.56.0"), "uninstalling vZ keeps the layer");
+    for i in [&j, &y] {
+        run_ok(&path, &["uninstall", i]);
+    }
+    // The Task outlives every instance: the whole shared layer stays, with a note.
+    let s = observed(&path);
+    assert!(s.instances.is_empty());
+    let tasks = s.shared.as_ref().expect("kept while a Task remains").crds.iter();
+    assert!(tasks.clone().any(|c| c.name == "tasks.tekton.dev" && c.objects == 1));
+    let empty = path.with_file_name("empty-fleet.yaml");
+    std::fs::write(
+        &empty,
+        "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances: []\n",
+    )
+    .unwrap();
+    let fleet = ["apply", "-f", empty.to_str().unwrap()];
+    let (code, out, err) = tkn(&path, &[&fleet[..], &["--dry-run"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("note: the shared layer stays: Tekton objects remain (1 tasks.tekton.dev)"),
+        "{out}"
+    );
+    // Once the user deletes it, the fleet with no instances removes the layer.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = client(&path).await;
+        let gvk = GroupVersionKind::gvk("tekton.dev", "v1", "Task");
+        let (ar, _) = discovery::pinned_kind(&client, &gvk).await.unwrap();
+        let api: Api<DynamicObject> = Api::namespaced_with(client, &y, &ar);
+        api.delete("hello", &DeleteParams::default()).await.unwrap();
+    });
+    run_ok(&path, &fleet);
+    let s = observed(&path);
+    assert!(s.shared.is_none(), "removed once the Task was gone");
+    assert!(s.objects.iter().all(|o| o.retain && o.object.kind == "Namespace"), "{:?}", s.objects);
+}
