@@ -89,6 +89,11 @@ struct Run<'a> {
     opts: &'a Options,
     deadline: Instant,
     printer: &'a Printer,
+    /// Server dry run: namespaces the plan creates (a dry-run create persists nothing, so the
+    /// API server cannot take objects into them).
+    unborn_namespaces: BTreeSet<String>,
+    /// Server dry run: objects not sent because their namespace does not exist yet.
+    not_sent: std::sync::atomic::AtomicUsize,
 }
 
 /// Executes `plan`: ownership check, then every step once its dependencies are done.
@@ -98,12 +103,26 @@ pub async fn execute(
     opts: &Options,
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    let unborn_namespaces = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::Object { action: Action::Create, object, .. }
+                if opts.server_dry_run && object.kind == "Namespace" =>
+            {
+                Some(object.name.clone())
+            }
+            _ => None,
+        })
+        .collect();
     let run = Run {
         apis: Apis::new(client.clone()),
         plan,
         opts,
         deadline: Instant::now() + opts.timeout,
         printer,
+        unborn_namespaces,
+        not_sent: std::sync::atomic::AtomicUsize::new(0),
     };
     let run = &run;
     ownership::check(&run.apis, plan, opts.force_conflicts, printer).await?;
@@ -145,9 +164,21 @@ pub async fn execute(
         }
     }
     if let Some((i, e)) = failure {
+        if opts.server_dry_run {
+            return Err(e.context(format!(
+                "the API server refused step {} of {total} (dry run: nothing was changed)",
+                i + 1
+            )));
+        }
         return Err(e.context(Incomplete { step: i + 1, total, done }));
     }
     assert_eq!(done, total, "every step ran: the plan's dependencies form a DAG");
+    let not_sent = run.not_sent.load(std::sync::atomic::Ordering::Relaxed);
+    if not_sent > 0 {
+        printer.warn(&format!(
+            "{not_sent} object(s) were not sent: their namespace does not exist yet, and a dry run cannot create it"
+        ));
+    }
     Ok(())
 }
 
@@ -162,6 +193,10 @@ impl Run<'_> {
                     describe(object)
                 ));
                 let manifest = self.plan.manifests.get(&step.index);
+                if object.namespace.as_ref().is_some_and(|ns| self.unborn_namespaces.contains(ns)) {
+                    self.not_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
                 match action {
                     Action::Create | Action::Update => {
                         let manifest = manifest.expect("apply steps carry their object");
@@ -314,7 +349,12 @@ async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
         spec["names"]["kind"].as_str().unwrap_or_default(),
     );
     let api = apis.api(&gvk, None).await?;
-    for o in api.list(&ListParams::default()).await?.items {
+    let objects = api.list(&ListParams::default()).await.map_err(api_error).with_context(|| {
+        format!(
+            "cannot read the objects of `{crd_name}` at {to} to migrate them (objects stored at an older version are converted by the shared layer's webhook, which must be serving); `status.storedVersions` is left as it was"
+        )
+    })?;
+    for o in objects.items {
         let ns_api = apis.api(&gvk, o.metadata.namespace.as_deref()).await?;
         let name = o.metadata.name.clone().unwrap_or_default();
         match ns_api.replace(&name, &PostParams::default(), &o).await {

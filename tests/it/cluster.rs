@@ -643,6 +643,13 @@ fn foreign_objects_and_bad_input_change_nothing() {
     let Some(path) = kubeconfig() else { return };
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let a = unique("own");
+    // A server dry run of a fresh install writes nothing, and says what it could not send.
+    let before = observed(&path);
+    let (code, _, err) =
+        tkn(&path, &["install", "v0.50.3", "-n", &a, "--dry-run=server", "--force-conflicts"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("were not sent: their namespace does not exist yet"), "{err}");
+    assert_eq!(observed(&path), before, "zero writes");
     // Someone else's ClusterRole, under the name the instance would create.
     let role = format!("tkn-multi:{a}:tekton-pipelines-webhook-cluster-access");
     kubectl_apply(

@@ -412,7 +412,7 @@ async fn plan_and_show(
         }
         if plan.has_changes() {
             printer.info(if opts.server_dry_run {
-                "the server accepted every write (dry run)"
+                "the API server accepted every write it was sent (dry run: nothing was changed)"
             } else {
                 "applied"
             });
