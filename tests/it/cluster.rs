@@ -495,8 +495,9 @@ fn delete_cluster_object(path: &std::path::Path, api_version: &str, kind: &str, 
 }
 
 /// A `ValidatingAdmissionPolicy` that makes the API server refuse every v0.56.0 Deployment in
-/// namespace `ns`: a real API failure in the middle of an upgrade.
-fn refuse_v0_56_deployments_in(ns: &str) -> String {
+/// the namespaces `namespaces`: a real API failure in the middle of an upgrade.
+fn refuse_v0_56_deployments_in(namespaces: &[&str]) -> String {
+    let namespaces = namespaces.join(", ");
     format!(
         r#"apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
@@ -523,8 +524,8 @@ spec:
   validationActions: ["Deny"]
   matchResources:
     namespaceSelector:
-      matchLabels:
-        kubernetes.io/metadata.name: {ns}"#
+      matchExpressions:
+      - {{key: kubernetes.io/metadata.name, operator: In, values: [{namespaces}]}}"#
     )
 }
 
@@ -532,10 +533,11 @@ spec:
 fn api_failures_roll_back_with_atomic_and_converge_when_re_run() {
     let Some(path) = kubeconfig() else { return };
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let a = unique("fault");
+    let (a, b) = (unique("fault-a"), unique("fault-b"));
     run_ok(&path, &["install", "v0.50.3", "-n", &a]);
     let installed = observed(&path);
-    kubectl_apply(&path, &refuse_v0_56_deployments_in(&format!("tekton-{a}")));
+    let (cp_a, cp_b) = (format!("tekton-{a}"), format!("tekton-{b}"));
+    kubectl_apply(&path, &refuse_v0_56_deployments_in(&[&cp_a, &cp_b]));
     // The policy is enforced once the API server has loaded it: wait until a server dry run of
     // the upgrade is refused.
     let start = Instant::now();
@@ -563,6 +565,19 @@ fn api_failures_roll_back_with_atomic_and_converge_when_re_run() {
     let instance = after.instance(&a).unwrap();
     assert_eq!(instance.version.to_string(), "v0.50.3");
     assert_eq!(after.instances, installed.instances);
+    // An install rolled back leaves nothing of the instance but its (user's) namespace.
+    let (code, _, err) =
+        tkn(&path, &["install", "v0.56.0", "-n", &b, "--atomic", "--yes", "--force-conflicts"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rolled back (`--atomic`)"), "{err}");
+    let s = observed(&path);
+    assert!(s.instance(&b).is_none());
+    assert!(
+        s.objects.iter().all(|o| o.owner != b || (o.retain && o.object.kind == "Namespace")),
+        "{:?}",
+        s.objects.iter().filter(|o| o.owner == b).collect::<Vec<_>>()
+    );
+    assert_eq!(s.instances, installed.instances);
     // Without --atomic the run stops part-way, says so, and re-running converges once the API
     // accepts the writes again.
     let (code, _, err) = tkn(&path, &["upgrade", &a, "--to", "v0.56.0", "--yes", "-q"]);
