@@ -18,7 +18,7 @@ use crate::error::UserError;
 use crate::plan::{Action, Plan, StepKind};
 use crate::printer::Printer;
 use crate::release::Object;
-use crate::split::{ANNOTATION_RETAIN, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, MANAGER};
+use crate::split::{ANNOTATION_RETAIN, LABEL_MANAGED_BY, MANAGER};
 
 /// How many reads run at once.
 const READS_IN_FLIGHT: usize = 16;
@@ -49,13 +49,9 @@ impl std::fmt::Display for Foreign {
 
 /// Whether `existing` may be created over by `owner`'s `wanted`. **Pure.**
 pub fn foreign(existing: &DynamicObject, wanted: &Object, owner: &str) -> Option<Foreign> {
-    let labels = existing.metadata.labels.clone().unwrap_or_default();
-    if labels.get(LABEL_MANAGED_BY).map(String::as_str) == Some(MANAGER) {
-        let theirs = if labels.get(LABEL_PART).map(String::as_str) == Some("shared") {
-            crate::names::SHARED_OWNER.to_owned()
-        } else {
-            labels.get(LABEL_INSTANCE).cloned().unwrap_or_default()
-        };
+    let managed_by = existing.metadata.labels.as_ref().and_then(|l| l.get(LABEL_MANAGED_BY));
+    if managed_by.map(String::as_str) == Some(MANAGER) {
+        let theirs = crate::cluster::owner_of(existing);
         return (theirs != owner).then_some(Foreign::OtherOwner(theirs));
     }
     let users_namespace = wanted.kind() == "Namespace"

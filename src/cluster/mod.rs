@@ -127,6 +127,15 @@ fn label<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
     o.metadata.labels.as_ref()?.get(key).map(String::as_str)
 }
 
+/// The owner tkn-multi's labels give an object: `shared`, or the instance's name (empty when
+/// unlabelled).
+pub fn owner_of(o: &DynamicObject) -> String {
+    match label(o, LABEL_PART) {
+        Some("shared") => SHARED_OWNER.to_owned(),
+        _ => label(o, LABEL_INSTANCE).unwrap_or_default().to_owned(),
+    }
+}
+
 fn annotation<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
     o.metadata.annotations.as_ref()?.get(key).map(String::as_str)
 }
@@ -152,10 +161,7 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
             } else {
                 o.metadata.namespace.clone()
             };
-            let owner = match label(&o, LABEL_PART) {
-                Some("shared") => SHARED_OWNER.to_owned(),
-                _ => label(&o, LABEL_INSTANCE).unwrap_or_default().to_owned(),
-            };
+            let owner = owner_of(&o);
             if *kind == "Deployment"
                 && name == "tekton-pipelines-controller"
                 && owner != SHARED_OWNER
