@@ -375,17 +375,17 @@ pub fn plan(
         .map(|c| format!("{} {}", c.objects, c.name))
         .collect();
     let mut notes = Vec::new();
-    let mut kept_policy = desired.clone();
     if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
         notes.push(format!(
             "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
             remaining.join(", ")
         ));
-        kept_policy.policy.keep_on_uninstall = true;
     }
-    let desired = &kept_policy;
-    let keep_shared = shared_layer.is_none() && desired.policy.keep_on_uninstall;
-    let (wanted, target) = desired_objects(desired, observed, releases, shared_layer.as_ref())?;
+    // No instance needs a layer, yet the installed one stays.
+    let keep_shared =
+        shared_layer.is_none() && (desired.policy.keep_on_uninstall || !remaining.is_empty());
+    let (wanted, target) =
+        desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
     let in_scope = |owner: &str| match &desired.scope {
         _ if owner == SHARED_OWNER && keep_shared => false,
         None => true,
@@ -395,9 +395,8 @@ pub fn plan(
         }
         Some(s) => s.contains(owner),
     };
-    let crds_protected = !target.instances.is_empty()
-        || desired.policy.keep_on_uninstall
-        || observed.shared.as_ref().is_some_and(|s| s.crds.iter().any(|c| c.objects > 0));
+    let crds_protected =
+        !target.instances.is_empty() || desired.policy.keep_on_uninstall || !remaining.is_empty();
     let g = graph::build(
         &wanted,
         observed,
@@ -504,6 +503,7 @@ fn desired_objects(
     observed: &ClusterState,
     releases: &Releases,
     layer: Option<&SharedLayer>,
+    keep_shared: bool,
 ) -> Result<(ObjectsByRef, Target), Error> {
     let mut wanted: ObjectsByRef = BTreeMap::new();
     let mut add = |owner: &str, o: Object| {
@@ -535,7 +535,7 @@ fn desired_objects(
             namespace: desired.shared.namespace.to_string(),
             crds: layer.crds.iter().map(|c| (c.crd.name.clone(), c.crd.storage.clone())).collect(),
         });
-    } else if desired.policy.keep_on_uninstall || desired.policy.mode == SharedMode::Skip {
+    } else if keep_shared || desired.policy.mode == SharedMode::Skip {
         target_shared = observed.shared.as_ref().map(|s| TargetShared {
             version: s.version.clone(),
             namespace: s.namespace.clone(),
