@@ -77,10 +77,7 @@ pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
         let _ = writeln!(out, "needs Kubernetes: {k} or later");
     }
     out.push('\n');
-    let header: Vec<String> = ["CRD", "FROM", "SERVED", "STORAGE", "CONVERSION", "WHY"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let header = ["CRD", "FROM", "SERVED", "STORAGE", "CONVERSION", "WHY"];
     let rows: Vec<Vec<String>> = layer
         .crds
         .iter()

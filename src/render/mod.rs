@@ -9,20 +9,23 @@ pub mod split_report;
 use std::fmt::Write as _;
 
 /// Aligns a header and rows into kubectl-style columns separated by two spaces.
-pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+pub fn table(header: &[impl AsRef<str>], rows: &[Vec<String>]) -> String {
     table_with_gap(header, rows, 2)
 }
 
 /// Aligns a header and rows into columns separated by `gap` spaces; no trailing spaces.
-pub fn table_with_gap(header: &[String], rows: &[Vec<String>], gap: usize) -> String {
+pub fn table_with_gap(header: &[impl AsRef<str>], rows: &[Vec<String>], gap: usize) -> String {
+    let header: Vec<&str> = header.iter().map(AsRef::as_ref).collect();
+    let rows: Vec<Vec<&str>> =
+        rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|c| c.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
     let mut out = String::new();
-    for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+    for r in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
         for (c, w) in r.iter().zip(&widths) {
             let _ = write!(line, "{c:<w$}{:gap$}", "");

@@ -47,8 +47,7 @@ pub fn to_text(report: &SplitReport<'_>) -> String {
             ]
         })
         .collect();
-    let header: Vec<String> =
-        ["PART", "KIND", "NAMESPACE", "NAME", "RULE"].map(String::from).into();
+    let header = ["PART", "KIND", "NAMESPACE", "NAME", "RULE"];
     let mut out = super::table_with_gap(&header, &rows, 3);
     let count = |p: Part| report.objects.iter().filter(|d| d.part == p).count();
     let _ = writeln!(

@@ -29,10 +29,7 @@ pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Resul
         PlanOutput::Yaml => crate::yaml::to_string(&state)?,
         PlanOutput::Json => serde_json::to_string_pretty(&state)? + "\n",
         PlanOutput::Text => {
-            let header: Vec<String> = ["INSTANCE", "VERSION", "NAMESPACE", "CONTROL PLANE"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect();
+            let header = ["INSTANCE", "VERSION", "NAMESPACE", "CONTROL PLANE"];
             let rows: Vec<Vec<String>> = state
                 .instances
                 .iter()

@@ -140,10 +140,7 @@ pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Res
             report.control_plane_namespace,
             if report.ready { "ready" } else { "NOT READY" }
         );
-        let header: Vec<String> = ["OWNER", "DEPLOYMENT", "READY", "AVAILABLE", "MESSAGE"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
+        let header = ["OWNER", "DEPLOYMENT", "READY", "AVAILABLE", "MESSAGE"];
         let rows: Vec<Vec<String>> = report
             .components
             .iter()
