@@ -210,8 +210,13 @@ pub struct ApplyArgs {
     pub plan: PlanArgs,
 }
 
-/// The observed cluster, and the cluster lock when the run may write.
-type Observed = (ClusterState, Option<crate::cluster::lock::Held>);
+/// The observed cluster, the client that observed it (none with `--state`), and the cluster
+/// lock when the run may write.
+struct Observed {
+    state: ClusterState,
+    client: Option<kube::Client>,
+    lock: Option<crate::cluster::lock::Held>,
+}
 
 async fn observe(args: &PlanArgs) -> anyhow::Result<Observed> {
     let Some(path) = &args.state else {
@@ -226,7 +231,7 @@ async fn observe(args: &PlanArgs) -> anyhow::Result<Observed> {
             Some(crate::cluster::lock::acquire(&client, &identity, timeout).await?)
         };
         let state = crate::cluster::observe(&client).await.context("cannot observe the cluster")?;
-        return Ok((state, lock));
+        return Ok(Observed { state, client: Some(client), lock });
     };
     let text = fs_err::read_to_string(path)?;
     let state: ClusterState = crate::yaml::from_str(&text).with_context(|| {
@@ -240,7 +245,7 @@ async fn observe(args: &PlanArgs) -> anyhow::Result<Observed> {
         ))
         .into());
     }
-    Ok((state, None))
+    Ok(Observed { state, client: None, lock: None })
 }
 
 /// The observed instances as desired ones (out of scope, so their objects are left alone).
@@ -364,6 +369,7 @@ async fn roll_back(
 async fn plan_and_show(
     desired: &Desired,
     state: &ClusterState,
+    client: Option<&kube::Client>,
     args: &PlanArgs,
     env: &Env,
     printer: &Printer,
@@ -394,7 +400,7 @@ async fn plan_and_show(
             ))
             .into());
         }
-        let client = crate::cluster::connect(&args.kube.target()).await?;
+        let client = client.expect("only `--state` plans lack a client, and they returned above");
         let opts = crate::apply::Options {
             field_manager: args.kube.field_manager.clone(),
             timeout: std::time::Duration::from_secs(args.timeout),
@@ -402,10 +408,10 @@ async fn plan_and_show(
             server_dry_run: args.dry_run == Some(DryRun::Server),
             concurrency: usize::from(args.concurrency),
         };
-        if let Err(e) = crate::apply::execute(&client, &plan, &opts, printer).await {
+        if let Err(e) = crate::apply::execute(client, &plan, &opts, printer).await {
             let partial = e.downcast_ref::<crate::apply::Incomplete>().is_some();
             return Err(if args.atomic && partial && !opts.server_dry_run {
-                roll_back(e, desired, state, args, env, printer, (&client, &opts)).await
+                roll_back(e, desired, state, args, env, printer, (client, &opts)).await
             } else {
                 e
             });
@@ -433,9 +439,9 @@ async fn run_locked(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let (state, lock) = observed;
+    let Observed { state, client, lock } = observed;
     let outcome = match desired {
-        Ok(d) => plan_and_show(&d, &state, args, env, printer).await,
+        Ok(d) => plan_and_show(&d, &state, client.as_ref(), args, env, printer).await,
         Err(e) => Err(e),
     };
     finish(lock, outcome).await
@@ -448,7 +454,7 @@ pub async fn install(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let observed = observe(&args.plan).await?;
-    let desired = install_desired(&args, &observed.0);
+    let desired = install_desired(&args, &observed.state);
     run_locked(desired, observed, &args.plan, env, printer).await
 }
 
@@ -491,7 +497,7 @@ pub async fn upgrade(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let observed = observe(&args.plan).await?;
-    let desired = upgrade_desired(&args, &observed.0, *printer);
+    let desired = upgrade_desired(&args, &observed.state, *printer);
     run_locked(desired, observed, &args.plan, env, printer).await
 }
 
@@ -530,7 +536,7 @@ pub async fn uninstall(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let observed = observe(&args.plan).await?;
-    let desired = uninstall_desired(&args, &observed.0, *printer);
+    let desired = uninstall_desired(&args, &observed.state, *printer);
     run_locked(desired, observed, &args.plan, env, printer).await
 }
 
