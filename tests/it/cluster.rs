@@ -53,20 +53,27 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}", n % 0xff_ffff)
 }
 
-/// Server-side applies one object, whatever its kind.
-async fn apply(client: &Client, o: &Object) {
-    let (group, version) = match o.api_version().split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", o.api_version()),
-    };
-    let gvk = GroupVersionKind::gvk(group, version, o.kind());
+/// An API for any kind, in `namespace` or cluster-wide.
+async fn dynamic_api(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
     let (ar, _) = discovery::pinned_kind(client, &gvk)
         .await
         .unwrap_or_else(|e| panic!("discover {gvk:?}: {e}"));
-    let api: Api<DynamicObject> = match o.namespace() {
+    match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
-    };
+    }
+}
+
+/// Server-side applies one object, whatever its kind.
+async fn apply(client: &Client, o: &Object) {
+    let api = dynamic_api(client, o.api_version(), o.kind(), o.namespace()).await;
     api.patch(o.name(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(o.to_value()))
         .await
         .unwrap_or_else(|e| panic!("apply {} {}: {e}", o.kind(), o.name()));
@@ -138,22 +145,16 @@ async fn smoke_real_crd_deployment_and_namespace_deletion() {
     namespace.as_map_mut().insert("kind".into(), "Namespace".into());
     namespace.set_name(&ns);
     apply(&client, &namespace).await;
-    let mut sa = release
-        .objects
-        .iter()
-        .find(|o| o.kind() == "ServiceAccount" && o.name() == "tekton-pipelines-controller")
-        .unwrap()
-        .clone();
-    sa.set_namespace(Some(&ns));
-    apply(&client, &sa).await;
-    let mut deploy = release
-        .objects
-        .iter()
-        .find(|o| o.kind() == "Deployment" && o.name() == "tekton-pipelines-controller")
-        .unwrap()
-        .clone();
-    deploy.set_namespace(Some(&ns));
-    apply(&client, &deploy).await;
+    for kind in ["ServiceAccount", "Deployment"] {
+        let mut o = release
+            .objects
+            .iter()
+            .find(|o| o.kind() == kind && o.name() == "tekton-pipelines-controller")
+            .unwrap()
+            .clone();
+        o.set_namespace(Some(&ns));
+        apply(&client, &o).await;
+    }
     wait_until("controller Deployment Available", Duration::from_secs(120), || {
         deployment_available(&client, &ns, "tekton-pipelines-controller")
     })
@@ -215,10 +216,7 @@ async fn rendered_shared_and_instance_parts_are_accepted_and_become_available() 
 }
 
 async fn delete_cluster_scoped(client: &Client, o: &Object) {
-    let (group, version) = o.api_version().split_once('/').unwrap_or(("", o.api_version()));
-    let gvk = GroupVersionKind::gvk(group, version, o.kind());
-    let (ar, _) = discovery::pinned_kind(client, &gvk).await.unwrap();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let api = dynamic_api(client, o.api_version(), o.kind(), None).await;
     api.delete(o.name(), &DeleteParams::default())
         .await
         .unwrap_or_else(|e| panic!("delete {}: {e}", o.name()));
@@ -253,14 +251,8 @@ fn install_upgrade_uninstall_on_the_real_cluster() {
     let Some(path) = kubeconfig() else { return };
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (a, b) = (unique("life-a"), unique("life-b"));
-    // Earlier tests applied CRDs under another field manager: take them over explicitly.
-    let run = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--yes", "--force-conflicts", "-q"]);
-        let (code, out, err) = tkn(&path, &all);
-        assert_eq!(code, 0, "{args:?}: {err}\n{out}");
-        out
-    };
+    // Earlier tests applied CRDs under another field manager: `run_ok` takes them over explicitly.
+    let run = |args: &[&str]| run_ok(&path, args);
     run(&["install", "v0.44.2", "-n", &a]);
     run(&["install", "v0.50.3", "-n", &b]);
     let s = observed(&path);
@@ -274,9 +266,7 @@ fn install_upgrade_uninstall_on_the_real_cluster() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(check_isolation(&path, &a, &b));
     // Re-running is a no-op plan; installing again is refused.
-    let (code, out, _) =
-        tkn(&path, &["upgrade", &a, "--to", "v0.44.2", "--dry-run", "--detailed-exitcode"]);
-    assert_eq!((code, out.as_str()), (0, "No changes. The cluster matches the desired state.\n"));
+    assert!(converged(&path, &["upgrade", &a, "--to", "v0.44.2"]));
     let (code, out, err) = tkn(&path, &["install", "v0.44.2", "-n", &a, "--detailed-exitcode"]);
     assert_eq!(
         (code, out.as_str()),
@@ -482,14 +472,17 @@ fn kubectl_apply(path: &std::path::Path, yaml: &str) {
     });
 }
 
-fn delete_cluster_object(path: &std::path::Path, api_version: &str, kind: &str, name: &str) {
+fn delete_object(
+    path: &std::path::Path,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = client(&path.to_path_buf()).await;
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let (ar, _) = discovery::pinned_kind(&client, &gvk).await.unwrap();
-        let api: Api<DynamicObject> = Api::all_with(client, &ar);
+        let api = dynamic_api(&client, api_version, kind, namespace).await;
         api.delete(name, &DeleteParams::default()).await.unwrap();
     });
 }
@@ -584,18 +577,10 @@ fn api_failures_roll_back_with_atomic_and_converge_when_re_run() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("re-running the same command converges"), "{err}");
     assert!(!converged(&path, &["upgrade", &a, "--to", "v0.56.0"]), "part-way");
-    delete_cluster_object(
-        &path,
-        "admissionregistration.k8s.io/v1",
-        "ValidatingAdmissionPolicyBinding",
-        "tkn-multi-test-refuse",
-    );
-    delete_cluster_object(
-        &path,
-        "admissionregistration.k8s.io/v1",
-        "ValidatingAdmissionPolicy",
-        "tkn-multi-test-refuse",
-    );
+    for kind in ["ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"] {
+        let api_version = "admissionregistration.k8s.io/v1";
+        delete_object(&path, api_version, kind, None, "tkn-multi-test-refuse");
+    }
     // The binding's removal also takes a moment to reach the API server's admission.
     let start = Instant::now();
     loop {
@@ -755,14 +740,7 @@ fn sequence_1_on_the_real_cluster_with_tekton_objects() {
         "{out}"
     );
     // Once the user deletes it, the fleet with no instances removes the layer.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = client(&path).await;
-        let gvk = GroupVersionKind::gvk("tekton.dev", "v1", "Task");
-        let (ar, _) = discovery::pinned_kind(&client, &gvk).await.unwrap();
-        let api: Api<DynamicObject> = Api::namespaced_with(client, &y, &ar);
-        api.delete("hello", &DeleteParams::default()).await.unwrap();
-    });
+    delete_object(&path, "tekton.dev/v1", "Task", Some(&y), "hello");
     run_ok(&path, &fleet);
     let s = observed(&path);
     assert!(s.shared.is_none(), "removed once the Task was gone");
