@@ -10,6 +10,7 @@
 //! starting, lets the running ones finish, and reports what was done: every step is idempotent,
 //! so re-running the same command converges.
 
+pub mod conditions;
 pub mod ownership;
 
 use std::collections::BTreeSet;
@@ -235,14 +236,19 @@ impl Run<'_> {
                     "[{n}/{total}] … CustomResourceDefinition/{crd} Established"
                 ));
                 let gvk = gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition");
-                wait(&self.apis, &gvk, None, crd, "Established", self.deadline).await
+                wait(&self.apis, &gvk, None, crd, conditions::crd_established, self.deadline).await
             }
             StepKind::WaitAvailable { namespace, name, .. } => {
                 self.printer.progress(&format!(
                     "[{n}/{total}] … Deployment/{name} in {namespace} Available"
                 ));
                 let gvk = gvk_of("apps/v1", "Deployment");
-                wait(&self.apis, &gvk, Some(namespace), name, "Available", self.deadline).await
+                let complete = conditions::deployment_complete;
+                wait(&self.apis, &gvk, Some(namespace), name, complete, self.deadline).await?;
+                if name == "tekton-pipelines-webhook" {
+                    wait_conversions(&self.apis, namespace, self.deadline).await?;
+                }
+                Ok(())
             }
             StepKind::MigrateStoredVersions { crd, to, .. } => {
                 self.printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
@@ -263,6 +269,9 @@ async fn apply(
     o.set_annotation(ANNOTATION_HASH, hash);
     o.set_annotation(ANNOTATION_IMMUTABLE_HASH, immutable_hash);
     let api = apis.api(&gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
+    if o.kind() == "CustomResourceDefinition" && !opts.server_dry_run {
+        drop_foreign_conversion_webhook(&api, &o, &opts.field_manager).await?;
+    }
     let mut params = PatchParams::apply(&opts.field_manager);
     params.force = opts.force_conflicts;
     params.dry_run = opts.server_dry_run;
@@ -276,6 +285,38 @@ async fn apply(
         Err(e) => Err(api_error(e))
             .with_context(|| format!("failed to apply `{}`", describe(&o.object_ref()))),
     }
+}
+
+/// A CRD that should not convert by webhook (`strategy: None`) may still carry the
+/// `conversion.webhook` stanza knative's conversion reconciler filled in (it owns
+/// `clientConfig.caBundle`). Server-side apply keeps fields another manager owns, so the merged
+/// CRD would have a webhook and no strategy, which the API server rejects. Found on the real
+/// cluster: a legacy `clustertasks.tekton.dev` of a v1.9.0 shared layer, after a v0.56.0 one whose
+/// webhook had converted it. A merge patch removes the stanza (and every manager's claim on it)
+/// first; on a CRD that has no such stanza, or none at all, it changes nothing.
+async fn drop_foreign_conversion_webhook(
+    api: &kube::Api<kube::api::DynamicObject>,
+    crd: &Object,
+    field_manager: &str,
+) -> anyhow::Result<()> {
+    let strategy = crd.to_value()["spec"]["conversion"]["strategy"].as_str().map(str::to_owned);
+    if strategy.as_deref().unwrap_or("None") != "None" {
+        return Ok(());
+    }
+    let Some(live) = api.get_opt(crd.name()).await.map_err(api_error)? else { return Ok(()) };
+    if live.data["spec"]["conversion"].get("webhook").is_none() {
+        return Ok(());
+    }
+    let patch = json!({"spec": {"conversion": {"strategy": "None", "webhook": null}}});
+    api.patch(
+        crd.name(),
+        &PatchParams { field_manager: Some(field_manager.to_owned()), ..PatchParams::default() },
+        &Patch::Merge(patch),
+    )
+    .await
+    .map_err(api_error)
+    .with_context(|| format!("cannot remove the conversion webhook of `{}`", crd.name()))?;
+    Ok(())
 }
 
 async fn delete(
@@ -311,28 +352,54 @@ async fn wait(
     gvk: &GroupVersionKind,
     namespace: Option<&str>,
     name: &str,
-    condition: &str,
+    ready: fn(&Value) -> bool,
     deadline: Instant,
 ) -> anyhow::Result<()> {
     let api = apis.api(gvk, namespace).await?;
     loop {
-        let last = api.get_opt(name).await?;
-        let conditions =
-            last.as_ref().map_or(Value::Null, |o| o.data["status"]["conditions"].clone());
-        let met = conditions
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == condition && c["status"] == "True"));
-        if met {
+        let last = api.get_opt(name).await?.map(|o| serde_json::to_value(o).unwrap_or_default());
+        if last.as_ref().is_some_and(ready) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let status = last.as_ref().map_or(Value::Null, |o| o["status"].clone());
+            bail!(
+                "timed out waiting for {} `{name}` to be ready; last status: {}",
+                gvk.kind,
+                serde_json::to_string(&status).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// After the webhook Deployment in `namespace` rolled out: waits until conversions through it
+/// work ([`crate::cluster::conversion_failures`]). Real Tekton needs this: a new webhook pod
+/// reports Ready a moment before its certificate Secret has synced, and conversions fail
+/// meanwhile (`tls: unrecognized name`; seen with v1.9.0 replacing v0.56.0).
+async fn wait_conversions(apis: &Apis, namespace: &str, deadline: Instant) -> anyhow::Result<()> {
+    loop {
+        // Only a webhook that cannot be reached, or whose TLS fails, is not serving yet. An
+        // answer that refuses a conversion is the webhook serving: a new shared webhook refuses
+        // versions it no longer converts (v1alpha1 Tasks, v0.56.0 after v0.24.1) until the next
+        // steps update the CRDs. The API server words an unreachable one as
+        // `conversion webhook for … failed: Post "https://…": <transport error>`.
+        let failures: Vec<String> =
+            crate::cluster::conversion_failures(apis.client(), None, Some(namespace))
+                .await?
+                .into_iter()
+                .filter(|f| f.contains("Post \"https://"))
+                .collect();
+        if failures.is_empty() {
             return Ok(());
         }
         if Instant::now() > deadline {
             bail!(
-                "timed out waiting for {} `{name}` to be {condition}; last conditions: {}",
-                gvk.kind,
-                serde_json::to_string(&conditions).unwrap_or_default()
+                "conversions through the webhook in `{namespace}` still fail: {}",
+                failures.join("; ")
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -349,7 +416,19 @@ async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
         spec["names"]["kind"].as_str().unwrap_or_default(),
     );
     let api = apis.api(&gvk, None).await?;
-    let objects = api.list(&ListParams::default()).await.map_err(api_error).with_context(|| {
+    // The CRD was Established before this run changed its versions, so the wait before this step
+    // passes at once, while the API server may still answer 404 for a version it just added
+    // (seen on the real cluster, right after a v0.24.1 → v0.56.0 shared upgrade). Retry briefly.
+    let serving_deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        match api.list(&ListParams::default()).await {
+            Err(kube::Error::Api(e)) if e.code == 404 && Instant::now() < serving_deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => break other,
+        }
+    };
+    let objects = listed.map_err(api_error).with_context(|| {
         format!(
             "cannot read the objects of `{crd_name}` at {to} to migrate them (objects stored at an older version are converted by the shared layer's webhook, which must be serving); `status.storedVersions` is left as it was"
         )

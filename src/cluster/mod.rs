@@ -17,6 +17,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::{Client, Config, discovery};
+use serde_json::Value;
 
 use crate::names::SHARED_OWNER;
 use crate::plan::state::{
@@ -92,6 +93,11 @@ impl Apis {
     /// A resolver over `client`.
     pub fn new(client: Client) -> Self {
         Self { client, resources: Arc::default() }
+    }
+
+    /// The client it resolves for.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// An API for `gvk` in `namespace`, or cluster-wide (namespaced kinds then list across all
@@ -256,4 +262,66 @@ async fn observe_crd(apis: &Apis, crd: &DynamicObject) -> anyhow::Result<Observe
         Err(_) => 0,
     };
     Ok(ObservedCrd { name, stored_versions: stored, objects })
+}
+
+/// Checks that conversions through the webhook work: for every CRD tkn-multi manages that converts
+/// by webhook (only those whose webhook Service is in `service_namespace`, if given), one stored
+/// object (in `namespace`, if given) is read at each served version other than the storage one.
+/// Returns each failure in the API server's words (`conversion webhook for tekton.dev/v1,
+/// Kind=Task failed: …`); with no object stored there is nothing to convert and nothing fails.
+///
+/// The object is read by name: a GET goes to etcd and decodes through the webhook, while a LIST
+/// is served from the API server's watch cache, which holds objects converted when they were
+/// written, and succeeds with the webhook dead (seen on the real cluster).
+pub async fn conversion_failures(
+    client: &Client,
+    namespace: Option<&str>,
+    service_namespace: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let apis = Apis::new(client.clone());
+    let crds = apis
+        .api(&GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), None)
+        .await?
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
+        .await
+        .context("cannot list CustomResourceDefinitions")?;
+    let mut failures = Vec::new();
+    for crd in &crds.items {
+        let spec = &crd.data["spec"];
+        let service = &spec["conversion"]["webhook"]["clientConfig"]["service"]["namespace"];
+        if spec["conversion"]["strategy"] != "Webhook"
+            || service_namespace.is_some_and(|ns| service != ns)
+        {
+            continue;
+        }
+        let (group, kind) = (
+            spec["group"].as_str().unwrap_or_default(),
+            spec["names"]["kind"].as_str().unwrap_or_default(),
+        );
+        let versions: Vec<&Value> = spec["versions"].as_array().into_iter().flatten().collect();
+        let Some(storage) = versions.iter().find(|v| v["storage"] == true) else { continue };
+        let at = |version: &str| GroupVersionKind::gvk(group, version, kind);
+        let ns = namespace.filter(|_| spec["scope"] == "Namespaced");
+        let Ok(stored) = apis.api(&at(storage["name"].as_str().unwrap_or_default()), ns).await
+        else {
+            continue;
+        };
+        let Some(one) = stored.list(&ListParams::default().limit(1)).await?.items.pop() else {
+            continue;
+        };
+        let (name, object_ns) =
+            (one.metadata.name.clone().unwrap_or_default(), one.metadata.namespace.clone());
+        for v in versions.iter().filter(|v| v["served"] == true && v["storage"] != true) {
+            let version = v["name"].as_str().unwrap_or_default();
+            let Ok(api) = apis.api(&at(version), object_ns.as_deref()).await else { continue };
+            if let Err(e) = api.get(&name).await {
+                let why = match e {
+                    kube::Error::Api(s) => s.message,
+                    e => e.to_string(),
+                };
+                failures.push(format!("reading {kind}s at {group}/{version} fails: {why}"));
+            }
+        }
+    }
+    Ok(failures)
 }

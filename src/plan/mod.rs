@@ -523,10 +523,10 @@ fn desired_objects(
                 .find(|o| o.kind() == "CustomResourceDefinition" && o.name() == c.crd.name)
                 .ok_or_else(|| Error::MissingRelease(c.from.clone()))?;
             if c.crd.conversion == crate::matrix::Conversion::None {
-                crd.as_map_mut()
-                    .get_mut("spec")
-                    .and_then(Value::as_object_mut)
-                    .map(|s| s.remove("conversion"));
+                // Explicitly `None`, not absent: the CRD may be converting by webhook today.
+                crd.as_map_mut().get_mut("spec").and_then(Value::as_object_mut).map(|s| {
+                    s.insert("conversion".into(), serde_json::json!({"strategy": "None"}))
+                });
             }
             add(SHARED_OWNER, crd);
         }

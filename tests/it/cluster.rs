@@ -22,11 +22,11 @@ use tkn_multi::split::{InstanceSpec, SharedSpec, instance_part, shared_part};
 use crate::common::{in_ci, load};
 
 /// Cluster tests share cluster-wide objects: one at a time.
-static CLUSTER: Mutex<()> = Mutex::new(());
+pub(crate) static CLUSTER: Mutex<()> = Mutex::new(());
 
 const MANAGER: &str = "tkn-multi-tests";
 
-fn kubeconfig() -> Option<PathBuf> {
+pub(crate) fn kubeconfig() -> Option<PathBuf> {
     match std::env::var_os("TKN_MULTI_TEST_KUBECONFIG") {
         Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => {
@@ -40,7 +40,7 @@ fn kubeconfig() -> Option<PathBuf> {
     }
 }
 
-async fn client(path: &PathBuf) -> Client {
+pub(crate) async fn client(path: &PathBuf) -> Client {
     let kc = Kubeconfig::read_from(path).expect("kubeconfig is readable");
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
@@ -48,13 +48,13 @@ async fn client(path: &PathBuf) -> Client {
     Client::try_from(config).expect("client")
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     format!("{prefix}-{:x}", n % 0xff_ffff)
 }
 
 /// An API for any kind, in `namespace` or cluster-wide.
-async fn dynamic_api(
+pub(crate) async fn dynamic_api(
     client: &Client,
     api_version: &str,
     kind: &str,
@@ -72,14 +72,14 @@ async fn dynamic_api(
 }
 
 /// Server-side applies one object, whatever its kind.
-async fn apply(client: &Client, o: &Object) {
+pub(crate) async fn apply(client: &Client, o: &Object) {
     let api = dynamic_api(client, o.api_version(), o.kind(), o.namespace()).await;
     api.patch(o.name(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(o.to_value()))
         .await
         .unwrap_or_else(|e| panic!("apply {} {}: {e}", o.kind(), o.name()));
 }
 
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -111,7 +111,7 @@ async fn deployment_available(client: &Client, ns: &str, name: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"))
 }
 
-async fn delete_namespace_and_wait(client: &Client, name: &str) {
+pub(crate) async fn delete_namespace_and_wait(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let _ = api.delete(name, &DeleteParams::default()).await;
     wait_until(&format!("namespace {name} gone"), Duration::from_secs(120), || {
@@ -223,7 +223,7 @@ async fn delete_cluster_scoped(client: &Client, o: &Object) {
 }
 
 /// Runs the binary against the test cluster.
-fn tkn(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn tkn(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let dir = crate::common::release_dir().expect("release files");
     let out = assert_cmd::Command::cargo_bin("tkn-multi")
         .unwrap()
@@ -240,7 +240,7 @@ fn tkn(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn observed(kubeconfig: &std::path::Path) -> tkn_multi::plan::state::ClusterState {
+pub(crate) fn observed(kubeconfig: &std::path::Path) -> tkn_multi::plan::state::ClusterState {
     let (code, out, err) = tkn(kubeconfig, &["list", "-o", "yaml"]);
     assert_eq!(code, 0, "{err}");
     tkn_multi::yaml::from_str(&out).unwrap()
@@ -344,7 +344,7 @@ async fn can(
     answer.status.is_some_and(|s| s.allowed)
 }
 
-async fn check_isolation(path: &PathBuf, a: &str, b: &str) {
+pub(crate) async fn check_isolation(path: &PathBuf, a: &str, b: &str) {
     let client = client(path).await;
     let checks = [
         ("get", "tekton.dev", "pipelineruns"),
@@ -443,7 +443,7 @@ fn the_cluster_lock_serialises_runs() {
 
 /// Runs tkn-multi with `--yes -q` (and `--force-conflicts`: earlier tests leave unlabelled CRDs),
 /// asserting success.
-fn run_ok(path: &std::path::Path, args: &[&str]) -> String {
+pub(crate) fn run_ok(path: &std::path::Path, args: &[&str]) -> String {
     let mut all = args.to_vec();
     all.extend(["--yes", "--force-conflicts", "-q"]);
     let (code, out, err) = tkn(path, &all);
@@ -460,7 +460,7 @@ fn converged(path: &std::path::Path, args: &[&str]) -> bool {
     code == 0 && out == "No changes. The cluster matches the desired state.\n"
 }
 
-fn kubectl_apply(path: &std::path::Path, yaml: &str) {
+pub(crate) fn kubectl_apply(path: &std::path::Path, yaml: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = client(&path.to_path_buf()).await;

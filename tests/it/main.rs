@@ -3,6 +3,7 @@
 //! - `releases`: guarantees 1–8 of the split over every real release in the release directory.
 //! - `cli`: the built binary, offline.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
+//! - `tekton`: real Tekton controllers and webhooks run by that cluster's process kubelet.
 
 // Test code: skips are announced on stderr; the cluster tests hold a std mutex across awaits on
 // purpose (each test has its own runtime and thread; the lock only serialises tests).
@@ -12,7 +13,8 @@
     clippy::items_after_statements,
     clippy::similar_names,
     clippy::await_holding_lock,
-    clippy::many_single_char_names
+    clippy::many_single_char_names,
+    clippy::doc_markdown
 )]
 
 mod cli;
@@ -22,3 +24,4 @@ mod lifecycle;
 mod matrix;
 mod plan;
 mod releases;
+mod tekton;

@@ -52,6 +52,9 @@ struct Report {
     control_plane_namespace: String,
     ready: bool,
     components: Vec<Component>,
+    /// What fails for this instance's objects, in the API server's words (a dead conversion
+    /// webhook shows here).
+    problems: Vec<String>,
     recent_warnings: Vec<String>,
 }
 
@@ -120,13 +123,16 @@ pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Res
             )
         })
         .collect();
+    let problems =
+        crate::cluster::conversion_failures(&client, Some(&inst.namespace), None).await?;
     let report = Report {
         instance: inst.name.clone(),
         version: inst.version.to_string(),
         namespace: inst.namespace.clone(),
         control_plane_namespace: inst.control_plane_namespace.clone(),
-        ready: components.iter().all(|c| c.available),
+        ready: components.iter().all(|c| c.available) && problems.is_empty(),
         components,
+        problems,
         recent_warnings,
     };
     if args.json {
@@ -155,6 +161,12 @@ pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Res
             })
             .collect();
         out.push_str(&table(&header, &rows));
+        if !report.problems.is_empty() {
+            out.push_str("\nproblems:\n");
+            for p in &report.problems {
+                let _ = writeln!(out, "  {p}");
+            }
+        }
         if !report.recent_warnings.is_empty() {
             out.push_str("\nrecent warnings:\n");
             for w in &report.recent_warnings {
