@@ -7,6 +7,7 @@
 //! Everything goes through the tkn-multi binary; the tests only write Tekton objects and read what
 //! Tekton did with them.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -177,14 +178,23 @@ fn pipelinerun(api_version: &str, ns: &str, name: &str, annotations: &Value) -> 
     .to_string()
 }
 
-/// Every log line of the pod processes the kubelet ran in namespace `ns`, with the file it is in.
-fn pod_logs(dir: &Path, ns: &str) -> Vec<(String, String)> {
+/// The names of the pod log files the kubelet has written so far.
+fn log_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir.join("logs/pods"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Every log line of the pod processes the kubelet ran in namespace `ns`, with the file it is
+/// in, leaving out the pods of `earlier` (those of tests that ran before: their shared layer's
+/// pods outlived its RBAC on uninstall and could not release their leases).
+fn pod_logs(dir: &Path, ns: &str, earlier: &BTreeSet<String>) -> Vec<(String, String)> {
     let mut lines = Vec::new();
-    for e in std::fs::read_dir(dir.join("logs/pods")).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&format!("{ns}_")) {
-            let text = std::fs::read_to_string(e.path()).unwrap();
+    for name in log_files(dir) {
+        if name.starts_with(&format!("{ns}_")) && !earlier.contains(&name) {
+            let e = dir.join("logs/pods").join(&name);
+            let text = std::fs::read_to_string(e).unwrap();
             lines.extend(text.lines().map(|l| (name.clone(), l.to_owned())));
         }
     }
@@ -215,8 +225,8 @@ fn live_processes(dir: &Path, ns: &str) -> Vec<(String, i32)> {
 
 /// The namespaces an admission webhook's log says it was asked about (knative logs
 /// `knative.dev/namespace` with every request it admits).
-fn admitted_namespaces(dir: &Path, control_plane: &str) -> std::collections::BTreeSet<String> {
-    pod_logs(dir, control_plane)
+fn admitted_namespaces(dir: &Path, control_plane: &str) -> BTreeSet<String> {
+    pod_logs(dir, control_plane, &BTreeSet::new())
         .into_iter()
         .filter(|(file, _)| file.contains("webhook"))
         .filter_map(|(_, line)| {
@@ -231,6 +241,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     let Some(path) = kubeconfig() else { return };
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = cluster_dir(&path);
+    let earlier = log_files(&dir);
     let k = Kube::new(&path);
     let (a, b, c) = (unique("rt-a"), unique("rt-b"), unique("rt-c"));
     let (cp_a, cp_b, cp_c) = (format!("tekton-{a}"), format!("tekton-{b}"), format!("tekton-{c}"));
@@ -392,7 +403,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     for ns in
         [&cp_a, &cp_b, &cp_c, &"tekton-shared".to_owned(), &"tekton-shared-resolvers".to_owned()]
     {
-        let refused: Vec<_> = pod_logs(&dir, ns)
+        let refused: Vec<_> = pod_logs(&dir, ns, &earlier)
             .into_iter()
             .filter(|(_, l)| l.contains("forbidden"))
             .filter(|(file, l)| {
