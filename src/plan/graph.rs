@@ -8,8 +8,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::state::{ClusterState, ObservedShared};
 use super::{
-    Action, Dependency, ObjectsByRef, PLAN_FORMAT_VERSION, Plan, Step, StepKind, Summary, Target,
-    hashes,
+    Action, Dependency, ObjectsByRef, PLAN_FORMAT_VERSION, Plan, Step, StepKind, Summary,
+    TargetState, hashes,
 };
 use crate::matrix::check::SharedLayer;
 use crate::names::SHARED_OWNER;
@@ -378,7 +378,7 @@ fn sort_key(node: &Node) -> SortKey {
 
 /// Topological order with ties broken by [`sort_key`], so the same input always gives the same
 /// plan; then numbers the steps and counts them.
-pub fn linearise(g: &PlanGraph, shared_layer: Option<SharedLayer>, target: Target) -> Plan {
+pub fn linearise(g: &PlanGraph, shared_layer: Option<SharedLayer>, target: TargetState) -> Plan {
     let mut indegree: BTreeMap<NodeIndex, usize> = g
         .node_indices()
         .map(|n| (n, g.neighbors_directed(n, Direction::Incoming).count()))

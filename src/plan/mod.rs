@@ -238,7 +238,7 @@ pub type ObjectsByRef = BTreeMap<ObjectRef, (String, Object)>;
 /// What the cluster records after the plan: the `--state` of the next plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Target {
+pub struct TargetState {
     /// The shared layer after the plan.
     pub shared: Option<TargetShared>,
     /// Every instance after the plan.
@@ -272,7 +272,7 @@ pub struct Plan {
     #[serde(skip)]
     pub manifests: BTreeMap<usize, Object>,
     /// The state after the plan.
-    pub target: Target,
+    pub target: TargetState,
     /// What the plan leaves undone on purpose, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -364,7 +364,8 @@ pub fn plan(
     matrix: &Matrix,
 ) -> Result<Plan, Error> {
     validate(desired, observed)?;
-    let shared_layer = choose_shared(desired, observed, matrix)?;
+    let mut notes = Vec::new();
+    let shared_layer = choose_shared(desired, observed, matrix, &mut notes)?;
     // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
     // reads them, stay until they are gone.
     let remaining: Vec<String> = observed
@@ -374,7 +375,6 @@ pub fn plan(
         .filter(|c| c.objects > 0)
         .map(|c| format!("{} {}", c.objects, c.name))
         .collect();
-    let mut notes = Vec::new();
     if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
         notes.push(format!(
             "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
@@ -452,6 +452,7 @@ fn choose_shared(
     desired: &Desired,
     observed: &ClusterState,
     matrix: &Matrix,
+    notes: &mut Vec<String>,
 ) -> Result<Option<SharedLayer>, Error> {
     let current = observed.shared.as_ref().map(|s| s.version.clone());
     let versions: Vec<TektonVersion> =
@@ -475,7 +476,23 @@ fn choose_shared(
         current_shared: current.clone(),
         allow_downgrade: policy.downgrade || policy.update == UpdateShared::Always,
     };
-    let layer = check::check(matrix, &req).map_err(Error::Incompatible)?;
+    let layer = match check::check(matrix, &req) {
+        // A downgrade is only made when safe: otherwise the installed layer stays, and says why.
+        Err(check::Error::Incompatible { problems, .. })
+            if req.allow_downgrade
+                && current.as_ref().is_some_and(|c| Some(c) > req.instances.iter().max()) =>
+        {
+            let kept = Request { allow_downgrade: false, ..req.clone() };
+            let layer = check::check(matrix, &kept).map_err(Error::Incompatible)?;
+            notes.push(format!(
+                "the shared layer stays at {}: lowering it is not safe ({})",
+                layer.version,
+                problems.join("; ")
+            ));
+            layer
+        }
+        other => other.map_err(Error::Incompatible)?,
+    };
     if let (Some(policy_name), Some(cur)) = (lock, &current)
         && &layer.version != cur
     {
@@ -504,7 +521,7 @@ fn desired_objects(
     releases: &Releases,
     layer: Option<&SharedLayer>,
     keep_shared: bool,
-) -> Result<(ObjectsByRef, Target), Error> {
+) -> Result<(ObjectsByRef, TargetState), Error> {
     let mut wanted: ObjectsByRef = BTreeMap::new();
     let mut add = |owner: &str, o: Object| {
         wanted.insert(o.object_ref(), (owner.to_owned(), o));
@@ -579,7 +596,7 @@ fn desired_objects(
             .collect();
         extend_aggregate_roles(&mut wanted, &legacy);
     }
-    Ok((wanted, Target { shared: target_shared, instances }))
+    Ok((wanted, TargetState { shared: target_shared, instances }))
 }
 
 /// Lets the built-in `edit`/`view` roles reach the legacy CRDs older instances still use: their
@@ -620,5 +637,12 @@ fn apply_config(o: &mut Object, config: &BTreeMap<String, BTreeMap<String, Strin
     let data = crate::release::model::ensure_object(o.as_map_mut(), "data");
     for (k, v) in keys {
         data.insert(k.clone(), Value::String(v.clone()));
+    }
+}
+
+/// Every one of these is about the request or its input.
+impl crate::fault::Classify for Error {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
     }
 }

@@ -450,6 +450,27 @@ proptest::proptest! {
     }
 }
 
+/// Found by `random_operation_sequences_keep_the_invariants`: `--downgrade-shared` when lowering
+/// is not safe failed the whole uninstall ("cannot share one layer"); the layer now stays, and
+/// the plan says why.
+#[test]
+fn an_unsafe_downgrade_keeps_the_shared_layer_with_a_note() {
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let mut s = ClusterState::empty();
+    step(&mut s, &desired(&[("team-a", "v0.56.0")], &["team-a"], SharedPolicy::default()));
+    let both = [("team-a", "v0.56.0"), ("team-c", "v1.9.0")];
+    step(&mut s, &desired(&both, &["team-c"], SharedPolicy::default()));
+    let down = SharedPolicy { downgrade: true, ..SharedPolicy::default() };
+    let p = plan(&desired(&[("team-a", "v0.56.0")], &["team-c"], down), &s, r, &m).unwrap();
+    assert_eq!(p.shared_layer.as_ref().unwrap().version.to_string(), "v1.9.0");
+    assert!(
+        p.notes.iter().any(|n| n.contains("stays at v1.9.0") && n.contains("stepactions.tekton.dev")),
+        "{:?}",
+        p.notes
+    );
+}
+
 #[test]
 fn an_incompatible_fleet_fails_with_the_matrix_explanation() {
     let Some(r) = releases() else { return };
