@@ -11,7 +11,8 @@
 pub mod apply;
 pub mod cli;
 pub mod cluster;
-pub mod error;
+pub mod converge;
+pub mod fault;
 pub mod matrix;
 pub mod names;
 pub mod plan;

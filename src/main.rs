@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use tkn_multi::cli::exit::{exit_status, render};
 use tkn_multi::cli::{Cli, run};
-use tkn_multi::error::{exit_status, render};
 use tkn_multi::printer::Printer;
 
 fn main() -> ExitCode {

@@ -48,6 +48,12 @@ impl Printer {
         }
     }
 
+    /// A question on stderr, with no newline (always: it waits for an answer).
+    pub fn ask(&self, text: &str) {
+        eprint!("{text}");
+        let _ = std::io::stderr().flush();
+    }
+
     /// An error report on stderr (always).
     pub fn error(&self, text: &str) {
         eprint!("{text}");

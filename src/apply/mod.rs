@@ -12,13 +12,12 @@
 
 pub mod conditions;
 pub mod ownership;
+pub mod schedule;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use futures::StreamExt as _;
-use futures::stream::FuturesUnordered;
 use kube::Client;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
@@ -63,6 +62,25 @@ fn api_error(e: kube::Error) -> anyhow::Error {
     match e {
         kube::Error::Api(s) => anyhow::anyhow!("{} ({}, HTTP {})", s.message, s.reason, s.code),
         other => other.into(),
+    }
+}
+
+/// Server-side apply refused a write because another field manager owns fields tkn-multi sets
+/// (HTTP 409). The user decides: leave the object to its owner, or `--force-conflicts`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{object}` is also managed by another field manager: {message}; re-run with `--force-conflicts` to take it over"
+)]
+pub struct Conflict {
+    /// The object, as `Kind/name in namespace`.
+    pub object: String,
+    /// The API server's message (it names the fields and their managers).
+    pub message: String,
+}
+
+impl crate::fault::Classify for Conflict {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
     }
 }
 
@@ -128,52 +146,16 @@ pub async fn execute(
     let run = &run;
     ownership::check(&run.apis, plan, opts.force_conflicts, printer).await?;
     let total = plan.steps.len();
-    let mut pending: Vec<usize> = plan.steps.iter().map(|s| s.depends_on.len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); total];
-    for s in &plan.steps {
-        for d in &s.depends_on {
-            dependents[d.step].push(s.index);
-        }
-    }
-    let mut ready: BTreeSet<usize> = (0..total).filter(|i| pending[*i] == 0).collect();
-    let mut running = FuturesUnordered::new();
-    let mut done = 0;
-    let mut failure: Option<(usize, anyhow::Error)> = None;
-    loop {
-        while failure.is_none() && running.len() < opts.concurrency.max(1) {
-            let Some(i) = ready.pop_first() else { break };
-            let step = &plan.steps[i];
-            running.push(async move { (step.index, run.step(step).await) });
-        }
-        let Some((i, outcome)) = running.next().await else { break };
-        match outcome {
-            Ok(()) => {
-                done += 1;
-                for &d in &dependents[i] {
-                    pending[d] -= 1;
-                    if pending[d] == 0 {
-                        ready.insert(d);
-                    }
-                }
-            }
-            Err(e) => {
-                // The first failure is reported; later ones (often its consequences) are not.
-                if failure.is_none() {
-                    failure = Some((i, e));
-                }
-            }
-        }
-    }
-    if let Some((i, e)) = failure {
+    if let Err(stopped) = schedule::run(&plan.steps, run, opts.concurrency).await {
+        let schedule::Stopped { step, error, done } = stopped;
         if opts.server_dry_run {
-            return Err(e.context(format!(
+            return Err(error.context(format!(
                 "the API server refused step {} of {total} (dry run: nothing was changed)",
-                i + 1
+                step + 1
             )));
         }
-        return Err(e.context(Incomplete { step: i + 1, total, done }));
+        return Err(error.context(Incomplete { step: step + 1, total, done }));
     }
-    assert_eq!(done, total, "every step ran: the plan's dependencies form a DAG");
     let not_sent = run.not_sent.load(std::sync::atomic::Ordering::Relaxed);
     if not_sent > 0 {
         printer.warn(&format!(
@@ -183,8 +165,8 @@ pub async fn execute(
     Ok(())
 }
 
-impl Run<'_> {
-    async fn step(&self, step: &Step) -> anyhow::Result<()> {
+impl schedule::Runner for Run<'_> {
+    async fn run(&self, step: &Step) -> anyhow::Result<()> {
         let (opts, total, n) = (self.opts, self.plan.steps.len(), step.index + 1);
         match &step.kind {
             StepKind::Object { action, object, hash, immutable_hash, .. } => {
@@ -277,11 +259,9 @@ async fn apply(
     params.dry_run = opts.server_dry_run;
     match api.patch(o.name(), &params, &Patch::Apply(o.to_value())).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => bail!(
-            "`{}` is also managed by another field manager: {}; re-run with `--force-conflicts` to take it over",
-            describe(&o.object_ref()),
-            e.message
-        ),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            Err(Conflict { object: describe(&o.object_ref()), message: e.message }.into())
+        }
         Err(e) => Err(api_error(e))
             .with_context(|| format!("failed to apply `{}`", describe(&o.object_ref()))),
     }

@@ -14,7 +14,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use kube::api::DynamicObject;
 
 use crate::cluster::Apis;
-use crate::error::UserError;
+use crate::fault::UserError;
 use crate::plan::{Action, Plan, StepKind};
 use crate::printer::Printer;
 use crate::release::Object;

@@ -3,13 +3,15 @@
 //! Each command lives in `commands/<name>.rs` with an `Args` struct and a `run` function; they
 //! turn arguments into core values, call the pure core, and print through the `Printer`.
 
+pub mod args;
 pub mod commands;
+pub mod exit;
 pub mod reference;
 pub mod settings;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::ExitStatus;
+use crate::cli::exit::ExitStatus;
 use crate::printer::Printer;
 
 /// Install, upgrade and uninstall several Tekton Pipelines instances in one cluster.
@@ -72,18 +74,18 @@ pub enum Command {
     /// Plans the instance and whatever the shared layer needs; `--dry-run` prints the plan.
     ///
     /// Example: `tkn-multi install v0.44.2 --namespace team-a --dry-run --state cluster.yaml`
-    Install(commands::lifecycle::InstallArgs),
+    Install(commands::install::InstallArgs),
     /// Move an instance to another Tekton version.
     ///
     /// Example: `tkn-multi upgrade team-a --to v0.50.3 --dry-run --state cluster.yaml`
-    Upgrade(commands::lifecycle::UpgradeArgs),
+    Upgrade(commands::upgrade::UpgradeArgs),
     /// Remove an instance; the shared layer goes with the last one unless `--keep-shared`.
     ///
     /// Shared CRDs are never deleted while any instance or Tekton object remains.
     ///
     /// Example: `tkn-multi uninstall team-a --dry-run --state cluster.yaml`
     #[command(visible_alias = "rm")]
-    Uninstall(commands::lifecycle::UninstallArgs),
+    Uninstall(commands::uninstall::UninstallArgs),
     /// List the instances and the shared layer, discovered from the cluster's labels.
     ///
     /// `-o yaml` prints the state file the planning commands read with `--state`.
@@ -96,7 +98,7 @@ pub enum Command {
     /// Converge the cluster to a fleet file: every instance and the shared-layer policy.
     ///
     /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
-    Apply(commands::lifecycle::ApplyArgs),
+    Apply(commands::apply::ApplyArgs),
 }
 
 /// Runs a parsed command line.
@@ -119,10 +121,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
         Command::List(args) => commands::list::run(args, &env, &printer).await,
         Command::Status(args) => commands::status::run(args, &env, &printer).await,
-        Command::Install(args) => commands::lifecycle::install(args, &env, &printer).await,
-        Command::Upgrade(args) => commands::lifecycle::upgrade(args, &env, &printer).await,
-        Command::Uninstall(args) => commands::lifecycle::uninstall(args, &env, &printer).await,
-        Command::Apply(args) => commands::lifecycle::apply(args, &env, &printer).await,
+        Command::Install(args) => commands::install::run(args, &env, &printer).await,
+        Command::Upgrade(args) => commands::upgrade::run(args, &env, &printer).await,
+        Command::Uninstall(args) => commands::uninstall::run(args, &env, &printer).await,
+        Command::Apply(args) => commands::apply::run(args, &env, &printer).await,
     };
     detailed_errors(detailed, printer, result)
 }
@@ -136,7 +138,7 @@ fn detailed_errors(
 ) -> anyhow::Result<ExitStatus> {
     match result {
         Err(e) if detailed => {
-            printer.error(&crate::error::render(&e));
+            printer.error(&crate::cli::exit::render(&e));
             Ok(ExitStatus::UserError)
         }
         other => other,

@@ -14,7 +14,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use crate::error::UserError;
+use crate::fault::UserError;
 
 /// Namespace of the lock.
 pub const LOCK_NAMESPACE: &str = "kube-system";

@@ -54,7 +54,7 @@ pub const MANAGED_KINDS: &[(&str, &str, &str)] = &[
 /// Where the cluster is: `--kubeconfig` (else `KUBECONFIG`, else `~/.kube/config`) and
 /// `--context`.
 #[derive(Debug, Clone, Default)]
-pub struct Target {
+pub struct Connection {
     /// An explicit kubeconfig file.
     pub kubeconfig: Option<PathBuf>,
     /// A context other than the current one.
@@ -62,7 +62,7 @@ pub struct Target {
 }
 
 /// Connects to the cluster `target` names.
-pub async fn connect(target: &Target) -> anyhow::Result<Client> {
+pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
     let options =
         KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
     let config = match &target.kubeconfig {

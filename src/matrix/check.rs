@@ -513,3 +513,10 @@ fn migration(
         ),
     ))
 }
+
+/// Every one of these is about the request or its input.
+impl crate::fault::Classify for Error {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
+    }
+}

@@ -135,6 +135,13 @@ pub fn parse_fleet(text: &str, origin: &str) -> Result<Desired, Error> {
     Ok(Desired { shared, policy, instances, scope: None })
 }
 
+/// Every one of these is about the request or its input.
+impl crate::fault::Classify for Error {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,77 @@ impl ClusterState {
         self.instances.iter().find(|i| i.name == name)
     }
 
+    /// The observed instances as desired ones, at their observed versions (with no config
+    /// overrides): what a change to one instance keeps of the others.
+    ///
+    /// # Errors
+    /// An observed name that is not a valid instance or namespace name.
+    pub fn desired_instances(
+        &self,
+    ) -> Result<Vec<super::DesiredInstance>, crate::names::InvalidName> {
+        self.instances
+            .iter()
+            .map(|i| {
+                Ok(super::DesiredInstance {
+                    spec: crate::split::InstanceSpec {
+                        name: i.name.parse()?,
+                        namespace: i.namespace.parse()?,
+                        control_plane_namespace: i.control_plane_namespace.parse()?,
+                    },
+                    version: i.version.clone(),
+                    config: BTreeMap::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// Applies the steps `done` of a plan that stopped part-way, as a cluster would record them:
+    /// their objects change, and an instance (or the shared layer) is at its new version once its
+    /// controller (the shared webhook) Deployment was written, gone once it was deleted. The
+    /// in-memory fake cluster of the driver tests.
+    pub fn apply_done(&mut self, plan: &Plan, done: &std::collections::BTreeSet<usize>) {
+        let partial = Plan {
+            steps: plan.steps.iter().filter(|s| done.contains(&s.index)).cloned().collect(),
+            ..plan.clone()
+        };
+        let (instances, shared) = (self.instances.clone(), self.shared.clone());
+        self.apply(&partial);
+        let deployment = |owner: &str, name: &str| {
+            partial.steps.iter().find_map(|s| match &s.kind {
+                StepKind::Object { action, object, owner: o, .. }
+                    if o == owner && object.kind == "Deployment" && object.name == name =>
+                {
+                    Some(*action)
+                }
+                _ => None,
+            })
+        };
+        let mut now = Vec::new();
+        for old in &instances {
+            match deployment(&old.name, "tekton-pipelines-controller") {
+                Some(Action::Delete) => {}
+                Some(_) => {
+                    now.extend(plan.target.instances.iter().find(|t| t.name == old.name).cloned());
+                }
+                None => now.push(old.clone()),
+            }
+        }
+        for new in &plan.target.instances {
+            let written = deployment(&new.name, "tekton-pipelines-controller")
+                .is_some_and(|a| a != Action::Delete);
+            if written && !now.iter().any(|i| i.name == new.name) {
+                now.push(new.clone());
+            }
+        }
+        now.sort_by(|a, b| a.name.cmp(&b.name));
+        self.instances = now;
+        match deployment(crate::names::SHARED_OWNER, "tekton-pipelines-webhook") {
+            Some(Action::Delete) => self.shared = None,
+            Some(_) => {}
+            None => self.shared = shared,
+        }
+    }
+
     /// The managed objects by identity.
     pub fn objects_by_ref(&self) -> BTreeMap<&ObjectRef, &ObservedObject> {
         self.objects.iter().map(|o| (&o.object, o)).collect()

@@ -160,3 +160,13 @@ pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Manifest, Error> {
     }
     Ok(manifest)
 }
+
+/// A bad bundle is the user's input; failing to read or write it is not.
+impl crate::fault::Classify for Error {
+    fn class(&self) -> crate::fault::Class {
+        match self {
+            Error::Manifest { .. } | Error::Entry { .. } => crate::fault::Class::User,
+            Error::Io { .. } => crate::fault::Class::Unexpected,
+        }
+    }
+}

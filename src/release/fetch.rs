@@ -233,3 +233,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// Every one of these is about the request or its input.
+impl crate::fault::Classify for NotFound {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
+    }
+}

@@ -281,6 +281,13 @@ pub struct Release {
     pub objects: Vec<Object>,
 }
 
+/// Every one of these is about the request or its input.
+impl crate::fault::Classify for InvalidVersion {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

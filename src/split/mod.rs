@@ -346,7 +346,7 @@ fn selected(release: &Release, side: Part) -> impl Iterator<Item = (&Object, Rul
 
 /// Renders the shared part of `release`.
 pub fn shared_part(release: &Release, spec: &SharedSpec) -> Vec<Object> {
-    let target = rewrite::Target::shared(release, spec);
+    let target = rewrite::Side::shared(release, spec);
     let objects =
         selected(release, Part::Shared).map(|(o, rule)| target.rewrite(o, rule)).collect();
     finish(target.finish(objects))
@@ -367,7 +367,7 @@ pub fn instance_part(
             });
         }
     }
-    let target = rewrite::Target::instance(release, spec);
+    let target = rewrite::Side::instance(release, spec);
     let objects =
         selected(release, Part::Instance).map(|(o, rule)| target.rewrite(o, rule)).collect();
     Ok(finish(target.finish(objects)))
@@ -405,5 +405,12 @@ pub fn kind_rank(kind: &str) -> u8 {
         "MutatingWebhookConfiguration" => 12,
         "ValidatingWebhookConfiguration" => 13,
         _ => 20,
+    }
+}
+
+/// Every one of these is about the request or its input.
+impl crate::fault::Classify for Error {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::User
     }
 }

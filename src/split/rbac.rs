@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::rewrite::Target;
+use super::rewrite::Side;
 use crate::release::Object;
 
 /// Whether a resource is namespaced or cluster-scoped, for RBAC narrowing.
@@ -51,7 +51,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 ///   cannot rename them the named rules go, so no side can touch upstream's names.
 /// - an instance never gets `update`/`patch` on CRDs: only the shared webhook may write the
 ///   conversion caBundle, otherwise instances would overwrite each other's CA forever.
-pub(super) fn rewrite_rules(o: &mut Object, target: &Target) {
+pub(super) fn rewrite_rules(o: &mut Object, target: &Side) {
     let Some(Value::Array(rules)) = o.pointer_mut("/rules") else { return };
     let webhook = target.webhook();
     let mut out = Vec::with_capacity(rules.len());
@@ -124,7 +124,7 @@ fn partition_rule(rule: &Map<String, Value>) -> (Option<Value>, Option<Value>) {
 /// `ClusterRole` that is bound only by `RoleBindings` in the watched and control-plane namespaces;
 /// rules on cluster-scoped resources (nodes, CRDs, webhook configurations, its own namespace)
 /// stay cluster-wide, in a second `ClusterRole` when both kinds exist.
-pub(super) fn narrow(objects: Vec<Object>, target: &Target) -> Vec<Object> {
+pub(super) fn narrow(objects: Vec<Object>, target: &Side) -> Vec<Object> {
     let role_of = |binding: &Object| -> Option<String> {
         binding.pointer("/roleRef/name").and_then(Value::as_str).map(str::to_owned)
     };

@@ -21,7 +21,7 @@ const WATCH_KEY: &str = "kubernetes.io/metadata.name";
 const KNATIVE_EXCLUDE_KEY: &str = "webhooks.knative.dev/exclude";
 
 /// Everything a rewrite needs to know about the side it renders.
-pub(super) struct Target {
+pub(super) struct Side {
     /// `shared` or the instance name: used in cluster-scoped names and labels.
     pub owner: String,
     /// True for an instance, false for the shared part.
@@ -37,7 +37,7 @@ pub(super) struct Target {
     pub caps: Capabilities,
 }
 
-impl Target {
+impl Side {
     pub fn shared(release: &Release, spec: &SharedSpec) -> Self {
         Self {
             owner: SHARED_OWNER.into(),

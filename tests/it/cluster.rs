@@ -686,6 +686,24 @@ fn foreign_objects_and_bad_input_change_nothing() {
     assert!(err.contains(&format!("taking over `ClusterRole/{role}`")), "{err}");
     let s = observed(&path);
     assert!(s.objects.iter().any(|o| o.object.name == role && o.owner == a));
+    // Someone else sets the controller's image (a field tkn-multi applied): the upgrade's
+    // server-side apply conflicts (HTTP 409), a refusal the user resolves, so it exits 1.
+    let cp = format!("tekton-{a}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = client(&path).await;
+        let api = dynamic_api(&client, "apps/v1", "Deployment", Some(&cp)).await;
+        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "tekton-pipelines-controller", "image": "registry.invalid/controller:edited"}
+        ]}}}});
+        let params =
+            PatchParams { field_manager: Some("someone-else".into()), ..Default::default() };
+        api.patch("tekton-pipelines-controller", &params, &Patch::Strategic(patch)).await.unwrap();
+    });
+    let (code, _, err) = tkn(&path, &["upgrade", &a, "--to", "v0.56.0", "--yes"]);
+    assert_eq!(code, 1, "a field conflict is the user's to resolve: {err}");
+    assert!(err.contains("also managed by another field manager"), "{err}");
+    assert!(err.contains("someone-else"), "the API server names the other manager: {err}");
     run_ok(&path, &["uninstall", &a]);
     assert!(!observed(&path).objects.iter().any(|o| o.object.name == role));
 }

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs, resolve_cache_dir};
-use crate::error::{ExitStatus, UserError};
+use crate::fault::UserError;
 use crate::printer::Printer;
 use crate::release::TektonVersion;
 use crate::release::bundle;

@@ -3,8 +3,9 @@
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs, resolve_cache_dir};
-use crate::error::{ExitStatus, UserError};
+use crate::fault::UserError;
 use crate::printer::Printer;
 use crate::release::TektonVersion;
 use crate::release::fetch::{Origin, cache_path, store_in_cache};

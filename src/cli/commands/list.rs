@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 
 use clap::Args;
 
-use super::lifecycle::{KubeArgs, PlanOutput};
+use crate::cli::args::{KubeArgs, PlanOutput};
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::Env;
-use crate::error::ExitStatus;
 use crate::printer::Printer;
 use crate::render::table;
 
@@ -23,7 +23,7 @@ pub struct ListArgs {
 
 /// Runs `list`.
 pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let client = crate::cluster::connect(&args.kube.target()).await?;
+    let client = crate::cluster::connect(&args.kube.connection()).await?;
     let state = crate::cluster::observe(&client).await?;
     let text = match args.output {
         PlanOutput::Yaml => crate::yaml::to_string(&state)?,

@@ -6,8 +6,9 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::Env;
-use crate::error::{ExitStatus, UserError};
+use crate::fault::UserError;
 use crate::matrix::check::{self, Request};
 use crate::matrix::derive::derive_record;
 use crate::matrix::{Matrix, ReleaseRecord};

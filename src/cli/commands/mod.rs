@@ -1,24 +1,35 @@
 //! One module per command.
 
+pub mod apply;
 pub mod bundle;
 pub mod fetch;
-pub mod lifecycle;
+pub mod install;
 pub mod list;
 pub mod matrix;
 pub mod render;
 pub mod split;
 pub mod status;
+pub mod uninstall;
+pub mod upgrade;
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Args;
 
+use super::args::{DryRun, PlanArgs, PlanOutput};
+use super::exit::ExitStatus;
 use super::settings::{Env, SourceArgs, resolve_sources};
-use crate::names::{InstanceName, NamespaceName, default_control_plane_namespace};
+use crate::converge::{self, Cluster, Live, Mode, Saved};
+use crate::fault::UserError;
+use crate::plan::state::{ClusterState, STATE_FORMAT_VERSION};
+use crate::plan::{Desired, Plan};
 use crate::printer::Printer;
 use crate::release::fetch::{Fetched, obtain};
 use crate::release::parse::parse_release;
 use crate::release::{Release, TektonVersion};
-use crate::split::InstanceSpec;
+use crate::render::plan::{to_json, to_text};
+use crate::split::SharedSpec;
 
 /// Obtains and parses the release `version` from the sources the flags and env name.
 pub(crate) async fn load_release(
@@ -37,34 +48,136 @@ pub(crate) async fn load_release(
     Ok((release, fetched))
 }
 
-/// The flags that name one instance and its namespaces (`render`, `install`).
-#[derive(Debug, Args)]
-pub struct InstanceArgs {
-    /// The namespace the instance reconciles (its `PipelineRuns` and `TaskRuns` live there).
-    #[arg(short, long, value_name = "NS")]
-    pub namespace: NamespaceName,
-    /// The instance's name [default: the namespace]
-    #[arg(long, value_name = "NAME")]
-    pub instance: Option<InstanceName>,
-    /// Where the instance's controller and webhook run [default: tekton-<instance>]
-    #[arg(long, value_name = "NS")]
-    pub control_plane_namespace: Option<NamespaceName>,
+/// Releases from the flags' and the environment's sources (never `--release-file`: a plan may
+/// need several versions).
+struct Sources<'a> {
+    source: SourceArgs,
+    env: &'a Env,
+    printer: &'a Printer,
 }
 
-impl InstanceArgs {
-    /// The instance these flags name, with the defaults applied.
-    pub fn spec(&self) -> anyhow::Result<InstanceSpec> {
-        let name =
-            match &self.instance {
-                Some(n) => n.clone(),
-                None => self.namespace.as_str().parse().context(
-                    "the namespace cannot serve as the instance name; pass `--instance`",
-                )?,
-            };
-        let control_plane_namespace = self
-            .control_plane_namespace
-            .clone()
-            .unwrap_or_else(|| default_control_plane_namespace(&name));
-        Ok(InstanceSpec { name, namespace: self.namespace.clone(), control_plane_namespace })
+impl converge::ReleaseSource for Sources<'_> {
+    async fn load(&self, version: &TektonVersion) -> anyhow::Result<Release> {
+        Ok(load_release(version, &self.source, self.env, self.printer).await?.0)
     }
+}
+
+/// The terminal: plans on stdout in the format asked for; questions on stderr, answers on stdin.
+struct Terminal<'a> {
+    output: PlanOutput,
+    printer: &'a Printer,
+}
+
+impl converge::Ui for Terminal<'_> {
+    fn show(&self, plan: &Plan) -> anyhow::Result<()> {
+        self.printer.data(&match self.output {
+            PlanOutput::Text => to_text(plan),
+            PlanOutput::Json => to_json(plan),
+            PlanOutput::Yaml => crate::yaml::to_string(plan)?,
+        })?;
+        Ok(())
+    }
+
+    /// As Terraform asks: only `yes` goes on. Without a terminal on stdin and stderr nobody can
+    /// be asked.
+    fn confirm(&self, question: &str) -> anyhow::Result<Option<bool>> {
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            return Ok(None);
+        }
+        self.printer.ask(&format!("{question}\n  Only 'yes' will be accepted: "));
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(Some(answer.trim() == "yes"))
+    }
+}
+
+/// The shared namespace the flags name, checked against an installed shared layer.
+pub(crate) fn shared_spec(args: &PlanArgs, state: &ClusterState) -> anyhow::Result<SharedSpec> {
+    if let Some(s) = &state.shared
+        && s.namespace != args.shared_namespace.as_str()
+    {
+        return Err(UserError(format!(
+            "the shared layer is installed in `{}`, not `{}`; pass `--shared-namespace {}`",
+            s.namespace, args.shared_namespace, s.namespace
+        ))
+        .into());
+    }
+    Ok(SharedSpec { namespace: args.shared_namespace.clone() })
+}
+
+fn read_state(path: &std::path::Path) -> anyhow::Result<ClusterState> {
+    let text = fs_err::read_to_string(path)?;
+    let state: ClusterState = crate::yaml::from_str(&text).with_context(|| {
+        format!("state file `{}` is not a `tkn-multi list -o yaml` document", path.display())
+    })?;
+    if state.format_version != STATE_FORMAT_VERSION {
+        return Err(UserError(format!(
+            "state file `{}` has format version `{}`; this tkn-multi reads `{STATE_FORMAT_VERSION}`",
+            path.display(),
+            state.format_version
+        ))
+        .into());
+    }
+    Ok(state)
+}
+
+/// Every changing command: the flags become a cluster handle and a request for the driver,
+/// `desired` says what the command wants of the observed cluster; then `--save-state` and the
+/// exit status.
+pub(crate) async fn change(
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
+) -> anyhow::Result<ExitStatus> {
+    let matrix = super::commands::matrix::load_matrix(&args.matrix)?;
+    let sources =
+        Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
+    let ui = Terminal { output: args.output, printer };
+    let request = converge::Request {
+        mode: match args.dry_run {
+            Some(DryRun::Client) => Mode::Plan,
+            Some(DryRun::Server) => Mode::ServerDryRun,
+            None => Mode::Apply,
+        },
+        yes: args.yes,
+        atomic: args.atomic,
+        apply: crate::apply::Options {
+            field_manager: args.kube.field_manager.clone(),
+            timeout: Duration::from_secs(args.timeout),
+            force_conflicts: args.force_conflicts,
+            server_dry_run: false,
+            concurrency: usize::from(args.concurrency),
+        },
+    };
+    let outcome = if let Some(path) = &args.state {
+        let mut cluster = Saved(read_state(path)?);
+        drive(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
+    } else {
+        let lock_timeout = Duration::from_secs(args.lock_timeout);
+        let mut cluster = Live::connect(&args.kube.connection(), lock_timeout).await?;
+        drive(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
+    };
+    if let Some(path) = &args.save_state {
+        let mut next = outcome.before.clone();
+        next.apply(&outcome.plan);
+        fs_err::write(path, crate::yaml::to_string(&next)?)?;
+    }
+    Ok(if args.detailed_exitcode && outcome.plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+async fn drive<C: Cluster>(
+    cluster: &mut C,
+    sources: &Sources<'_>,
+    matrix: &crate::matrix::Matrix,
+    request: &converge::Request,
+    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
+    ui: &Terminal<'_>,
+    printer: &Printer,
+) -> anyhow::Result<converge::Outcome> {
+    converge::converge(cluster, sources, matrix, request, desired, ui, printer).await
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs};
-use crate::error::ExitStatus;
 use crate::names::NamespaceName;
 use crate::printer::Printer;
 use crate::release::TektonVersion;
@@ -36,7 +36,7 @@ pub struct RenderArgs {
     pub version: TektonVersion,
     /// The instance and its namespaces.
     #[command(flatten)]
-    pub target: super::InstanceArgs,
+    pub target: crate::cli::args::InstanceArgs,
     /// The namespace of the shared conversion webhook.
     #[arg(long, value_name = "NS", default_value = DEFAULT_SHARED_NAMESPACE)]
     pub shared_namespace: NamespaceName,

@@ -2,8 +2,8 @@
 
 use clap::{Args, ValueEnum};
 
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs};
-use crate::error::ExitStatus;
 use crate::printer::Printer;
 use crate::release::TektonVersion;
 use crate::release::capabilities::Capabilities;

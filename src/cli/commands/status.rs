@@ -9,9 +9,10 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
-use super::lifecycle::KubeArgs;
+use crate::cli::args::KubeArgs;
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::Env;
-use crate::error::{ExitStatus, UserError};
+use crate::fault::UserError;
 use crate::names::{InstanceName, SHARED_OWNER};
 use crate::printer::Printer;
 use crate::render::table;
@@ -91,7 +92,7 @@ async fn component(
 
 /// Runs `status`.
 pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let client = crate::cluster::connect(&args.kube.target()).await?;
+    let client = crate::cluster::connect(&args.kube.connection()).await?;
     let state = crate::cluster::observe(&client).await?;
     let Some(inst) = state.instance(args.instance.as_str()) else {
         return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());

@@ -1,0 +1,61 @@
+//! `tkn-multi upgrade INSTANCE --to VERSION`: move an instance to another Tekton version.
+
+use std::collections::BTreeSet;
+
+use clap::Args;
+
+use crate::cli::args::{PlanArgs, PolicyArgs};
+use crate::cli::exit::ExitStatus;
+use crate::cli::settings::Env;
+use crate::fault::UserError;
+use crate::names::InstanceName;
+use crate::plan::Desired;
+use crate::plan::state::ClusterState;
+use crate::printer::Printer;
+use crate::release::TektonVersion;
+
+/// Arguments of `upgrade`.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The instance to upgrade.
+    pub instance: InstanceName,
+    /// The version to move it to.
+    #[arg(long, value_name = "VERSION")]
+    pub to: TektonVersion,
+    /// Shared-layer policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Planning options.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+/// Runs `upgrade`.
+pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    super::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
+}
+
+/// Every observed instance, this one at `args.to`; only this one in scope.
+fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow::Result<Desired> {
+    let Some(existing) = state.instance(args.instance.as_str()) else {
+        return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+    };
+    if existing.version > args.to {
+        printer.warn(&format!(
+            "moving `{}` down from {} to {}",
+            args.instance, existing.version, args.to
+        ));
+    }
+    let mut instances = state.desired_instances()?;
+    for i in &mut instances {
+        if i.spec.name == args.instance {
+            i.version = args.to.clone();
+        }
+    }
+    Ok(Desired {
+        shared: super::shared_spec(&args.plan, state)?,
+        policy: args.policy.policy(),
+        instances,
+        scope: Some(BTreeSet::from([args.instance.to_string()])),
+    })
+}

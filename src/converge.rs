@@ -1,0 +1,349 @@
+//! The one driver of every changing command: observe the cluster, build the desired state from
+//! what was observed, plan, show the plan, get consent for what it destroys, execute, and with
+//! `--atomic` roll a failed run back. **I/O**, but only through what it is given: a [`Cluster`]
+//! (the live one, a saved observation, or an in-memory fake in tests), a [`ReleaseSource`] and a
+//! [`Ui`].
+//!
+//! `install`, `upgrade`, `uninstall` and `apply -f` differ only in the desired state they ask
+//! for; a fleet across clusters and the operator call the same [`converge`].
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::apply;
+use crate::fault::UserError;
+use crate::matrix::Matrix;
+use crate::names::SHARED_OWNER;
+use crate::plan::state::ClusterState;
+use crate::plan::{self, Desired, Plan, Releases, SharedPolicy, UpdateShared};
+use crate::printer::Printer;
+use crate::release::{Release, TektonVersion};
+use crate::render::plan::to_text;
+
+/// A cluster the driver can observe and change.
+// The driver awaits on one task, so the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Cluster {
+    /// Whether this handle can write (a saved observation cannot).
+    fn writable(&self) -> bool;
+    /// Takes the cluster lock, so that no other run changes the cluster between observation
+    /// and the end of execution.
+    async fn lock(&mut self) -> anyhow::Result<()>;
+    /// Releases the lock, if held.
+    async fn unlock(&mut self) -> anyhow::Result<()>;
+    /// What tkn-multi manages in the cluster now.
+    async fn observe(&self) -> anyhow::Result<ClusterState>;
+    /// Carries out `plan`.
+    async fn execute(
+        &self,
+        plan: &Plan,
+        opts: &apply::Options,
+        printer: &Printer,
+    ) -> anyhow::Result<()>;
+}
+
+/// Where the releases the planner asks for come from.
+#[allow(async_fn_in_trait)]
+pub trait ReleaseSource {
+    /// The parsed release `version`.
+    async fn load(&self, version: &TektonVersion) -> anyhow::Result<Release>;
+}
+
+/// How the driver talks to the person running it.
+pub trait Ui {
+    /// Shows the plan (stdout, in the format asked for).
+    fn show(&self, plan: &Plan) -> anyhow::Result<()>;
+    /// Asks whether to go on; `None` when nobody can be asked (no terminal).
+    fn confirm(&self, question: &str) -> anyhow::Result<Option<bool>>;
+}
+
+/// What a run does with its plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Show it; send nothing (`--dry-run`).
+    Plan,
+    /// Send every write with the API's dry run (`--dry-run=server`).
+    ServerDryRun,
+    /// Apply it.
+    Apply,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What to do with the plan.
+    pub mode: Mode,
+    /// Consent given up front to delete or replace objects (`--yes`).
+    pub yes: bool,
+    /// Roll the instances back if applying fails part-way (`--atomic`).
+    pub atomic: bool,
+    /// How to execute (its `server_dry_run` follows `mode`).
+    pub apply: apply::Options,
+}
+
+/// What a run planned, and what it started from.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The observation the plan was made from.
+    pub before: ClusterState,
+    /// The plan (shown, and unless [`Mode::Plan`], executed).
+    pub plan: Plan,
+}
+
+/// Observes, plans the desired state `desired` builds from the observation, shows the plan and,
+/// unless [`Mode::Plan`], asks for consent and executes it. The lock is held from observation
+/// to the end, and released whatever the outcome.
+///
+/// # Errors
+/// Bad requests ([`UserError`], the planner's errors), a refused consent, and execution
+/// failures (`apply::Incomplete` in the chain, `apply::RolledBack` too after `--atomic`).
+pub async fn converge<C, R, U>(
+    cluster: &mut C,
+    releases: &R,
+    matrix: &Matrix,
+    request: &Request,
+    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
+    ui: &U,
+    printer: &Printer,
+) -> anyhow::Result<Outcome>
+where
+    C: Cluster,
+    R: ReleaseSource,
+    U: Ui,
+{
+    let writes = request.mode != Mode::Plan && cluster.writable();
+    if writes {
+        cluster.lock().await?;
+    }
+    let outcome = run(cluster, releases, matrix, request, desired, ui, printer).await;
+    if writes {
+        cluster.unlock().await?;
+    }
+    outcome
+}
+
+async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
+    cluster: &C,
+    releases: &R,
+    matrix: &Matrix,
+    request: &Request,
+    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
+    ui: &U,
+    printer: &Printer,
+) -> anyhow::Result<Outcome> {
+    let before = cluster.observe().await.context("cannot observe the cluster")?;
+    let desired = desired(&before)?;
+    let mut loaded = Releases::new();
+    let plan = make_plan(&desired, &before, releases, &mut loaded, matrix).await?;
+    ui.show(&plan)?;
+    if request.mode == Mode::Plan {
+        return Ok(Outcome { before, plan });
+    }
+    if !cluster.writable() {
+        return Err(UserError(
+            "a plan made from `--state` is for review only; use `--dry-run`".into(),
+        )
+        .into());
+    }
+    let destructive = plan.summary.delete + plan.summary.replace;
+    if destructive > 0 && !request.yes && request.mode == Mode::Apply {
+        let question = format!("The plan deletes or replaces {destructive} object(s). Apply it?");
+        match ui.confirm(&question)? {
+            Some(true) => {}
+            Some(false) => {
+                return Err(UserError("not applied: the plan was declined".into()).into());
+            }
+            None => {
+                return Err(UserError(format!(
+                    "the plan deletes or replaces {destructive} object(s); review it and pass `--yes` to apply it"
+                ))
+                .into());
+            }
+        }
+    }
+    let opts = apply::Options {
+        server_dry_run: request.mode == Mode::ServerDryRun,
+        ..request.apply.clone()
+    };
+    if let Err(e) = cluster.execute(&plan, &opts, printer).await {
+        let partial = e.downcast_ref::<apply::Incomplete>().is_some();
+        return Err(if request.atomic && partial && !opts.server_dry_run {
+            let back = (&desired, &before, &mut loaded);
+            roll_back(e, back, cluster, releases, matrix, &opts, printer).await
+        } else {
+            e
+        });
+    }
+    if plan.has_changes() {
+        printer.info(if opts.server_dry_run {
+            "the API server accepted every write it was sent (dry run: nothing was changed)"
+        } else {
+            "applied"
+        });
+    }
+    Ok(Outcome { before, plan })
+}
+
+/// Plans, loading whatever releases the planner asks for.
+async fn make_plan<R: ReleaseSource>(
+    desired: &Desired,
+    state: &ClusterState,
+    source: &R,
+    releases: &mut Releases,
+    matrix: &Matrix,
+) -> anyhow::Result<Plan> {
+    loop {
+        match plan::plan(desired, state, releases, matrix) {
+            Err(plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
+                let release = source.load(&v).await?;
+                releases.insert(v, release);
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// What `--atomic` returns to: the instances as observed before the run, in the same scope; a
+/// shared layer that existed stays (at whatever version it now has: a shared upgrade may have
+/// migrated stored versions, and the matrix guarantees it serves the older instances), one
+/// this run created goes when no instance is left.
+///
+/// # Errors
+/// An observed instance whose names are not valid (a corrupt observation).
+pub fn rollback_desired(forward: &Desired, before: &ClusterState) -> anyhow::Result<Desired> {
+    let had_shared = before.shared.is_some();
+    let mut scope = forward.scope.clone();
+    if let Some(s) = scope.as_mut()
+        && !had_shared
+    {
+        s.insert(SHARED_OWNER.to_owned());
+    }
+    Ok(Desired {
+        shared: forward.shared.clone(),
+        policy: SharedPolicy {
+            mode: forward.policy.mode,
+            update: UpdateShared::IfOlder,
+            keep_on_uninstall: had_shared,
+            downgrade: false,
+        },
+        instances: before.desired_instances()?,
+        scope,
+    })
+}
+
+/// `--atomic`: after `failure`, plans the way back to `before` and executes it.
+async fn roll_back<C: Cluster, R: ReleaseSource>(
+    failure: anyhow::Error,
+    (forward, before, loaded): (&Desired, &ClusterState, &mut Releases),
+    cluster: &C,
+    releases: &R,
+    matrix: &Matrix,
+    opts: &apply::Options,
+    printer: &Printer,
+) -> anyhow::Error {
+    printer.warn(&format!("{failure:#}"));
+    printer.info("rolling back (`--atomic`)");
+    let back = async {
+        let desired = rollback_desired(forward, before)?;
+        let now = cluster.observe().await.context("cannot observe the cluster")?;
+        let plan = make_plan(&desired, &now, releases, loaded, matrix).await?;
+        printer.info(&to_text(&plan));
+        cluster.execute(&plan, opts, printer).await
+    };
+    match back.await {
+        Ok(()) => failure.context(apply::RolledBack),
+        Err(e) => e.context(format!(
+            "the rollback failed too, after: {failure:#}; re-run the command, or roll back by hand"
+        )),
+    }
+}
+
+/// The live cluster: kubectl's connection conventions, the cluster lock, observation and the
+/// apply engine.
+pub struct Live {
+    client: kube::Client,
+    lock_timeout: Duration,
+    lock: Option<crate::cluster::lock::Held>,
+}
+
+impl Live {
+    /// Connects to the cluster `target` names.
+    ///
+    /// # Errors
+    /// No kubeconfig, an unknown context, or an unreachable API server.
+    pub async fn connect(
+        target: &crate::cluster::Connection,
+        lock_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let client = crate::cluster::connect(target).await?;
+        Ok(Live { client, lock_timeout, lock: None })
+    }
+
+    /// A handle on a cluster already connected to.
+    pub fn new(client: kube::Client, lock_timeout: Duration) -> Self {
+        Live { client, lock_timeout, lock: None }
+    }
+}
+
+impl Cluster for Live {
+    fn writable(&self) -> bool {
+        true
+    }
+
+    async fn lock(&mut self) -> anyhow::Result<()> {
+        if self.lock.is_none() {
+            let identity = crate::cluster::lock::identity();
+            let held =
+                crate::cluster::lock::acquire(&self.client, &identity, self.lock_timeout).await?;
+            self.lock = Some(held);
+        }
+        Ok(())
+    }
+
+    async fn unlock(&mut self) -> anyhow::Result<()> {
+        match self.lock.take() {
+            Some(held) => held.release().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn observe(&self) -> anyhow::Result<ClusterState> {
+        crate::cluster::observe(&self.client).await
+    }
+
+    async fn execute(
+        &self,
+        plan: &Plan,
+        opts: &apply::Options,
+        printer: &Printer,
+    ) -> anyhow::Result<()> {
+        apply::execute(&self.client, plan, opts, printer).await
+    }
+}
+
+/// A saved observation (`--state FILE`): plans can be made from it, never executed.
+pub struct Saved(pub ClusterState);
+
+impl Cluster for Saved {
+    fn writable(&self) -> bool {
+        false
+    }
+
+    async fn lock(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn unlock(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn observe(&self) -> anyhow::Result<ClusterState> {
+        Ok(self.0.clone())
+    }
+
+    async fn execute(&self, _: &Plan, _: &apply::Options, _: &Printer) -> anyhow::Result<()> {
+        Err(UserError("a plan made from `--state` is for review only; use `--dry-run`".into())
+            .into())
+    }
+}
