@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod converge;
 pub mod fault;
+pub mod managed;
 pub mod matrix;
 pub mod names;
 pub mod plan;

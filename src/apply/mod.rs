@@ -23,7 +23,8 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
-use crate::cluster::{ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH, Apis};
+use crate::cluster::Apis;
+use crate::managed::{ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH};
 use crate::plan::{Action, Plan, Step, StepKind};
 use crate::printer::Printer;
 use crate::release::{Object, ObjectRef};
@@ -192,15 +193,8 @@ impl schedule::Runner for Run<'_> {
                         apply(&self.apis, manifest, hash, immutable_hash, opts).await
                     }
                     Action::Delete => {
-                        let api_version = crate::cluster::MANAGED_KINDS
-                            .iter()
-                            .find(|(_, _, k)| *k == object.kind)
-                            .map_or_else(
-                                || "v1".into(),
-                                |(g, v, _)| {
-                                    if g.is_empty() { (*v).to_owned() } else { format!("{g}/{v}") }
-                                },
-                            );
+                        let api_version = crate::managed::find(&object.kind)
+                            .map_or_else(|| "v1".to_owned(), crate::managed::Kind::api_version);
                         // Namespaces and CRDs finalize asynchronously: wait until they are gone, as
                         // `kubectl delete` does, so that what follows sees them gone.
                         let finalized = matches!(

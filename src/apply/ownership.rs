@@ -15,10 +15,10 @@ use kube::api::DynamicObject;
 
 use crate::cluster::Apis;
 use crate::fault::UserError;
+use crate::managed::{ANNOTATION_RETAIN, LABEL_MANAGED_BY, MANAGER};
 use crate::plan::{Action, Plan, StepKind};
 use crate::printer::Printer;
 use crate::release::Object;
-use crate::split::{ANNOTATION_RETAIN, LABEL_MANAGED_BY, MANAGER};
 
 /// How many reads run at once.
 const READS_IN_FLIGHT: usize = 16;

@@ -151,7 +151,10 @@ mod tests {
                 depends_on: edges
                     .iter()
                     .filter(|(_, b)| *b == i)
-                    .map(|(a, _)| Dependency { step: *a, rule: "test" })
+                    .map(|(a, _)| Dependency {
+                        step: *a,
+                        rule: crate::plan::order::Order::NamespaceFirst,
+                    })
                     .collect(),
             })
             .collect()

@@ -19,37 +19,15 @@ use kube::core::GroupVersionKind;
 use kube::{Client, Config, discovery};
 use serde_json::Value;
 
+use crate::managed::{
+    ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH, ANNOTATION_RETAIN, LABEL_INSTANCE,
+    LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION, MANAGER,
+};
 use crate::names::SHARED_OWNER;
 use crate::plan::state::{
     ClusterState, ObservedCrd, ObservedInstance, ObservedObject, ObservedShared,
 };
 use crate::release::ObjectRef;
-use crate::split::{
-    ANNOTATION_RETAIN, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION, MANAGER,
-};
-
-/// Annotation: hash of the content tkn-multi applied.
-pub const ANNOTATION_HASH: &str = "tkn-multi.tekton.dev/applied-hash";
-/// Annotation: hash of the immutable fields tkn-multi applied.
-pub const ANNOTATION_IMMUTABLE_HASH: &str = "tkn-multi.tekton.dev/immutable-hash";
-
-/// The kinds tkn-multi creates, as (group, version, kind).
-pub const MANAGED_KINDS: &[(&str, &str, &str)] = &[
-    ("", "v1", "Namespace"),
-    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
-    ("", "v1", "ServiceAccount"),
-    ("rbac.authorization.k8s.io", "v1", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "v1", "Role"),
-    ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
-    ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
-    ("", "v1", "ConfigMap"),
-    ("", "v1", "Secret"),
-    ("", "v1", "Service"),
-    ("apps", "v1", "Deployment"),
-    ("autoscaling", "v2", "HorizontalPodAutoscaler"),
-    ("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration"),
-];
 
 /// Where the cluster is: `--kubeconfig` (else `KUBECONFIG`, else `~/.kube/config`) and
 /// `--context`.
@@ -153,7 +131,7 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
     let mut state = ClusterState::empty();
     let mut shared_webhook = None;
     let mut crds = Vec::new();
-    for (group, version, kind) in MANAGED_KINDS {
+    for crate::managed::Kind { group, version, kind, .. } in crate::managed::KINDS {
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let api = apis.api(&gvk, None).await?;
         let list = api

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use super::order::Order;
 use super::state::{ClusterState, ObservedShared};
 use super::{
     Action, Dependency, ObjectsByRef, PLAN_FORMAT_VERSION, Plan, Step, StepKind, Summary,
@@ -14,7 +15,6 @@ use super::{
 use crate::matrix::check::SharedLayer;
 use crate::names::SHARED_OWNER;
 use crate::release::{Object, ObjectRef};
-use crate::split::kind_rank;
 
 /// A node: the step and, for applies, the object to apply.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Node {
 }
 
 /// The plan graph; edge weights name the ordering rule.
-pub type PlanGraph = DiGraph<Node, &'static str>;
+pub type PlanGraph = DiGraph<Node, Order>;
 
 fn is_webhook_deployment(o: &ObjectRef) -> bool {
     o.kind == "Deployment" && o.name == "tekton-pipelines-webhook"
@@ -63,7 +63,7 @@ pub fn build(
         let retain = o
             .metadata()
             .get("annotations")
-            .and_then(|a| a.get(crate::split::ANNOTATION_RETAIN))
+            .and_then(|a| a.get(crate::managed::ANNOTATION_RETAIN))
             .is_some();
         g.add_node(Node {
             kind: StepKind::Object {
@@ -108,7 +108,7 @@ pub fn build(
 }
 
 fn update_reason(o: &Object, observed: &ClusterState, owner: &str) -> String {
-    let new = o.label(crate::split::LABEL_VERSION).unwrap_or_default();
+    let new = o.label(crate::managed::LABEL_VERSION).unwrap_or_default();
     let old = if owner == SHARED_OWNER {
         observed.shared.as_ref().map(|s| s.version.to_string())
     } else {
@@ -141,7 +141,7 @@ fn add_waits_and_migrations(
                 kind: StepKind::WaitEstablished { crd: r.name.clone() },
                 manifest: None,
             });
-            g.add_edge(n, w, "crd-established");
+            g.add_edge(n, w, Order::CrdEstablished);
             established.insert(r.name.clone(), (n, w));
         } else if r.kind == "Deployment" {
             let w = g.add_node(Node {
@@ -152,7 +152,7 @@ fn add_waits_and_migrations(
                 },
                 manifest: None,
             });
-            g.add_edge(n, w, "deployment-available");
+            g.add_edge(n, w, Order::DeploymentAvailable);
         }
     }
     let (Some(layer), Some(shared)) = (layer, observed_shared) else { return };
@@ -171,9 +171,9 @@ fn add_waits_and_migrations(
         });
         if let Some((apply, wait)) = established.get(&m.crd) {
             if m.before_apply {
-                g.add_edge(node, *apply, "migrate-before-unserve");
+                g.add_edge(node, *apply, Order::MigrateBeforeUnserve);
             } else {
-                g.add_edge(*wait, node, "migrate-before-unserve");
+                g.add_edge(*wait, node, Order::MigrateBeforeUnserve);
             }
         }
     }
@@ -238,7 +238,7 @@ fn add_edges(g: &mut PlanGraph) {
     let apply = |x: &Facts| x.action.is_some_and(|a| a != Action::Delete);
     let delete = |x: &Facts| x.action == Some(Action::Delete);
     let kind = |x: &Facts| x.object.as_ref().map_or("", |o| o.kind.as_str()).to_owned();
-    let mut edges: Vec<(NodeIndex, NodeIndex, &'static str)> = Vec::new();
+    let mut edges: Vec<(NodeIndex, NodeIndex, Order)> = Vec::new();
     for a in &f {
         for b in &f {
             if a.n == b.n {
@@ -251,20 +251,20 @@ fn add_edges(g: &mut PlanGraph) {
                     && kind(b) == "Deployment"
                     && !is_webhook_deployment(b.object.as_ref().expect("apply"))
                 {
-                    edges.push((a.n, b.n, "crd-established"));
+                    edges.push((a.n, b.n, Order::CrdEstablished));
                 }
                 if let Some(name) = &a.wait_deploy {
                     let is_shared_webhook =
                         a.owner == SHARED_OWNER && name == "tekton-pipelines-webhook";
                     if is_shared_webhook && apply(b) && kind(b) == "CustomResourceDefinition" {
-                        edges.push((a.n, b.n, "conversion-ready"));
+                        edges.push((a.n, b.n, Order::ConversionReady));
                     }
                     if name == "tekton-pipelines-webhook"
                         && a.owner == b.owner
                         && apply(b)
                         && kind(b).ends_with("WebhookConfiguration")
                     {
-                        edges.push((a.n, b.n, "webhook-before-admission"));
+                        edges.push((a.n, b.n, Order::WebhookBeforeAdmission));
                     }
                 }
                 continue;
@@ -272,9 +272,9 @@ fn add_edges(g: &mut PlanGraph) {
             // 1. namespace-first.
             if ao.kind == "Namespace" && bo.namespace.as_deref() == Some(ao.name.as_str()) {
                 if apply(a) && apply(b) {
-                    edges.push((a.n, b.n, "namespace-first"));
+                    edges.push((a.n, b.n, Order::NamespaceFirst));
                 } else if delete(a) && delete(b) {
-                    edges.push((b.n, a.n, "namespace-first"));
+                    edges.push((b.n, a.n, Order::NamespaceFirst));
                 }
             }
             // 4. config-before-workloads.
@@ -282,19 +282,9 @@ fn add_edges(g: &mut PlanGraph) {
                 && apply(a)
                 && apply(b)
                 && bo.kind == "Deployment"
-                && matches!(
-                    ao.kind.as_str(),
-                    "ServiceAccount"
-                        | "Role"
-                        | "RoleBinding"
-                        | "ClusterRole"
-                        | "ClusterRoleBinding"
-                        | "ConfigMap"
-                        | "Secret"
-                        | "Service"
-                )
+                && crate::managed::find(&ao.kind).is_some_and(|k| k.before_workloads)
             {
-                edges.push((a.n, b.n, "config-before-workloads"));
+                edges.push((a.n, b.n, Order::ConfigBeforeWorkloads));
             }
             // 6. admission-first-on-delete.
             if a.owner == b.owner
@@ -303,26 +293,26 @@ fn add_edges(g: &mut PlanGraph) {
                 && ao.kind.ends_with("WebhookConfiguration")
                 && !bo.kind.ends_with("WebhookConfiguration")
             {
-                edges.push((a.n, b.n, "admission-first-on-delete"));
+                edges.push((a.n, b.n, Order::AdmissionFirstOnDelete));
             }
             // 8. shared-before-instances, on delete: instances go first; CRDs go after every other
             //    delete, and the conversion webhook after the CRDs.
             if delete(a) && delete(b) {
                 if a.owner != SHARED_OWNER && b.owner == SHARED_OWNER {
-                    edges.push((a.n, b.n, "shared-before-instances"));
+                    edges.push((a.n, b.n, Order::SharedBeforeInstances));
                 }
                 if bo.kind == "CustomResourceDefinition"
                     && ao.kind != "CustomResourceDefinition"
                     && ao.kind != "Namespace"
                     && !(a.owner == SHARED_OWNER && is_webhook_deployment(ao))
                 {
-                    edges.push((a.n, b.n, "crds-deleted-last"));
+                    edges.push((a.n, b.n, Order::CrdsDeletedLast));
                 }
                 if ao.kind == "CustomResourceDefinition"
                     && b.owner == SHARED_OWNER
                     && is_webhook_deployment(bo)
                 {
-                    edges.push((a.n, b.n, "conversion-outlives-crds"));
+                    edges.push((a.n, b.n, Order::ConversionOutlivesCrds));
                 }
             }
         }
@@ -341,7 +331,7 @@ fn sort_key(node: &Node) -> SortKey {
     match &node.kind {
         StepKind::Object { action, object, owner, .. } => {
             let owner_rank = u8::from(owner != SHARED_OWNER);
-            let rank = kind_rank(&object.kind);
+            let rank = crate::managed::rank(&object.kind);
             if *action == Action::Delete {
                 (
                     1,
@@ -362,13 +352,18 @@ fn sort_key(node: &Node) -> SortKey {
                 )
             }
         }
-        StepKind::WaitEstablished { crd } | StepKind::MigrateStoredVersions { crd, .. } => {
-            (0, 0, kind_rank("CustomResourceDefinition"), String::new(), crd.clone(), String::new())
-        }
+        StepKind::WaitEstablished { crd } | StepKind::MigrateStoredVersions { crd, .. } => (
+            0,
+            0,
+            crate::managed::rank("CustomResourceDefinition"),
+            String::new(),
+            crd.clone(),
+            String::new(),
+        ),
         StepKind::WaitAvailable { namespace, name, owner } => (
             0,
             u8::from(owner != SHARED_OWNER),
-            kind_rank("Deployment"),
+            crate::managed::rank("Deployment"),
             namespace.clone(),
             name.clone(),
             owner.clone(),
@@ -426,7 +421,7 @@ pub fn linearise(g: &PlanGraph, shared_layer: Option<SharedLayer>, target: Targe
                 .edges_directed(*n, Direction::Incoming)
                 .map(|e| Dependency {
                     step: position[&petgraph::visit::EdgeRef::source(&e)],
-                    rule: e.weight(),
+                    rule: *e.weight(),
                 })
                 .collect();
             depends_on.sort();

@@ -13,25 +13,12 @@
 //! 5. add waits and stored-version migrations, connect everything by the ordering rules of
 //!    [`graph`], and linearise.
 //!
-//! Ordering rules (each edge in the graph names one; see `docs/architecture.md`):
-//! 1. `namespace-first`: a Namespace before every object in it; deleted after them.
-//! 2. `crd-established`: a CRD, then its Established wait, before any Deployment (controllers
-//!    open informers on the CRDs at start-up).
-//! 3. `conversion-ready`: the shared webhook Available before CRDs that convert through it are
-//!    applied.
-//! 4. `config-before-workloads`: `ServiceAccounts`, RBAC, `ConfigMaps`, Secrets and Services of an
-//!    owner before its Deployments.
-//! 5. `webhook-before-admission`: an owner's webhook Deployment Available before its webhook
-//!    configurations (otherwise every admission call in the namespace fails).
-//! 6. `admission-first-on-delete`: on uninstall, webhook configurations are deleted before
-//!    everything else of the owner.
-//! 7. `migrate-before-unserve`: a stored-version migration that must precede a CRD update runs
-//!    before it; other migrations run after the CRD is Established.
-//! 8. `shared-before-instances`: the shared layer is applied before instances' workloads, and
-//!    deleted after them.
+//! Ordering rules: [`order::Order`] (each edge in the graph names one; docs/architecture.md
+//! lists them, generated from the enum).
 
 pub mod fleet;
 pub mod graph;
+pub mod order;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,7 +216,7 @@ pub struct Dependency {
     /// The step that must finish first.
     pub step: usize,
     /// The ordering rule.
-    pub rule: &'static str,
+    pub rule: order::Order,
 }
 
 /// The desired objects, with their content, by identity.

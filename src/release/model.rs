@@ -65,17 +65,12 @@ impl<'de> Deserialize<'de> for TektonVersion {
     }
 }
 
-/// Kinds that Kubernetes serves cluster-scoped, among those a Tekton release contains.
+/// Kinds a Tekton release may contain that Kubernetes serves cluster-scoped and tkn-multi does
+/// not manage itself (the managed ones are marked in [`crate::managed::KINDS`]).
 ///
 /// Scope is decided by kind, never by whether `metadata.namespace` is present: upstream's
 /// `tekton-pipelines-resolvers` `ClusterRoleBinding` carries a stray namespace from v0.40 to v0.46.
-pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
-    "Namespace",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
+const OTHER_CLUSTER_SCOPED_KINDS: &[&str] = &[
     "PodSecurityPolicy",
     "PriorityClass",
     "StorageClass",
@@ -86,7 +81,8 @@ pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
 
 /// Whether objects of `kind` are cluster-scoped.
 pub fn is_cluster_scoped(kind: &str) -> bool {
-    CLUSTER_SCOPED_KINDS.contains(&kind)
+    crate::managed::find(kind)
+        .map_or_else(|| OTHER_CLUSTER_SCOPED_KINDS.contains(&kind), |k| k.cluster_scoped)
 }
 
 /// The identity of an object: kind, namespace (none for cluster-scoped kinds) and name.

@@ -35,19 +35,6 @@ pub const UPSTREAM_RESOLVERS_NAMESPACE: &str = "tekton-pipelines-resolvers";
 /// The default namespace of the shared part.
 pub const DEFAULT_SHARED_NAMESPACE: &str = "tekton-shared";
 
-/// Label: which tool manages the object.
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// Label value of [`LABEL_MANAGED_BY`].
-pub const MANAGER: &str = "tkn-multi";
-/// Label: `shared` or `instance`.
-pub const LABEL_PART: &str = "tkn-multi.tekton.dev/part";
-/// Label: the instance an object belongs to (instance part only).
-pub const LABEL_INSTANCE: &str = "tkn-multi.tekton.dev/instance";
-/// Label: the Tekton version the object was rendered from.
-pub const LABEL_VERSION: &str = "tkn-multi.tekton.dev/tekton-version";
-/// Annotation on objects that uninstall must leave in place (the user's watched namespace).
-pub const ANNOTATION_RETAIN: &str = "tkn-multi.tekton.dev/retain";
-
 /// Where an upstream object goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -377,35 +364,14 @@ pub fn instance_part(
 /// configurations last, ties by namespace and name.
 fn finish(mut objects: Vec<Object>) -> Vec<Object> {
     objects.sort_by(|a, b| {
-        (kind_rank(a.kind()), a.namespace(), a.name()).cmp(&(
-            kind_rank(b.kind()),
+        (crate::managed::rank(a.kind()), a.namespace(), a.name()).cmp(&(
+            crate::managed::rank(b.kind()),
             b.namespace(),
             b.name(),
         ))
     });
     objects.dedup_by(|a, b| a.object_ref() == b.object_ref());
     objects
-}
-
-/// The position of a kind in apply order.
-pub fn kind_rank(kind: &str) -> u8 {
-    match kind {
-        "Namespace" => 0,
-        "CustomResourceDefinition" => 1,
-        "ServiceAccount" => 2,
-        "ClusterRole" => 3,
-        "Role" => 4,
-        "ClusterRoleBinding" => 5,
-        "RoleBinding" => 6,
-        "ConfigMap" => 7,
-        "Secret" => 8,
-        "Service" => 9,
-        "Deployment" => 10,
-        "HorizontalPodAutoscaler" => 11,
-        "MutatingWebhookConfiguration" => 12,
-        "ValidatingWebhookConfiguration" => 13,
-        _ => 20,
-    }
 }
 
 /// Every one of these is about the request or its input.

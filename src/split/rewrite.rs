@@ -3,9 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::rbac;
-use super::{
-    ANNOTATION_RETAIN, InstanceSpec, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION,
-    MANAGER, Rule, SharedSpec, UPSTREAM_NAMESPACE, UPSTREAM_RESOLVERS_NAMESPACE,
+use super::{InstanceSpec, Rule, SharedSpec, UPSTREAM_NAMESPACE, UPSTREAM_RESOLVERS_NAMESPACE};
+use crate::managed::{
+    ANNOTATION_RETAIN, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION, MANAGER,
 };
 use crate::names::{SHARED_OWNER, rbac_name, webhook_name};
 use crate::release::capabilities::Capabilities;

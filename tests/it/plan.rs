@@ -465,7 +465,9 @@ fn an_unsafe_downgrade_keeps_the_shared_layer_with_a_note() {
     let p = plan(&desired(&[("team-a", "v0.56.0")], &["team-c"], down), &s, r, &m).unwrap();
     assert_eq!(p.shared_layer.as_ref().unwrap().version.to_string(), "v1.9.0");
     assert!(
-        p.notes.iter().any(|n| n.contains("stays at v1.9.0") && n.contains("stepactions.tekton.dev")),
+        p.notes
+            .iter()
+            .any(|n| n.contains("stays at v1.9.0") && n.contains("stepactions.tekton.dev")),
         "{:?}",
         p.notes
     );
@@ -493,4 +495,47 @@ fn an_incompatible_fleet_fails_with_the_matrix_explanation() {
         ),
         "{chain:#?}"
     );
+}
+
+/// docs/architecture.md's rule table is generated from `plan::order::Order`.
+#[test]
+fn ordering_rules_table_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc.find("| rule | edge | why |").expect("the table");
+    let end = start + doc[start..].find("<!-- end of generated table -->").expect("its end marker");
+    let want = tkn_multi::plan::order::markdown_table();
+    if std::env::var_os("TKN_MULTI_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &doc[..start], &doc[end..])).unwrap();
+        return;
+    }
+    assert!(
+        doc[start..end] == want,
+        "docs/architecture.md's ordering rules are out of date: run `TKN_MULTI_UPDATE_DOCS=1 cargo test ordering_rules`"
+    );
+}
+
+/// Every rule the graph uses is one of the documented ones, and every documented one is used
+/// by some plan of Sequence 1 (no dead rows in the table).
+#[test]
+fn every_ordering_rule_is_used() {
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let mut used = BTreeSet::new();
+    let mut s = ClusterState::empty();
+    type Op<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let ops: [Op; 4] = [
+        (&[("team-a", "v0.50.3")], &["team-a"]),
+        (&[("team-a", "v0.50.3"), ("team-b", "v0.56.0")], &["team-b"]),
+        (&[("team-a", "v0.50.3"), ("team-b", "v1.9.0")], &["team-b"]),
+        (&[], &["team-a", "team-b", "shared"]),
+    ];
+    for (instances, scope) in ops {
+        let p = plan(&desired(instances, scope, SharedPolicy::default()), &s, r, &m).unwrap();
+        used.extend(p.steps.iter().flat_map(|st| st.depends_on.iter().map(|d| d.rule)));
+        s.apply(&p);
+    }
+    let all: BTreeSet<_> = tkn_multi::plan::order::Order::ALL.into_iter().collect();
+    let unused: Vec<_> = all.difference(&used).collect();
+    assert!(unused.is_empty(), "rules no plan used: {unused:?}");
 }
