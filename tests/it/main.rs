@@ -2,6 +2,7 @@
 //!
 //! - `releases`: guarantees 1–8 of the split over every real release in the release directory.
 //! - `cli`: the built binary, offline.
+//! - `layers`: `scripts/lint-layers` catches each kind of layer crossing.
 //! - `converge`: the driver on an in-memory fake cluster (consent, `--atomic`, the lock).
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
 //! - `tekton`: real Tekton controllers and webhooks run by that cluster's process kubelet.
@@ -22,6 +23,7 @@ mod cli;
 mod cluster;
 mod common;
 mod converge;
+mod layers;
 mod lifecycle;
 mod matrix;
 mod plan;
