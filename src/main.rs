@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::from(e.use_stderr()));
         }
     };
-    let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };
+    let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.color);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -14,9 +14,54 @@ pub struct Printer {
     pub quiet: bool,
     /// `-v` count: more detail.
     pub verbose: u8,
+    /// Colour on stdout (plans).
+    pub color_out: bool,
+    /// Colour on stderr (warnings, errors).
+    pub color_err: bool,
 }
 
+/// `--color`: when to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (`terminal`) or is not a terminal, given the value of
+    /// `NO_COLOR` (no-color.org: any non-empty value turns colour off).
+    pub fn resolve(self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && no_color.is_none_or(std::ffi::OsStr::is_empty),
+        }
+    }
+}
+
+const YELLOW: &str = "\x1b[33m";
+const RED: &str = "\x1b[31m";
+const RESET: &str = "\x1b[0m";
+
 impl Printer {
+    /// A printer for `quiet`/`verbose`, colouring as `color` says for the streams this process
+    /// has.
+    pub fn new(quiet: bool, verbose: u8, color: ColorChoice) -> Self {
+        use std::io::IsTerminal as _;
+        let no_color = std::env::var_os("NO_COLOR");
+        Printer {
+            quiet,
+            verbose,
+            color_out: color.resolve(std::io::stdout().is_terminal(), no_color.as_deref()),
+            color_err: color.resolve(std::io::stderr().is_terminal(), no_color.as_deref()),
+        }
+    }
+
     /// Writes data to stdout. A closed pipe (`| head`) is not an error.
     pub fn data(&self, text: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
@@ -44,7 +89,11 @@ impl Printer {
     /// A warning on stderr, unless quiet.
     pub fn warn(&self, text: &str) {
         if !self.quiet {
-            eprintln!("warning: {text}");
+            if self.color_err {
+                eprintln!("{YELLOW}warning:{RESET} {text}");
+            } else {
+                eprintln!("warning: {text}");
+            }
         }
     }
 
@@ -56,6 +105,9 @@ impl Printer {
 
     /// An error report on stderr (always).
     pub fn error(&self, text: &str) {
-        eprint!("{text}");
+        match text.strip_prefix("error:") {
+            Some(rest) if self.color_err => eprint!("{RED}error:{RESET}{rest}"),
+            _ => eprint!("{text}"),
+        }
     }
 }

@@ -12,7 +12,7 @@ pub mod settings;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cli::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::printer::{ColorChoice, Printer};
 
 /// Install, upgrade and uninstall several Tekton Pipelines instances in one cluster.
 ///
@@ -43,6 +43,9 @@ pub struct GlobalArgs {
     /// Say more on stderr (repeatable).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// When to colour the output; `NO_COLOR` turns `auto` off.
+    #[arg(long, value_name = "WHEN", value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 /// The commands.
@@ -99,11 +102,19 @@ pub enum Command {
     ///
     /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
     Apply(commands::apply::ApplyArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: `tkn-multi completion bash > /etc/bash_completion.d/tkn-multi`
+    Completion(commands::completion::CompletionArgs),
+    /// Print the manual page (roff) of tkn-multi or of one of its commands.
+    ///
+    /// Example: `tkn-multi man install | man -l -`
+    Man(commands::completion::ManArgs),
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let printer = Printer { quiet: cli.global.quiet, verbose: cli.global.verbose };
+    let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.color);
     let env = settings::Env::from_process();
     // With `--detailed-exitcode` every error of a planning command exits 1 (2 means "changes").
     let detailed = match &cli.command {
@@ -125,6 +136,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Upgrade(args) => commands::upgrade::run(args, &env, &printer).await,
         Command::Uninstall(args) => commands::uninstall::run(args, &env, &printer).await,
         Command::Apply(args) => commands::apply::run(args, &env, &printer).await,
+        Command::Completion(args) => commands::completion::completion(&args, &printer),
+        Command::Man(args) => commands::completion::man(&args, &printer),
     };
     detailed_errors(detailed, printer, result)
 }

@@ -106,3 +106,29 @@ fn step_line(kind: &StepKind) -> String {
 pub fn to_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plans are plain data") + "\n"
 }
+
+/// The text plan with its marks coloured as Terraform colours them: creates green, updates
+/// yellow, replaces and deletes red (ANSI; for a terminal).
+pub fn colorize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        let color = if body.starts_with("-/+ ") || body.starts_with("-   ") {
+            Some("\x1b[31m")
+        } else if body.starts_with("+   ") {
+            Some("\x1b[32m")
+        } else if body.starts_with("~   ") {
+            Some("\x1b[33m")
+        } else {
+            None
+        };
+        match color {
+            Some(c) => {
+                let (content, newline) = line.strip_suffix('\n').map_or((line, ""), |l| (l, "\n"));
+                let _ = write!(out, "{c}{content}\x1b[0m{newline}");
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}

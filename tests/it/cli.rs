@@ -385,3 +385,64 @@ fn cli_reference_is_current() {
         "docs/cli.md is out of date: run `TKN_MULTI_UPDATE_DOCS=1 cargo test cli_reference`"
     );
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_real_flags() {
+    let cache = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = tkn(cache.path()).args(["completion", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains("uninstall") && script.contains("update-shared"), "{shell}");
+    }
+    let out = tkn(cache.path()).args(["completion", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "an unknown shell is a usage error");
+    let out = tkn(cache.path()).args(["man", "install"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.contains(".TH tkn-multi-install 1"), "{page}");
+    assert!(page.contains("update\\-shared"), "the page lists the flags: {page}");
+    let out = tkn(cache.path()).args(["man", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no command `nope`; commands: render"), "{}", stderr(&out));
+}
+
+#[test]
+fn plans_are_coloured_only_when_asked_or_on_a_terminal_and_never_with_no_color() {
+    let Some(dir) = release_dir() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let state = cache.path().join("empty.yaml");
+    std::fs::write(&state, "formatVersion: \"1\"\n").unwrap();
+    let plan = |extra: &[&str], no_color: Option<&str>| {
+        let mut c = tkn(cache.path());
+        c.env("TKN_MULTI_RELEASE_DIR", &dir).env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let state = state.to_str().unwrap();
+        let out = c
+            .args(["install", "v0.50.3", "-n", "team-a", "--dry-run", "--state", state])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let coloured = plan(&["--color", "always"], None);
+    assert!(coloured.contains("\x1b[32m  +   Namespace/team-a\x1b[0m"), "{coloured}");
+    assert!(!plan(&[], None).contains('\x1b'), "a pipe gets no colour");
+    assert!(!plan(&["--color", "never"], None).contains('\x1b'));
+    assert!(!plan(&["--color", "auto"], Some("1")).contains('\x1b'));
+    assert!(plan(&["--color", "always"], Some("1")).contains('\x1b'), "`always` is explicit");
+    // The colour is only on the marks' lines: without the codes the text is the plain plan.
+    assert_eq!(coloured.replace("\x1b[32m", "").replace("\x1b[0m", ""), plan(&[], None));
+}
+
+#[test]
+fn status_takes_the_same_output_flag_as_every_other_command() {
+    let cache = tempfile::tempdir().unwrap();
+    for bad in [&["status", "a", "-o", "xml"][..], &["status", "a", "--json", "-o", "yaml"]] {
+        let out = tkn(cache.path()).args(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", stderr(&out));
+    }
+}

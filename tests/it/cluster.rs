@@ -635,6 +635,12 @@ fn a_killed_install_converges_when_re_run() {
     assert_eq!(code, 0, "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["ready"], true, "{out}");
+    let (code, out, err) = tkn(&path, &["status", &a, "-o", "yaml"]);
+    assert_eq!(code, 0, "{err}");
+    let yaml: serde_json::Value = tkn_multi::yaml::from_str(&out).unwrap();
+    for field in ["instance", "version", "ready", "components"] {
+        assert_eq!(yaml[field], status[field], "`-o yaml` is the report `-o json` prints");
+    }
     run_ok(&path, &["uninstall", &a]);
 }
 

@@ -240,7 +240,7 @@ impl World {
         desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
         ui: &Person,
     ) -> anyhow::Result<Outcome> {
-        let printer = Printer { quiet: true, verbose: 0 };
+        let printer = Printer { quiet: true, ..Printer::default() };
         let (cluster, files, matrix) = (&mut self.cluster, &self.files, &self.matrix);
         let out =
             self.rt.block_on(converge(cluster, files, matrix, request, desired, ui, &printer));

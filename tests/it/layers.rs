@@ -20,8 +20,8 @@ fn copy_dir(from: &Path, to: &Path) {
 fn lint(root: &Path) -> (bool, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lint-layers");
     let out = Command::new("bash").arg(script).arg(root).output().expect("bash runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod bundle;
+pub mod completion;
 pub mod fetch;
 pub mod install;
 pub mod list;
@@ -71,6 +72,9 @@ struct Terminal<'a> {
 impl converge::Ui for Terminal<'_> {
     fn show(&self, plan: &Plan) -> anyhow::Result<()> {
         self.printer.data(&match self.output {
+            PlanOutput::Text if self.printer.color_out => {
+                crate::render::plan::colorize(&to_text(plan))
+            }
             PlanOutput::Text => to_text(plan),
             PlanOutput::Json => to_json(plan),
             PlanOutput::Yaml => crate::yaml::to_string(plan)?,

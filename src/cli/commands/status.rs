@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
-use crate::cli::args::KubeArgs;
+use crate::cli::args::{KubeArgs, PlanOutput};
 use crate::cli::exit::ExitStatus;
 use crate::cli::settings::Env;
 use crate::fault::UserError;
@@ -22,8 +22,11 @@ use crate::render::table;
 pub struct StatusArgs {
     /// The instance.
     pub instance: InstanceName,
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// The same as `-o json` (kept for scripts written before `-o`).
+    #[arg(long, hide = true, conflicts_with = "output")]
     pub json: bool,
     /// The cluster.
     #[command(flatten)]
@@ -136,8 +139,11 @@ pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Res
         problems,
         recent_warnings,
     };
-    if args.json {
+    let output = if args.json { PlanOutput::Json } else { args.output };
+    if output == PlanOutput::Json {
         printer.data(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    } else if output == PlanOutput::Yaml {
+        printer.data(&crate::yaml::to_string(&report)?)?;
     } else {
         let mut out = format!(
             "instance {}: tekton-pipelines {}, namespace {}, control plane {}: {}\n\n",

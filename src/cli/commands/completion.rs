@@ -1,0 +1,56 @@
+//! `tkn-multi completion SHELL` and `tkn-multi man [COMMAND]`: generated from the clap
+//! definition, so they never drift from the real flags.
+
+use clap::{Args, CommandFactory as _};
+
+use crate::cli::Cli;
+use crate::cli::exit::ExitStatus;
+use crate::fault::UserError;
+use crate::printer::Printer;
+
+/// Arguments of `completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (its page is `tkn-multi-COMMAND(1)`) [default: tkn-multi itself]
+    pub command: Option<String>,
+}
+
+/// Prints the completion script for `args.shell`.
+pub fn completion(args: &CompletionArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "tkn-multi", &mut out);
+    printer.data(&String::from_utf8(out)?)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Prints the manual page of tkn-multi, or of `args.command`.
+pub fn man(args: &ManArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let root = Cli::command();
+    let page = match &args.command {
+        None => root,
+        Some(name) => {
+            let Some(sub) = root.find_subcommand(name) else {
+                let known: Vec<_> =
+                    root.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+                return Err(UserError(format!(
+                    "no command `{name}`; commands: {}",
+                    known.join(", ")
+                ))
+                .into());
+            };
+            sub.clone().name(format!("tkn-multi-{name}"))
+        }
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page).render(&mut out)?;
+    printer.data(&String::from_utf8(out)?)?;
+    Ok(ExitStatus::Success)
+}
