@@ -2,11 +2,16 @@
 //!
 //! The pipeline, one module per stage (see `docs/architecture.md`):
 //! release bytes → [`release`] (typed `Release`) → [`split`] (shared part + rewritten instance
-//! part) → [`render`] (YAML, file trees, reports). [`cli`] is the imperative shell around them;
-//! [`printer`] is the only thing that writes to the terminal.
+//! part) → [`matrix`] (which shared version serves the instances) → [`plan`] (a DAG of steps) →
+//! [`render`] (YAML, file trees, plans, reports) or [`apply`] (the steps on a cluster).
+//! [`converge`] is the one driver of every changing command (observe → plan → consent → execute
+//! → roll back); [`cli`] is the shell around it; [`printer`] is the only thing that writes to the
+//! terminal.
 //!
-//! Pure modules: `release::{model, parse, capabilities}`, `split`, `render`, `names`, `yaml`.
-//! I/O modules: `release::{fetch, bundle}`, `cli`, `printer`.
+//! Pure modules (`scripts/lint-layers` checks them): `release::{model, parse, capabilities}`,
+//! `split`, `matrix`, `plan`, `render`, `names`, `managed`, `fault`, `yaml`,
+//! `apply::{conditions, schedule}`. I/O modules: `release::{fetch, bundle}`, `cluster`, `apply`,
+//! `converge`, `cli`, `printer`.
 
 pub mod apply;
 pub mod cli;

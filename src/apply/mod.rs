@@ -1,14 +1,16 @@
 //! Executing a plan on a live cluster. **I/O.**
 //!
-//! The executor never chooses actions: it carries out the steps the planner made, each as soon
-//! as the steps it depends on are done (the plan's `dependsOn` edges), up to `concurrency` at
-//! once; with a concurrency of 1 it follows the printed order exactly. Before the first write,
-//! [`ownership::check`] refuses objects that belong to someone else. Objects are written with
-//! server-side apply under one field manager and carry the hashes the next observation compares
-//! against; waits poll the same conditions kube-runtime's `is_crd_established` /
-//! `is_deployment_completed` use, under one overall deadline. A failed step stops new steps from
-//! starting, lets the running ones finish, and reports what was done: every step is idempotent,
-//! so re-running the same command converges.
+//! The executor never chooses actions: it carries out the steps the planner made. [`schedule`]
+//! runs each as soon as the steps it depends on are done (the plan's `dependsOn` edges), up to
+//! `concurrency` at once; with a concurrency of 1 it follows the printed order exactly. Before
+//! the first write, [`ownership::check`] refuses objects that belong to someone else. Objects are
+//! written with server-side apply under one field manager and carry the hashes the next
+//! observation compares against; a field conflict is [`Conflict`]. Waits poll the pure
+//! predicates of [`conditions`] (CRD Established; Deployment rolled out: `observedGeneration`,
+//! updated and available replicas, `Progressing`/`NewReplicaSetAvailable`), and the shared
+//! webhook's wait also checks that conversions work, under one overall deadline. A failed step
+//! stops new steps from starting, lets the running ones finish, and reports what was done
+//! ([`Incomplete`]): every step is idempotent, so re-running the same command converges.
 
 pub mod conditions;
 pub mod ownership;

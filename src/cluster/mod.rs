@@ -303,3 +303,49 @@ pub async fn conversion_failures(
     }
     Ok(failures)
 }
+
+/// The Deployment `namespace/name`, if it exists.
+///
+/// # Errors
+/// The API refused the read.
+pub async fn deployment(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<Option<k8s_openapi::api::apps::v1::Deployment>> {
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), namespace);
+    Ok(api.get_opt(name).await?)
+}
+
+/// The newest `limit` warning events in `namespace`, as `Kind/name: Reason message`.
+///
+/// # Errors
+/// The API refused the list.
+pub async fn recent_warnings(
+    client: &Client,
+    namespace: &str,
+    limit: usize,
+) -> anyhow::Result<Vec<String>> {
+    use k8s_openapi::api::core::v1::Event;
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let mut warnings: Vec<Event> = events
+        .list(&ListParams::default().fields("type=Warning"))
+        .await
+        .context("cannot list events")?
+        .items;
+    warnings.sort_by_key(|e| std::cmp::Reverse(e.last_timestamp.clone().map(|t| t.0)));
+    Ok(warnings
+        .iter()
+        .take(limit)
+        .map(|e| {
+            format!(
+                "{}/{}: {} {}",
+                e.involved_object.kind.clone().unwrap_or_default(),
+                e.involved_object.name.clone().unwrap_or_default(),
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default()
+            )
+        })
+        .collect())
+}

@@ -325,8 +325,9 @@ pub enum Error {
     /// `--shared=skip` with no shared layer installed.
     #[error("`--shared=skip` but no shared layer is installed")]
     NoShared,
-    /// A release the planner needs was not provided (a bug in the shell).
-    #[error("internal error: release {0} was not loaded; please report this")]
+    /// The planner needs release `{0}` and was not given it: the signal by which the driver
+    /// loads releases lazily (`converge` loads it and plans again).
+    #[error("release {0} is needed and was not loaded")]
     MissingRelease(TektonVersion),
 }
 

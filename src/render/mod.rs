@@ -5,6 +5,7 @@ pub mod manifests;
 pub mod matrix;
 pub mod plan;
 pub mod split_report;
+pub mod status;
 
 use std::fmt::Write as _;
 

@@ -4,6 +4,10 @@
 //! - `cli`: the built binary, offline.
 //! - `layers`: `scripts/lint-layers` catches each kind of layer crossing.
 //! - `converge`: the driver on an in-memory fake cluster (consent, `--atomic`, the lock).
+//! - `plan`: the planner on the in-memory fake cluster (Sequence 1 snapshots, random sequences,
+//!   the ordering-rule table).
+//! - `matrix`: the compatibility matrix against the real releases.
+//! - `lifecycle`: the changing commands with `--dry-run` and `--state`, as a user runs them.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
 //! - `tekton`: real Tekton controllers and webhooks run by that cluster's process kubelet.
 
