@@ -441,6 +441,32 @@ fn the_cluster_lock_serialises_runs() {
     }
 }
 
+/// Runs tkn-multi on a terminal (a pty from util-linux `script`) and types `answer` at it:
+/// (exit code, everything the terminal showed).
+fn tkn_on_a_terminal(kubeconfig: &std::path::Path, args: &[&str], answer: &str) -> (i32, String) {
+    use std::io::Write as _;
+    let bin = assert_cmd::cargo::cargo_bin("tkn-multi");
+    let line = std::iter::once(bin.to_str().unwrap())
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("KUBECONFIG", kubeconfig)
+        .env("TKN_MULTI_RELEASE_DIR", crate::common::release_dir().expect("release files"))
+        .env("TKN_MULTI_CACHE_DIR", kubeconfig.with_file_name("no-cache"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    // Typed ahead: the pty keeps it until tkn-multi reads its answer.
+    child.stdin.take().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Runs tkn-multi with `--yes -q` (and `--force-conflicts`: earlier tests leave unlabelled CRDs),
 /// asserting success.
 pub(crate) fn run_ok(path: &std::path::Path, args: &[&str]) -> String {
@@ -710,7 +736,17 @@ fn foreign_objects_and_bad_input_change_nothing() {
     assert_eq!(code, 1, "a field conflict is the user's to resolve: {err}");
     assert!(err.contains("also managed by another field manager"), "{err}");
     assert!(err.contains("someone-else"), "the API server names the other manager: {err}");
-    run_ok(&path, &["uninstall", &a]);
+    // On a terminal, a destructive plan without `--yes` asks, as Terraform does: anything but
+    // `yes` declines and changes nothing; `yes` applies it.
+    let before = observed(&path);
+    let (code, screen) = tkn_on_a_terminal(&path, &["uninstall", &a, "--force-conflicts"], "y");
+    assert_eq!(code, 1, "{screen}");
+    assert!(screen.contains("Only 'yes' will be accepted"), "{screen}");
+    assert!(screen.contains("declined"), "{screen}");
+    assert_eq!(observed(&path), before, "declining changes nothing");
+    let (code, screen) = tkn_on_a_terminal(&path, &["uninstall", &a, "--force-conflicts"], "yes");
+    assert_eq!(code, 0, "{screen}");
+    assert!(observed(&path).instance(&a).is_none(), "{screen}");
     assert!(!observed(&path).objects.iter().any(|o| o.object.name == role));
 }
 
