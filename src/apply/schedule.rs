@@ -1,6 +1,9 @@
-//! Running a plan's steps: each as soon as the steps it depends on are done, up to `concurrency`
-//! at once, lowest index first; with a concurrency of 1, exactly the printed order. The first
-//! failure stops new steps from starting and lets the running ones finish.
+//! Running a plan's steps: each as soon as the steps it depends on are done, lowest index first,
+//! with up to `concurrency` writes in flight; with a concurrency of 1, exactly the printed order.
+//! Steps that mostly wait ([`Runner::throttled`] false: the waits, and deletes that wait for a
+//! finalizer) do not take a place among the writes, so twenty instances waiting for their
+//! Deployments never hold back the next instance's writes. The first failure stops new steps
+//! from starting and lets the running ones finish.
 //!
 //! This is scheduling only: what a step does is the [`Runner`]'s. [`super::execute`] runs them
 //! on the cluster; the tests below run them on an in-memory fake that can fail at step K and
@@ -19,6 +22,12 @@ use crate::plan::Step;
 pub trait Runner {
     /// Does `step`; an error stops the run.
     async fn run(&self, step: &Step) -> anyhow::Result<()>;
+
+    /// Whether `step` counts against the concurrency (it writes more than it waits).
+    fn throttled(&self, step: &Step) -> bool {
+        let _ = step;
+        true
+    }
 }
 
 /// A run that stopped at a failed step.
@@ -52,15 +61,27 @@ pub async fn run<R: Runner>(
     }
     let mut ready: BTreeSet<usize> = (0..total).filter(|i| pending[*i] == 0).collect();
     let mut running = FuturesUnordered::new();
+    let mut writes = 0;
     let mut done = 0;
     let mut failure: Option<(usize, anyhow::Error)> = None;
+    // At a concurrency of 1 every step counts, so the printed order is kept exactly.
+    let counts = |step: &Step| concurrency <= 1 || runner.throttled(step);
     loop {
-        while failure.is_none() && running.len() < concurrency.max(1) {
-            let Some(i) = ready.pop_first() else { break };
+        while failure.is_none() {
+            // The lowest ready step that may start now: any waiting one, a writing one while
+            // there is room.
+            let room = writes < concurrency.max(1);
+            let Some(i) = ready.iter().copied().find(|i| room || !counts(&steps[*i])) else {
+                break;
+            };
+            ready.remove(&i);
             let step = &steps[i];
-            running.push(async move { (step.index, runner.run(step).await) });
+            let throttled = counts(step);
+            writes += usize::from(throttled);
+            running.push(async move { (step.index, throttled, runner.run(step).await) });
         }
-        let Some((i, outcome)) = running.next().await else { break };
+        let Some((i, throttled, outcome)) = running.next().await else { break };
+        writes -= usize::from(throttled);
         match outcome {
             Ok(()) => {
                 done += 1;
@@ -108,9 +129,13 @@ mod tests {
         delay_ms: u64,
         slow: Vec<usize>,
         fail: Option<usize>,
+        /// Steps that only wait (not throttled).
+        waits: Vec<usize>,
         events: Mutex<Vec<Event>>,
         running: AtomicUsize,
         most: AtomicUsize,
+        writing: AtomicUsize,
+        most_writing: AtomicUsize,
     }
 
     impl Runner for Fake {
@@ -118,15 +143,27 @@ mod tests {
             self.events.lock().unwrap().push(Event::Start(step.index));
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
+            let write = !self.waits.contains(&step.index);
+            if write {
+                let w = self.writing.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_writing.fetch_max(w, Ordering::SeqCst);
+            }
             let ms =
                 if self.slow.contains(&step.index) { self.delay_ms * 4 } else { self.delay_ms };
             tokio::time::sleep(Duration::from_millis(ms)).await;
             self.running.fetch_sub(1, Ordering::SeqCst);
+            if write {
+                self.writing.fetch_sub(1, Ordering::SeqCst);
+            }
             self.events.lock().unwrap().push(Event::End(step.index));
             if self.fail == Some(step.index) {
                 anyhow::bail!("step {} failed (injected)", step.index);
             }
             Ok(())
+        }
+
+        fn throttled(&self, step: &Step) -> bool {
+            !self.waits.contains(&step.index)
         }
     }
 
@@ -177,6 +214,29 @@ mod tests {
                 "uses, and keeps to, {concurrency}"
             );
         }
+    }
+
+    #[test]
+    fn waiting_steps_do_not_hold_back_writes() {
+        // Nine instances: each writes (even index) then waits long (odd index) on its write.
+        let edges: Vec<_> = (0..9).map(|k| (2 * k, 2 * k + 1)).collect();
+        let plan = steps(18, &edges);
+        let waits: Vec<_> = (0..9).map(|k| 2 * k + 1).collect();
+        let fake = Fake { delay_ms: 10, slow: waits.clone(), waits, ..Fake::default() };
+        runtime().block_on(run(&plan, &fake, 3)).unwrap();
+        assert_eq!(fake.most_writing.load(Ordering::SeqCst), 3, "writes keep to the concurrency");
+        assert!(
+            fake.most.load(Ordering::SeqCst) > 6,
+            "waits run beside them: {}",
+            fake.most.load(Ordering::SeqCst)
+        );
+        // Every write started before the first wait ended: no write waited for a wait.
+        let events = fake.events();
+        let first_wait_end =
+            events.iter().position(|e| matches!(e, Event::End(i) if i % 2 == 1)).unwrap();
+        let last_write_start =
+            events.iter().rposition(|e| matches!(e, Event::Start(i) if i % 2 == 0)).unwrap();
+        assert!(last_write_start < first_wait_end, "{events:?}");
     }
 
     #[test]
