@@ -113,8 +113,12 @@ where
     U: Ui,
 {
     let writes = request.mode != Mode::Plan && cluster.writable();
+    let start = std::time::Instant::now();
     if writes {
         cluster.lock().await?;
+    }
+    if printer.verbose > 0 && writes {
+        printer.info(&format!("timings: lock {:.2} s", start.elapsed().as_secs_f64()));
     }
     let outcome = run(cluster, releases, matrix, request, desired, ui, printer).await;
     if writes {
@@ -132,10 +136,19 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
     ui: &U,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
+    let start = std::time::Instant::now();
     let before = cluster.observe().await.context("cannot observe the cluster")?;
+    let observed = start.elapsed();
     let desired = desired(&before)?;
     let mut loaded = Releases::new();
     let plan = make_plan(&desired, &before, releases, &mut loaded, matrix).await?;
+    if printer.verbose > 0 {
+        printer.info(&format!(
+            "timings: observe {:.2} s; plan {:.2} s (releases loaded included)",
+            observed.as_secs_f64(),
+            start.elapsed().saturating_sub(observed).as_secs_f64()
+        ));
+    }
     ui.show(&plan)?;
     if request.mode == Mode::Plan {
         return Ok(Outcome { before, plan });

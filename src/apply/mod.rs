@@ -116,6 +116,8 @@ struct Run<'a> {
     unborn_namespaces: BTreeSet<String>,
     /// Server dry run: objects not sent because their namespace does not exist yet.
     not_sent: std::sync::atomic::AtomicUsize,
+    /// How long each finished step took, for `-v`.
+    took: std::sync::Mutex<Vec<(usize, Duration)>>,
 }
 
 /// Executes `plan`: ownership check, then every step once its dependencies are done.
@@ -145,11 +147,19 @@ pub async fn execute(
         printer,
         unborn_namespaces,
         not_sent: std::sync::atomic::AtomicUsize::new(0),
+        took: std::sync::Mutex::new(Vec::new()),
     };
     let run = &run;
+    let start = Instant::now();
     ownership::check(&run.apis, plan, opts.force_conflicts, printer).await?;
+    let checked = start.elapsed();
     let total = plan.steps.len();
-    if let Err(stopped) = schedule::run(&plan.steps, run, opts.concurrency).await {
+    let outcome = schedule::run(&plan.steps, run, opts.concurrency).await;
+    if printer.verbose > 0 {
+        let took = run.took.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        printer.info(&timings(plan, checked, start.elapsed().saturating_sub(checked), &took));
+    }
+    if let Err(stopped) = outcome {
         let schedule::Stopped { step, error, done } = stopped;
         if opts.server_dry_run {
             return Err(error.context(format!(
@@ -169,7 +179,70 @@ pub async fn execute(
 }
 
 impl schedule::Runner for Run<'_> {
+    /// Waits, and deletes that wait for a finalizer (Namespaces, CRDs), send at most one
+    /// request and then poll: they do not count against `--concurrency`.
+    fn throttled(&self, step: &Step) -> bool {
+        match &step.kind {
+            StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => false,
+            StepKind::Object { action: Action::Delete, object, .. } => {
+                !matches!(object.kind.as_str(), "Namespace" | "CustomResourceDefinition")
+            }
+            StepKind::Object { .. } | StepKind::MigrateStoredVersions { .. } => true,
+        }
+    }
+
     async fn run(&self, step: &Step) -> anyhow::Result<()> {
+        let start = Instant::now();
+        let outcome = self.step(step).await;
+        self.took
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((step.index, start.elapsed()));
+        outcome
+    }
+}
+
+/// `-v`: where an execution's time went: the ownership reads, the steps (by kind of step), and
+/// the slowest steps.
+fn timings(
+    plan: &Plan,
+    ownership: Duration,
+    steps: Duration,
+    took: &[(usize, Duration)],
+) -> String {
+    let mut by_kind: std::collections::BTreeMap<&str, (usize, Duration)> =
+        std::collections::BTreeMap::new();
+    for (i, d) in took {
+        let kind = match &plan.steps[*i].kind {
+            StepKind::Object { action: Action::Delete, .. } => "delete",
+            StepKind::Object { .. } => "apply",
+            StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => "wait",
+            StepKind::MigrateStoredVersions { .. } => "migrate",
+        };
+        let e = by_kind.entry(kind).or_default();
+        e.0 += 1;
+        e.1 += *d;
+    }
+    let kinds: Vec<String> =
+        by_kind.iter().map(|(k, (n, d))| format!("{n} {k} {:.2} s", d.as_secs_f64())).collect();
+    let mut slowest = took.to_vec();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let slowest: Vec<String> = slowest
+        .iter()
+        .take(5)
+        .map(|(i, d)| format!("  {:.2} s  step {}", d.as_secs_f64(), i + 1))
+        .collect();
+    format!(
+        "timings: ownership reads {:.2} s; steps {:.2} s wall ({} summed);\nslowest steps:\n{}",
+        ownership.as_secs_f64(),
+        steps.as_secs_f64(),
+        kinds.join(", "),
+        slowest.join("\n")
+    )
+}
+
+impl Run<'_> {
+    async fn step(&self, step: &Step) -> anyhow::Result<()> {
         let (opts, total, n) = (self.opts, self.plan.steps.len(), step.index + 1);
         match &step.kind {
             StepKind::Object { action, object, hash, immutable_hash, .. } => {
