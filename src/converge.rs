@@ -154,10 +154,7 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
         return Ok(Outcome { before, plan });
     }
     if !cluster.writable() {
-        return Err(UserError(
-            "a plan made from `--state` is for review only; use `--dry-run`".into(),
-        )
-        .into());
+        return Err(review_only());
     }
     let destructive = plan.summary.delete + plan.summary.replace;
     if destructive > 0 && !request.yes && request.mode == Mode::Apply {
@@ -292,11 +289,6 @@ impl Live {
         let client = crate::cluster::connect(target).await?;
         Ok(Live { client, lock_timeout, lock: None })
     }
-
-    /// A handle on a cluster already connected to.
-    pub fn new(client: kube::Client, lock_timeout: Duration) -> Self {
-        Live { client, lock_timeout, lock: None }
-    }
 }
 
 impl Cluster for Live {
@@ -335,6 +327,11 @@ impl Cluster for Live {
     }
 }
 
+/// The refusal to execute a plan made from a saved observation.
+fn review_only() -> anyhow::Error {
+    UserError("a plan made from `--state` is for review only; use `--dry-run`".into()).into()
+}
+
 /// A saved observation (`--state FILE`): plans can be made from it, never executed.
 pub struct Saved(pub ClusterState);
 
@@ -356,7 +353,6 @@ impl Cluster for Saved {
     }
 
     async fn execute(&self, _: &Plan, _: &apply::Options, _: &Printer) -> anyhow::Result<()> {
-        Err(UserError("a plan made from `--state` is for review only; use `--dry-run`".into())
-            .into())
+        Err(review_only())
     }
 }

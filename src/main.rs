@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime can be built on any supported platform");
-    let status = match runtime.block_on(run(cli)) {
+    let status = match runtime.block_on(run(cli, printer)) {
         Ok(status) => status,
         Err(err) => {
             printer.error(&render(&err));

@@ -112,9 +112,8 @@ pub enum Command {
     Man(commands::completion::ManArgs),
 }
 
-/// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    let printer = Printer::new(cli.global.quiet, cli.global.verbose, cli.global.color);
+/// Runs a parsed command line, saying what it does through `printer` (made from `cli.global`).
+pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
     let env = settings::Env::from_process();
     // With `--detailed-exitcode` every error of a planning command exits 1 (2 means "changes").
     let detailed = match &cli.command {

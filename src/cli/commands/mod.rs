@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use super::args::{DryRun, PlanArgs, PlanOutput};
 use super::exit::ExitStatus;
 use super::settings::{Env, SourceArgs, resolve_sources};
-use crate::converge::{self, Cluster, Live, Mode, Saved};
+use crate::converge::{self, Live, Mode, Saved};
 use crate::fault::UserError;
 use crate::plan::state::{ClusterState, STATE_FORMAT_VERSION};
 use crate::plan::{Desired, Plan};
@@ -134,7 +134,7 @@ pub(crate) async fn change(
     printer: &Printer,
     desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
 ) -> anyhow::Result<ExitStatus> {
-    let matrix = super::commands::matrix::load_matrix(&args.matrix)?;
+    let matrix = matrix::load_matrix(&args.matrix)?;
     let sources =
         Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
     let ui = Terminal { output: args.output, printer };
@@ -156,11 +156,11 @@ pub(crate) async fn change(
     };
     let outcome = if let Some(path) = &args.state {
         let mut cluster = Saved(read_state(path)?);
-        drive(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
+        converge::converge(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
     } else {
         let lock_timeout = Duration::from_secs(args.lock_timeout);
         let mut cluster = Live::connect(&args.kube.connection(), lock_timeout).await?;
-        drive(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
+        converge::converge(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
     };
     if let Some(path) = &args.save_state {
         let mut next = outcome.before.clone();
@@ -172,16 +172,4 @@ pub(crate) async fn change(
     } else {
         ExitStatus::Success
     })
-}
-
-async fn drive<C: Cluster>(
-    cluster: &mut C,
-    sources: &Sources<'_>,
-    matrix: &crate::matrix::Matrix,
-    request: &converge::Request,
-    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
-    ui: &Terminal<'_>,
-    printer: &Printer,
-) -> anyhow::Result<converge::Outcome> {
-    converge::converge(cluster, sources, matrix, request, desired, ui, printer).await
 }
