@@ -80,6 +80,8 @@ pub struct Request {
     pub atomic: bool,
     /// How to execute (its `server_dry_run` follows `mode`).
     pub apply: apply::Options,
+    /// Certificate renewals asked for beyond those due (`rotate-certs`).
+    pub certificates: crate::tls::Force,
 }
 
 /// What a run planned, and what it started from.
@@ -139,7 +141,8 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
     let start = std::time::Instant::now();
     let before = cluster.observe().await.context("cannot observe the cluster")?;
     let observed = start.elapsed();
-    let desired = desired(&before)?;
+    let mut desired = desired(&before)?;
+    prepare_certificates(&mut desired, &before, request.certificates)?;
     let mut loaded = Releases::new();
     let plan = make_plan(&desired, &before, releases, &mut loaded, matrix).await?;
     if printer.verbose > 0 {
@@ -195,6 +198,51 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
     Ok(Outcome { before, plan })
 }
 
+/// Before v0.44 tkn-multi owns each instance's webhook certificate (see [`crate::tls`]): every
+/// desired instance of such a version trusts the observed CA bundle, and for those in scope whose
+/// certificate is due (or asked for by `force`) the plan gets a certificate step, with a new CA
+/// made here when one is needed (so that the configurations can trust it before it is written).
+///
+/// # Errors
+/// A key that cannot be generated.
+pub fn prepare_certificates(
+    desired: &mut Desired,
+    before: &ClusterState,
+    force: crate::tls::Force,
+) -> anyhow::Result<()> {
+    let now = crate::tls::now();
+    for i in &mut desired.instances {
+        if !crate::release::capabilities::Capabilities::of(&i.version).owned_admission {
+            i.spec.admission_ca = None;
+            continue;
+        }
+        let name = i.spec.name.to_string();
+        let observed = before.instance(&name).and_then(|o| o.admission.as_ref());
+        i.spec.admission_ca = observed.map(|o| o.ca_bundle.clone());
+        if desired.scope.as_ref().is_some_and(|s| !s.contains(&name)) {
+            continue;
+        }
+        let Some((reason, make_ca)) = crate::tls::due(observed, now, force) else { continue };
+        let new_ca = if make_ca {
+            let previous = observed.and_then(|o| first_certificate(&o.ca_bundle));
+            let ca = crate::tls::generate_ca(&name, previous)?;
+            i.spec.admission_ca =
+                Some(crate::tls::bundle(&ca.cert_pem, ca.previous_cert_pem.as_deref()));
+            Some(ca)
+        } else {
+            None
+        };
+        desired.certificates.insert(name, plan::CertificateWork { reason, new_ca });
+    }
+    Ok(())
+}
+
+/// The first certificate of a PEM bundle.
+fn first_certificate(bundle: &str) -> Option<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    bundle.find(END).map(|at| format!("{}\n", &bundle[..at + END.len()]))
+}
+
 /// Plans, loading whatever releases the planner asks for.
 async fn make_plan<R: ReleaseSource>(
     desired: &Desired,
@@ -239,6 +287,7 @@ pub fn rollback_desired(forward: &Desired, before: &ClusterState) -> anyhow::Res
         },
         instances: before.desired_instances()?,
         scope,
+        certificates: std::collections::BTreeMap::new(),
     })
 }
 

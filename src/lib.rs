@@ -26,4 +26,5 @@ pub mod printer;
 pub mod release;
 pub mod render;
 pub mod split;
+pub mod tls;
 pub mod yaml;

@@ -17,6 +17,12 @@ pub const ANNOTATION_RETAIN: &str = "tkn-multi.tekton.dev/retain";
 pub const ANNOTATION_HASH: &str = "tkn-multi.tekton.dev/applied-hash";
 /// Annotation: hash of the immutable fields tkn-multi applied.
 pub const ANNOTATION_IMMUTABLE_HASH: &str = "tkn-multi.tekton.dev/immutable-hash";
+/// The Secret knative's webhook serves from (`WEBHOOK_SECRET_NAME` in every release); before
+/// v0.44 tkn-multi writes its data.
+pub const WEBHOOK_CERTS_SECRET: &str = "webhook-certs";
+/// The Secret of an instance's webhook CA, before v0.44 (control-plane namespace). It carries
+/// no managed-by label: the plan never diffs or deletes it; it goes with its namespace.
+pub const WEBHOOK_CA_SECRET: &str = "tkn-multi-webhook-ca";
 
 /// A kind tkn-multi creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

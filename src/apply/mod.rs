@@ -12,6 +12,8 @@
 //! stops new steps from starting, lets the running ones finish, and reports what was done
 //! ([`Incomplete`]): every step is idempotent, so re-running the same command converges.
 
+mod certificate;
+pub use certificate::read as read_secret;
 pub mod conditions;
 pub mod ownership;
 pub mod schedule;
@@ -187,7 +189,9 @@ impl schedule::Runner for Run<'_> {
             StepKind::Object { action: Action::Delete, object, .. } => {
                 !matches!(object.kind.as_str(), "Namespace" | "CustomResourceDefinition")
             }
-            StepKind::Object { .. } | StepKind::MigrateStoredVersions { .. } => true,
+            StepKind::Object { .. }
+            | StepKind::MigrateStoredVersions { .. }
+            | StepKind::Certificate { .. } => true,
         }
     }
 
@@ -218,6 +222,7 @@ fn timings(
             StepKind::Object { .. } => "apply",
             StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => "wait",
             StepKind::MigrateStoredVersions { .. } => "migrate",
+            StepKind::Certificate { .. } => "certificate",
         };
         let e = by_kind.entry(kind).or_default();
         e.0 += 1;
@@ -304,6 +309,12 @@ impl Run<'_> {
             StepKind::MigrateStoredVersions { crd, to, .. } => {
                 self.printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
                 migrate(&self.apis, crd, to).await
+            }
+            StepKind::Certificate { namespace, owner, new_ca, .. } => {
+                self.printer.progress(&format!(
+                    "[{n}/{total}] ✎ webhook certificate of {owner} in {namespace}"
+                ));
+                certificate::write(self.apis.client(), namespace, owner, new_ca.as_ref()).await
             }
         }
     }

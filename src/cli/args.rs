@@ -186,6 +186,11 @@ impl InstanceArgs {
             .control_plane_namespace
             .clone()
             .unwrap_or_else(|| default_control_plane_namespace(&name));
-        Ok(InstanceSpec { name, namespace: self.namespace.clone(), control_plane_namespace })
+        Ok(InstanceSpec {
+            name,
+            namespace: self.namespace.clone(),
+            control_plane_namespace,
+            admission_ca: None,
+        })
     }
 }

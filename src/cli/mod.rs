@@ -102,6 +102,14 @@ pub enum Command {
     ///
     /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
     Apply(commands::apply::ApplyArgs),
+    /// Renew the webhook certificates of instances before v0.44, which tkn-multi owns.
+    ///
+    /// Every install, upgrade and apply renews a serving certificate with less than 90 days
+    /// left; this renews it now, and with `--ca` replaces the CA too, never leaving admission
+    /// without a trusted certificate.
+    ///
+    /// Example: `tkn-multi rotate-certs team-a --dry-run`
+    RotateCerts(commands::rotate_certs::RotateCertsArgs),
     /// Print a shell completion script.
     ///
     /// Example: `tkn-multi completion bash > /etc/bash_completion.d/tkn-multi`
@@ -121,6 +129,7 @@ pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Upgrade(a) => a.plan.detailed_exitcode,
         Command::Uninstall(a) => a.plan.detailed_exitcode,
         Command::Apply(a) => a.plan.detailed_exitcode,
+        Command::RotateCerts(a) => a.plan.detailed_exitcode,
         _ => false,
     };
     let result = match cli.command {
@@ -135,6 +144,7 @@ pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Upgrade(args) => commands::upgrade::run(args, &env, &printer).await,
         Command::Uninstall(args) => commands::uninstall::run(args, &env, &printer).await,
         Command::Apply(args) => commands::apply::run(args, &env, &printer).await,
+        Command::RotateCerts(args) => commands::rotate_certs::run(args, &env, &printer).await,
         Command::Completion(args) => commands::completion::completion(&args, &printer),
         Command::Man(args) => commands::completion::man(&args, &printer),
     };

@@ -186,9 +186,26 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
             crds: observed,
         });
     }
+    for i in &mut state.instances {
+        if crate::release::capabilities::Capabilities::of(&i.version).owned_admission {
+            i.admission = observe_certificate(client, &i.control_plane_namespace).await?;
+        }
+    }
     state.instances.sort_by(|a, b| a.name.cmp(&b.name));
     state.objects.sort_by(|a, b| a.object.cmp(&b.object));
     Ok(state)
+}
+
+/// The public facts of an instance's webhook certificate (before v0.44).
+async fn observe_certificate(
+    client: &Client,
+    namespace: &str,
+) -> anyhow::Result<Option<crate::plan::state::ObservedCertificate>> {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), namespace);
+    let ca = crate::apply::read_secret(&secrets, crate::tls::CA_SECRET).await?;
+    let serving = crate::apply::read_secret(&secrets, crate::tls::SERVING_SECRET).await?;
+    Ok(crate::tls::inspect(ca.as_ref(), serving.as_ref(), namespace))
 }
 
 fn instance_of(deploy: &DynamicObject, owner: &str) -> anyhow::Result<ObservedInstance> {
@@ -210,6 +227,7 @@ fn instance_of(deploy: &DynamicObject, owner: &str) -> anyhow::Result<ObservedIn
             .context("an instance's version label is not a Tekton version")?,
         namespace: watched,
         control_plane_namespace: deploy.metadata.namespace.clone().unwrap_or_default(),
+        admission: None,
     })
 }
 

@@ -434,12 +434,13 @@ fn pair_findings(
             "TEP-0129 compatibility matrix: alpha APIs may be broken",
         );
     }
-    if !rec.capabilities.admission_name_env {
+    if !rec.capabilities.admission_name_env && !rec.capabilities.owned_admission {
         add(
             "no-admission",
             Verdict::CompatibleWithWarnings,
-            "admission webhook names are hard-coded before v0.44: the instance runs without admission \
-             (validation and defaulting still happen in its reconcilers)"
+            "admission webhook names are hard-coded before v0.44 and compat-matrix/admission.yaml does not \
+             record what this version admits: the instance runs without admission (validation and \
+             defaulting still happen in its reconcilers)"
                 .into(),
             "cmd/webhook/main.go; WEBHOOK_ADMISSION_CONTROLLER_NAME since v0.44.0 (PR #6007)",
         );

@@ -120,7 +120,12 @@ pub fn parse_fleet(text: &str, origin: &str) -> Result<Desired, Error> {
                 .control_plane_namespace
                 .unwrap_or_else(|| default_control_plane_namespace(&i.name));
             DesiredInstance {
-                spec: InstanceSpec { name: i.name, namespace, control_plane_namespace },
+                spec: InstanceSpec {
+                    name: i.name,
+                    namespace,
+                    control_plane_namespace,
+                    admission_ca: None,
+                },
                 version: i.version,
                 config: i.config,
             }
@@ -132,7 +137,7 @@ pub fn parse_fleet(text: &str, origin: &str) -> Result<Desired, Error> {
         keep_on_uninstall: f.shared.keep_on_uninstall,
         downgrade: f.shared.downgrade,
     };
-    Ok(Desired { shared, policy, instances, scope: None })
+    Ok(Desired { shared, policy, instances, scope: None, certificates: BTreeMap::new() })
 }
 
 /// Every one of these is about the request or its input.

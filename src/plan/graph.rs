@@ -219,7 +219,7 @@ fn facts(g: &PlanGraph) -> Vec<Facts> {
                     wait_crd: false,
                     wait_deploy: Some(name.clone()),
                 },
-                StepKind::MigrateStoredVersions { .. } => Facts {
+                StepKind::MigrateStoredVersions { .. } | StepKind::Certificate { .. } => Facts {
                     n,
                     action: None,
                     object: None,
@@ -322,6 +322,58 @@ fn add_edges(g: &mut PlanGraph) {
     }
 }
 
+/// Adds a certificate step for every instance in scope whose webhook certificate is due
+/// (`desired.certificates`), ordered by `certificate-first`: after its namespace and its
+/// `webhook-certs` Secret, before its webhook Deployment and webhook configurations.
+pub fn add_certificates(
+    g: &mut PlanGraph,
+    desired: &super::Desired,
+    in_scope: &dyn Fn(&str) -> bool,
+) {
+    for (name, work) in &desired.certificates {
+        let Some(inst) = desired.instances.iter().find(|i| i.spec.name.as_str() == name) else {
+            continue;
+        };
+        if !in_scope(name) {
+            continue;
+        }
+        let ns = inst.spec.control_plane_namespace.to_string();
+        let cert = g.add_node(Node {
+            kind: StepKind::Certificate {
+                namespace: ns.clone(),
+                owner: name.clone(),
+                reason: work.reason.clone(),
+                new_ca: work.new_ca.clone(),
+            },
+            manifest: None,
+        });
+        let others: Vec<(NodeIndex, ObjectRef, Action, String)> = g
+            .node_indices()
+            .filter_map(|n| match &g[n].kind {
+                StepKind::Object { action, object, owner, .. } => {
+                    Some((n, object.clone(), *action, owner.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (n, o, action, owner) in others {
+            if action == Action::Delete {
+                continue;
+            }
+            let mine = owner == *name;
+            if o.kind == "Namespace" && o.name == ns {
+                g.update_edge(n, cert, Order::NamespaceFirst);
+            } else if mine && o.kind == "Secret" && o.name == crate::managed::WEBHOOK_CERTS_SECRET {
+                g.update_edge(n, cert, Order::CertificateFirst);
+            } else if mine
+                && (is_webhook_deployment(&o) || o.kind.ends_with("WebhookConfiguration"))
+            {
+                g.update_edge(cert, n, Order::CertificateFirst);
+            }
+        }
+    }
+}
+
 /// Sort key: applies before deletes; on apply, shared before instances and by kind rank; on
 /// delete, the reverse kind order; then namespace and name.
 /// Execution-order tie-breaker: (phase, owner rank, kind rank, namespace, name, owner).
@@ -368,6 +420,14 @@ fn sort_key(node: &Node) -> SortKey {
             name.clone(),
             owner.clone(),
         ),
+        StepKind::Certificate { namespace, owner, .. } => (
+            0,
+            1,
+            crate::managed::rank("Secret"),
+            namespace.clone(),
+            crate::managed::WEBHOOK_CERTS_SECRET.to_owned(),
+            owner.clone(),
+        ),
     }
 }
 
@@ -412,6 +472,7 @@ pub fn linearise(g: &PlanGraph, shared_layer: Option<SharedLayer>, target: Targe
                     Action::Delete => summary.delete += 1,
                 },
                 StepKind::MigrateStoredVersions { .. } => summary.migrate += 1,
+                StepKind::Certificate { .. } => summary.certificates += 1,
                 _ => {}
             }
             if let Some(m) = &node.manifest {

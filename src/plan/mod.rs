@@ -102,6 +102,49 @@ pub struct Desired {
     /// Instances whose objects the plan may create, change or delete; `None` means all (a fleet
     /// file). The shared layer is in scope unless the policy skips it.
     pub scope: Option<BTreeSet<String>>,
+    /// Instances (before v0.44) whose webhook certificate is to be written, and why; filled by
+    /// the driver from the observation.
+    pub certificates: BTreeMap<String, CertificateWork>,
+}
+
+/// Why an instance's webhook certificate is written, and the CA made for it if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateWork {
+    /// Why (shown in the plan).
+    pub reason: String,
+    /// A CA generated for this run, stored by the certificate step.
+    pub new_ca: Option<NewCa>,
+}
+
+/// A CA generated for a run, carried to the step that stores it: never serialised, and its
+/// `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewCa {
+    /// The CA certificate (PEM).
+    pub cert_pem: String,
+    /// Its private key (PEM).
+    pub key_pem: String,
+    /// The CA it replaces, trusted until the next rotation.
+    pub previous_cert_pem: Option<String>,
+}
+
+/// The PEM bundle a configuration trusts: the current CA, then the previous one.
+pub fn ca_bundle(ca_cert_pem: &str, previous: Option<&str>) -> String {
+    let mut b = ca_cert_pem.trim_end().to_owned();
+    b.push('\n');
+    if let Some(p) = previous.filter(|p| !p.trim().is_empty()) {
+        b.push_str(p.trim_end());
+        b.push('\n');
+    }
+    b
+}
+
+impl std::fmt::Debug for NewCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCa")
+            .field("previous", &self.previous_cert_pem.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The releases the planner may render, by version (loaded by the shell).
@@ -172,6 +215,19 @@ pub enum StepKind {
         /// Its owner.
         owner: String,
     },
+    /// Write the webhook certificate of an instance before v0.44 (its CA Secret and
+    /// `webhook-certs`), which tkn-multi owns because knative cannot reconcile it.
+    Certificate {
+        /// The control-plane namespace.
+        namespace: String,
+        /// The instance.
+        owner: String,
+        /// Why.
+        reason: String,
+        /// A CA made for this run (not serialised).
+        #[serde(skip)]
+        new_ca: Option<NewCa>,
+    },
     /// Rewrite every object of a CRD at the new storage version and set `storedVersions`.
     MigrateStoredVersions {
         /// The CRD.
@@ -187,7 +243,9 @@ impl StepKind {
     /// The owner the step belongs to, for grouping (`shared` for CRD-level steps).
     pub fn owner(&self) -> &str {
         match self {
-            StepKind::Object { owner, .. } | StepKind::WaitAvailable { owner, .. } => owner,
+            StepKind::Object { owner, .. }
+            | StepKind::WaitAvailable { owner, .. }
+            | StepKind::Certificate { owner, .. } => owner,
             StepKind::WaitEstablished { .. } | StepKind::MigrateStoredVersions { .. } => {
                 SHARED_OWNER
             }
@@ -281,13 +339,21 @@ pub struct Summary {
     pub delete: usize,
     /// Migrations.
     pub migrate: usize,
+    /// Certificates written.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub certificates: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Plan {
     /// Whether the plan changes anything.
     pub fn has_changes(&self) -> bool {
         let s = self.summary;
-        s.create + s.update + s.replace + s.delete + s.migrate > 0
+        s.create + s.update + s.replace + s.delete + s.migrate + s.certificates > 0
     }
 }
 
@@ -385,7 +451,7 @@ pub fn plan(
     };
     let crds_protected =
         !target.instances.is_empty() || desired.policy.keep_on_uninstall || !remaining.is_empty();
-    let g = graph::build(
+    let mut g = graph::build(
         &wanted,
         observed,
         &in_scope,
@@ -393,6 +459,7 @@ pub fn plan(
         shared_layer.as_ref(),
         observed.shared.as_ref(),
     );
+    graph::add_certificates(&mut g, desired, &in_scope);
     let mut plan = graph::linearise(&g, shared_layer, target);
     plan.notes = notes;
     Ok(plan)
@@ -570,6 +637,7 @@ fn desired_objects(
             version: i.version.clone(),
             namespace: i.spec.namespace.to_string(),
             control_plane_namespace: i.spec.control_plane_namespace.to_string(),
+            admission: None,
         });
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));

@@ -20,6 +20,9 @@ pub enum Order {
     ConfigBeforeWorkloads,
     /// An owner's webhook Available before its webhook configurations.
     WebhookBeforeAdmission,
+    /// Before v0.44: an instance's certificate written after its `webhook-certs` Secret, before
+    /// its webhook and its webhook configurations.
+    CertificateFirst,
     /// A Deployment before its Available wait.
     DeploymentAvailable,
     /// On delete, an owner's webhook configurations before the rest of it.
@@ -37,12 +40,13 @@ pub enum Order {
 
 impl Order {
     /// Every rule, in the documented order.
-    pub const ALL: [Order; 11] = [
+    pub const ALL: [Order; 12] = [
         Order::NamespaceFirst,
         Order::CrdEstablished,
         Order::ConversionReady,
         Order::ConfigBeforeWorkloads,
         Order::WebhookBeforeAdmission,
+        Order::CertificateFirst,
         Order::DeploymentAvailable,
         Order::AdmissionFirstOnDelete,
         Order::SharedBeforeInstances,
@@ -59,6 +63,7 @@ impl Order {
             Order::ConversionReady => "conversion-ready",
             Order::ConfigBeforeWorkloads => "config-before-workloads",
             Order::WebhookBeforeAdmission => "webhook-before-admission",
+            Order::CertificateFirst => "certificate-first",
             Order::DeploymentAvailable => "deployment-available",
             Order::AdmissionFirstOnDelete => "admission-first-on-delete",
             Order::SharedBeforeInstances => "shared-before-instances",
@@ -81,6 +86,9 @@ impl Order {
             }
             Order::WebhookBeforeAdmission => {
                 "the owner's webhook Available → its webhook configurations"
+            }
+            Order::CertificateFirst => {
+                "before v0.44: the `webhook-certs` Secret → the certificate → the webhook and its configurations"
             }
             Order::DeploymentAvailable => "Deployment → its Available wait",
             Order::AdmissionFirstOnDelete => {
@@ -112,6 +120,9 @@ impl Order {
             }
             Order::WebhookBeforeAdmission => {
                 "with `failurePolicy: Fail` every admission call in the namespace fails while the webhook is down"
+            }
+            Order::CertificateFirst => {
+                "knative writes a certificate of its own into an empty Secret, which no caBundle trusts; configurations without a trusted certificate fail every admission call"
             }
             Order::DeploymentAvailable => "progress and `--timeout`",
             Order::AdmissionFirstOnDelete => {

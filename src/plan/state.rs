@@ -26,6 +26,26 @@ pub struct ObservedInstance {
     pub namespace: String,
     /// Where its controller and webhook run.
     pub control_plane_namespace: String,
+    /// Before v0.44: its webhook certificate, in public facts (the CA bundle, expiry dates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<ObservedCertificate>,
+}
+
+/// The webhook certificate of an instance before v0.44, which tkn-multi owns: only what is
+/// public (certificates, dates), never a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedCertificate {
+    /// PEM of the CA certificates its admission configurations trust (current first).
+    pub ca_bundle: String,
+    /// When the current CA expires (RFC 3339).
+    pub ca_not_after: String,
+    /// When the serving certificate expires (RFC 3339), if there is a usable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_not_after: Option<String>,
+    /// The serving certificate is signed by the current CA and names the webhook's Service.
+    #[serde(default)]
+    pub serving_current: bool,
 }
 
 /// One shared CRD as the cluster has it.
@@ -112,6 +132,7 @@ impl ClusterState {
                         name: i.name.parse()?,
                         namespace: i.namespace.parse()?,
                         control_plane_namespace: i.control_plane_namespace.parse()?,
+                        admission_ca: i.admission.as_ref().map(|t| t.ca_bundle.clone()),
                     },
                     version: i.version.clone(),
                     config: BTreeMap::new(),
@@ -179,6 +200,7 @@ impl ClusterState {
     pub fn apply(&mut self, plan: &Plan) {
         let mut objects: BTreeMap<ObjectRef, ObservedObject> =
             self.objects.drain(..).map(|o| (o.object.clone(), o)).collect();
+        let mut certificates: BTreeMap<String, ObservedCertificate> = BTreeMap::new();
         for step in &plan.steps {
             match &step.kind {
                 StepKind::Object {
@@ -210,10 +232,38 @@ impl ClusterState {
                     }
                 }
                 StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => {}
+                StepKind::Certificate { owner, new_ca, .. } => {
+                    // As the certificate step leaves it: the (new) CA trusted, a current serving
+                    // certificate (dates far ahead: the fake has no clock).
+                    let far = "9999-12-31T00:00:00Z".to_owned();
+                    let bundle = new_ca
+                        .as_ref()
+                        .map(|c| super::ca_bundle(&c.cert_pem, c.previous_cert_pem.as_deref()));
+                    let old = self.instance(owner).and_then(|i| i.admission.clone());
+                    if let Some(ca_bundle) = bundle.or(old.map(|o| o.ca_bundle)) {
+                        certificates.insert(
+                            owner.clone(),
+                            ObservedCertificate {
+                                ca_bundle,
+                                ca_not_after: far.clone(),
+                                serving_not_after: Some(far),
+                                serving_current: true,
+                            },
+                        );
+                    }
+                }
             }
         }
         self.objects = objects.into_values().collect();
+        for i in &self.instances {
+            if let Some(a) = &i.admission {
+                certificates.entry(i.name.clone()).or_insert_with(|| a.clone());
+            }
+        }
         self.instances.clone_from(&plan.target.instances);
+        for i in &mut self.instances {
+            i.admission = certificates.remove(&i.name);
+        }
         self.shared = plan.target.shared.as_ref().map(|t| {
             let previous = self.shared.take();
             ObservedShared {

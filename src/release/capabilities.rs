@@ -22,6 +22,12 @@ pub struct Capabilities {
     /// `WEBHOOK_ADMISSION_CONTROLLER_NAME` (v0.44.0, tektoncd/pipeline PR #6007). Before that the
     /// three names are string literals, so only one instance per cluster could own them.
     pub admission_name_env: bool,
+    /// Before v0.44, tkn-multi owns the instance's admission: it renders configurations under
+    /// per-instance names with the rules knative would write (`compat-matrix/admission.yaml`,
+    /// derived from `cmd/webhook/main.go`) and a caBundle, and writes the webhook's certificate.
+    /// True for every version before v0.44 the table records.
+    #[serde(default)]
+    pub owned_admission: bool,
     /// The webhook adds an ownerReference to its system Namespace on its webhook configurations and
     /// needs `namespaces get` / `namespaces/finalizers update` for it (v0.27.0).
     pub webhook_namespace_owner_ref: bool,
@@ -45,6 +51,7 @@ impl Capabilities {
         Self {
             controller_namespace_flag: true,
             admission_name_env: version.at_least(0, 44, 0),
+            owned_admission: !version.at_least(0, 44, 0) && super::admission::of(version).is_some(),
             webhook_namespace_owner_ref: version.at_least(0, 27, 0),
             selector_match_labels_kept: version.at_least(0, 41, 0),
             resolvers_namespace_scope: false,
@@ -55,10 +62,12 @@ impl Capabilities {
 
     /// Whether an instance of this version gets admission webhooks of its own.
     ///
-    /// Only when the webhook's configuration names can be made unique; otherwise every instance
-    /// would reconcile the same three cluster-scoped objects and overwrite each other's caBundle.
+    /// When the webhook's configuration names can be made unique (v0.44+), or when tkn-multi owns
+    /// the configurations and the certificate itself (before v0.44). Without either, every
+    /// instance would reconcile the same three cluster-scoped objects and overwrite each other's
+    /// caBundle.
     pub fn instance_admission(&self) -> bool {
-        self.admission_name_env
+        self.admission_name_env || self.owned_admission
     }
 }
 
@@ -75,6 +84,15 @@ mod tests {
         assert!(!caps("v0.43.2").admission_name_env);
         assert!(caps("v0.44.0").admission_name_env);
         assert!(caps("v1.9.0").instance_admission());
+    }
+
+    #[test]
+    fn tkn_multi_owns_admission_before_v0_44() {
+        assert!(caps("v0.24.1").owned_admission && caps("v0.24.1").instance_admission());
+        assert!(caps("v0.43.2").owned_admission);
+        assert!(!caps("v0.44.2").owned_admission);
+        // A tag the table does not record (none exists before v0.22) gets none.
+        assert!(!caps("v0.21.0").instance_admission());
     }
 
     #[test]

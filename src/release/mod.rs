@@ -3,6 +3,7 @@
 //! `model`, `parse` and `capabilities` are **pure**; `fetch` and `bundle` do **I/O** (files, HTTP,
 //! archives) and hand bytes to `parse`.
 
+pub mod admission;
 pub mod bundle;
 pub mod capabilities;
 pub mod fetch;

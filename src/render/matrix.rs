@@ -49,7 +49,14 @@ pub fn show_text(matrix: &Matrix) -> String {
                 ));
             }
             row.push(
-                if r.capabilities.admission_name_env { "per-instance" } else { "none" }.into(),
+                if r.capabilities.admission_name_env {
+                    "per-instance"
+                } else if r.capabilities.owned_admission {
+                    "tkn-multi"
+                } else {
+                    "none"
+                }
+                .into(),
             );
             row
         })
@@ -57,7 +64,7 @@ pub fn show_text(matrix: &Matrix) -> String {
     let mut out = table(&header, &rows);
     out.push_str(
         "\nserved versions per CRD; * storage version; (w) conversion by webhook; - not in the release\n\
-         ADMISSION: whether an instance of that version gets its own admission webhooks\n",
+         ADMISSION: per-instance: its own webhooks, knative keeps their configurations; tkn-multi: its own\n         webhooks, tkn-multi writes their configurations and certificate (before v0.44); none: no admission\n",
     );
     out
 }

@@ -16,7 +16,11 @@ pub fn to_text(plan: &Plan) -> String {
         return format!("{notes}No changes. The cluster matches the desired state.\n");
     }
     let mut out =
-        String::from("legend: + create, ~ update, -/+ replace, - delete, … wait, » migrate\n");
+        String::from("legend: + create, ~ update, -/+ replace, - delete, … wait, » migrate");
+    if plan.summary.certificates > 0 {
+        out.push_str(", ✎ certificate");
+    }
+    out.push('\n');
     let mut owners: Vec<&str> = plan.steps.iter().map(|s| s.kind.owner()).collect();
     owners.sort_unstable();
     owners.dedup();
@@ -42,11 +46,15 @@ pub fn to_text(plan: &Plan) -> String {
         out.push_str(&notes);
     }
     let s = plan.summary;
-    let _ = writeln!(
+    let _ = write!(
         out,
         "\nplan: {} to create, {} to update, {} to replace, {} to delete, {} to migrate",
         s.create, s.update, s.replace, s.delete, s.migrate
     );
+    if s.certificates > 0 {
+        let _ = write!(out, ", {} certificate(s) to write", s.certificates);
+    }
+    out.push('\n');
     out
 }
 
@@ -92,6 +100,9 @@ fn step_line(kind: &StepKind) -> String {
         }
         StepKind::WaitAvailable { namespace, name, .. } => {
             format!("…   wait until Deployment/{name} in {namespace} is Available")
+        }
+        StepKind::Certificate { namespace, owner, reason, .. } => {
+            format!("✎   write the webhook certificate of {owner} in {namespace}  ({reason})")
         }
         StepKind::MigrateStoredVersions { crd, from, to } => {
             format!(

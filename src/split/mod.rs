@@ -76,7 +76,10 @@ pub enum Rule {
     WebhookSharedOnly,
     /// Admission webhook configurations, renamed per side (v0.44+).
     AdmissionConfiguration,
-    /// Before v0.44 admission configuration names cannot be made unique: not rendered.
+    /// Before v0.44 the configurations are the instance's, renamed, with rules and caBundle
+    /// written by tkn-multi (knative only reconciles the hard-coded names).
+    AdmissionOwned,
+    /// A version whose admission tkn-multi cannot own: the hard-coded names are not rendered.
     AdmissionHardcodedNames,
     /// The controller runs per instance, limited to the watched namespace.
     Controller,
@@ -106,6 +109,7 @@ impl Rule {
             Rule::Webhook => "webhook",
             Rule::WebhookSharedOnly => "webhook-shared-only",
             Rule::AdmissionConfiguration => "admission-configuration",
+            Rule::AdmissionOwned => "admission-owned",
             Rule::AdmissionHardcodedNames => "admission-hardcoded-names",
             Rule::Controller => "controller",
             Rule::EventsController => "events-controller",
@@ -134,13 +138,16 @@ impl Rule {
                 "shared copy serves CRD conversion; each instance's copy serves its own admission"
             }
             Rule::WebhookSharedOnly => {
-                "admission names are hard-coded before v0.44: only the shared conversion webhook runs"
+                "no admission of its own for this version: only the shared conversion webhook runs"
             }
             Rule::AdmissionConfiguration => {
                 "renamed per instance and limited to its namespace (v0.44+)"
             }
+            Rule::AdmissionOwned => {
+                "before v0.44: renamed per instance; tkn-multi writes the rules knative would and the caBundle"
+            }
             Rule::AdmissionHardcodedNames => {
-                "names are hard-coded before v0.44 and cannot be made unique"
+                "names are hard-coded and the version's admitted types are not recorded: not rendered"
             }
             Rule::Controller => {
                 "runs per instance with `-namespace` limited to the watched namespace"
@@ -207,6 +214,9 @@ pub struct InstanceSpec {
     pub namespace: NamespaceName,
     /// The namespace its controller, webhook and configuration live in.
     pub control_plane_namespace: NamespaceName,
+    /// Before v0.44: the PEM bundle of the CAs its webhook's certificate may be signed by, for
+    /// the admission configurations' `caBundle` (public; `None` renders none).
+    pub admission_ca: Option<String>,
 }
 
 /// A request the split cannot honour.
@@ -309,9 +319,10 @@ fn place(o: &Object, caps: &Capabilities) -> (Part, Rule) {
         Component::Aggregate => (Part::Shared, Rule::AggregateRole),
         Component::Psp => (Part::Dropped, Rule::PodSecurityPolicy),
         Component::SystemNamespace => (Part::Both, Rule::SystemNamespace),
-        Component::Admission if caps.instance_admission() => {
+        Component::Admission if caps.admission_name_env => {
             (Part::Both, Rule::AdmissionConfiguration)
         }
+        Component::Admission if caps.owned_admission => (Part::Instance, Rule::AdmissionOwned),
         Component::Admission => (Part::Dropped, Rule::AdmissionHardcodedNames),
         Component::Webhook if caps.instance_admission() => (Part::Both, Rule::Webhook),
         Component::Webhook => (Part::Shared, Rule::WebhookSharedOnly),

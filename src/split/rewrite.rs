@@ -35,6 +35,127 @@ pub(super) struct Side {
     pub watched_namespace: String,
     pub version: TektonVersion,
     pub caps: Capabilities,
+    /// Before v0.44: the rules tkn-multi writes into the instance's own configurations.
+    pub owned: Option<OwnedAdmission>,
+}
+
+/// What an instance before v0.44 gets in its admission configurations, which knative cannot
+/// reconcile (their names are not the hard-coded ones).
+pub(super) struct OwnedAdmission {
+    /// `rules` of the defaulting configuration.
+    pub defaulting: Value,
+    /// `rules` of the validation configuration.
+    pub validation: Value,
+    /// Set `reinvocationPolicy: IfNeeded` on the defaulting webhook.
+    pub reinvocation: bool,
+    /// The PEM CA bundle for `clientConfig.caBundle`, when known (never at `render`).
+    pub ca_bundle: Option<String>,
+}
+
+impl OwnedAdmission {
+    /// The rules knative would write for `release`'s webhook types (`compat-matrix/admission.yaml`),
+    /// with plurals and scopes from the release's CRDs. Cluster-scoped kinds (`ClusterTask`) are
+    /// left out: a namespace selector cannot limit them, so an old instance's webhook (which
+    /// refuses unknown fields) would police every `ClusterTask` in the cluster.
+    fn of(release: &Release, ca_bundle: Option<String>) -> Option<Self> {
+        let table = crate::release::admission::of(&release.version)?;
+        let mut defaulting = Vec::new();
+        let mut validation = Vec::new();
+        for t in &table.types {
+            let Some((plural, namespaced, served)) = crd_names(release, &t.group, &t.kind) else {
+                continue;
+            };
+            // Cluster-scoped kinds: see above. A version the release's own CRD does not serve
+            // (v0.38–v0.43 list v1 kinds before serving them): no rule, so a newer shared CRD's
+            // request at that version is converted to one this webhook knows (matchPolicy
+            // Equivalent) instead of reaching a pre-GA decoder.
+            if !namespaced || !served.contains(&t.version) {
+                continue;
+            }
+            // A webhook that cannot decode `managedFields[].subresource` gets creates only.
+            let updates = table.decodes_subresource_field();
+            let resources =
+                if updates { json!([plural, format!("{plural}/status")]) } else { json!([plural]) };
+            let rule = |ops: Vec<String>| {
+                json!({
+                    "operations": ops,
+                    "apiGroups": [t.group],
+                    "apiVersions": [t.version],
+                    "resources": resources,
+                })
+            };
+            let only_creates = |ops: Vec<String>| {
+                if updates { ops } else { ops.into_iter().filter(|o| o == "CREATE").collect() }
+            };
+            defaulting.push(rule(only_creates(vec!["CREATE".into(), "UPDATE".into()])));
+            validation.push(rule(only_creates(t.validation_verbs.clone())));
+        }
+        Some(Self {
+            defaulting: Value::Array(defaulting),
+            validation: Value::Array(validation),
+            reinvocation: table.reinvocation_if_needed,
+            ca_bundle,
+        })
+    }
+}
+
+impl OwnedAdmission {
+    /// Writes what knative's reconcilers would have written into one webhook entry (before
+    /// v0.44): the service path, the rules and the caBundle.
+    fn fill(&self, h: &mut Map<String, Value>, name: &str, is_config: bool) {
+        let (path, rules) = if is_config {
+            let rules = json!([{
+                "operations": ["CREATE", "UPDATE"],
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["configmaps/*"],
+                "scope": "Namespaced",
+            }]);
+            ("/config-validation", rules)
+        } else if name.starts_with("validation.") {
+            ("/resource-validation", self.validation.clone())
+        } else {
+            if self.reinvocation {
+                h.insert("reinvocationPolicy".into(), "IfNeeded".into());
+            }
+            ("/defaulting", self.defaulting.clone())
+        };
+        h.insert("rules".into(), rules);
+        let client = ensure_object(h, "clientConfig");
+        if let Some(Value::Object(svc)) = client.get_mut("service") {
+            svc.insert("path".into(), path.into());
+        }
+        if let Some(ca) = &self.ca_bundle {
+            client.insert("caBundle".into(), base64(ca.as_bytes()).into());
+        }
+    }
+}
+
+/// Standard base64 with padding (`caBundle` is `[]byte` in the API).
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `(plural, namespaced, served versions)` of the CRD of `group`/`kind` in `release`.
+fn crd_names(release: &Release, group: &str, kind: &str) -> Option<(String, bool, Vec<String>)> {
+    release.objects.iter().filter(|o| o.kind() == "CustomResourceDefinition").find_map(|o| {
+        let spec = o.pointer("/spec")?;
+        (spec["group"] == group && spec["names"]["kind"] == kind).then(|| {
+            let served = spec["versions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| v["served"] == true)
+                .filter_map(|v| v["name"].as_str().map(str::to_owned))
+                .collect();
+            (
+                spec["names"]["plural"].as_str().unwrap_or_default().to_owned(),
+                spec["scope"] == "Namespaced",
+                served,
+            )
+        })
+    })
 }
 
 impl Side {
@@ -47,6 +168,7 @@ impl Side {
             watched_namespace: spec.namespace.to_string(),
             version: release.version.clone(),
             caps: Capabilities::of(&release.version),
+            owned: None,
         }
     }
 
@@ -61,6 +183,11 @@ impl Side {
             watched_namespace: spec.namespace.to_string(),
             version: release.version.clone(),
             caps: Capabilities::of(&release.version),
+            owned: if Capabilities::of(&release.version).owned_admission {
+                OwnedAdmission::of(release, spec.admission_ca.clone())
+            } else {
+                None
+            },
         }
     }
 
@@ -185,7 +312,11 @@ impl Side {
     }
 
     fn rewrite_admission(&self, o: &mut Object) {
-        let Some(w) = self.webhook() else { return };
+        let Some(w) =
+            self.webhook().or_else(|| self.owned.as_ref().map(|_| webhook_name(&self.owner)))
+        else {
+            return;
+        };
         let new_name = match o.name() {
             UPSTREAM_WEBHOOK => w,
             other => match other.strip_suffix(UPSTREAM_WEBHOOK) {
@@ -209,6 +340,9 @@ impl Side {
                     h.get_mut("clientConfig").and_then(|c| c.get_mut("service"))
                 {
                     svc.insert("namespace".into(), service_ns.clone().into());
+                }
+                if let Some(owned) = &self.owned {
+                    owned.fill(h, &new_name, is_config);
                 }
                 // Expressions only: knative before v0.41 drops `matchLabels` when it reconciles.
                 // And knative's own expression first, as its `EnsureLabelSelectorExpressions`

@@ -176,6 +176,7 @@ async fn rendered_shared_and_instance_parts_are_accepted_and_become_available() 
             name: inst.parse::<InstanceName>().unwrap(),
             namespace: inst.parse().unwrap(),
             control_plane_namespace: format!("tekton-{inst}").parse().unwrap(),
+            admission_ca: None,
         };
         let mut objects = shared_part(&release, &shared);
         objects.extend(instance_part(&release, &spec, &shared).unwrap());

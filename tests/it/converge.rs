@@ -159,6 +159,7 @@ fn request(mode: Mode, yes: bool, atomic: bool) -> Request {
             server_dry_run: false,
             concurrency: 4,
         },
+        certificates: tkn_multi::tls::Force::default(),
     }
 }
 
@@ -168,6 +169,7 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
             name: name.parse().unwrap(),
             namespace: name.parse().unwrap(),
             control_plane_namespace: format!("tekton-{name}").parse().unwrap(),
+            admission_ca: None,
         },
         version: version.parse().unwrap(),
         config: BTreeMap::new(),
@@ -190,6 +192,7 @@ fn with(name: &str, version: &str) -> impl FnOnce(&ClusterState) -> anyhow::Resu
             policy: SharedPolicy::default(),
             instances,
             scope: Some(BTreeSet::from([name])),
+            certificates: std::collections::BTreeMap::new(),
         })
     }
 }
@@ -212,6 +215,7 @@ fn without(name: &str) -> impl FnOnce(&ClusterState) -> anyhow::Result<Desired> 
             policy: SharedPolicy::default(),
             instances,
             scope: Some(scope),
+            certificates: std::collections::BTreeMap::new(),
         })
     }
 }

@@ -4,16 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use serde_json::Value;
+use tkn_multi::converge::prepare_certificates;
 use tkn_multi::matrix::Matrix;
 use tkn_multi::names::InstanceName;
+use tkn_multi::plan::order::Order;
 use tkn_multi::plan::state::ClusterState;
 use tkn_multi::plan::{
     Action, Desired, DesiredInstance, Error, Plan, Releases, SharedMode, SharedPolicy, StepKind,
     plan,
 };
 use tkn_multi::release::TektonVersion;
-use tkn_multi::render::plan::to_text;
+use tkn_multi::render::plan::{to_json, to_text};
 use tkn_multi::split::{InstanceSpec, SharedSpec};
+use tkn_multi::tls::Force;
 
 use crate::common::{all_versions, load};
 
@@ -32,6 +36,7 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
         spec: InstanceSpec {
             namespace: name.parse().unwrap(),
             control_plane_namespace: format!("tekton-{name}").parse().unwrap(),
+            admission_ca: None,
             name: n,
         },
         version: version.parse().unwrap(),
@@ -45,6 +50,7 @@ fn desired(instances: &[(&str, &str)], scope: &[&str], policy: SharedPolicy) -> 
         policy,
         instances: instances.iter().map(|(n, v)| instance(n, v)).collect(),
         scope: Some(scope.iter().map(|s| (*s).to_owned()).collect()),
+        certificates: std::collections::BTreeMap::new(),
     }
 }
 
@@ -535,7 +541,84 @@ fn every_ordering_rule_is_used() {
         used.extend(p.steps.iter().flat_map(|st| st.depends_on.iter().map(|d| d.rule)));
         s.apply(&p);
     }
+    // An instance before v0.44 gets a certificate step.
+    let mut d = desired(&[("team-c", "v0.24.1")], &["team-c"], SharedPolicy::default());
+    prepare_certificates(&mut d, &s, Force::default()).unwrap();
+    let p = plan(&d, &s, r, &m).unwrap();
+    used.extend(p.steps.iter().flat_map(|st| st.depends_on.iter().map(|d| d.rule)));
     let all: BTreeSet<_> = tkn_multi::plan::order::Order::ALL.into_iter().collect();
     let unused: Vec<_> = all.difference(&used).collect();
     assert!(unused.is_empty(), "rules no plan used: {unused:?}");
+}
+
+/// Before v0.44 tkn-multi owns the webhook certificate: the plan writes it after the empty
+/// `webhook-certs` Secret and before the webhook and its configurations, which trust the CA
+/// made for the run; the plan never shows a key; planning again changes nothing; `rotate-certs`
+/// renews the serving certificate alone, and `--ca` makes the configurations trust both CAs.
+#[test]
+fn an_old_instance_gets_a_certificate_before_its_webhook_and_configurations() {
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let mut s = ClusterState::empty();
+    let mut d = desired(&[("team-c", "v0.24.1")], &["team-c"], SharedPolicy::default());
+    prepare_certificates(&mut d, &s, Force::default()).unwrap();
+    let p = plan(&d, &s, r, &m).unwrap();
+    assert_eq!(p.summary.certificates, 1);
+    let idx =
+        |pred: &dyn Fn(&StepKind) -> bool| p.steps.iter().position(|st| pred(&st.kind)).unwrap();
+    let is_obj = |kind: &'static str, name: &'static str| move |k: &StepKind| matches!(k, StepKind::Object { object, owner, .. } if object.kind == kind && object.name == name && owner == "team-c");
+    let cert = idx(&|k| matches!(k, StepKind::Certificate { .. }));
+    let secret = idx(&is_obj("Secret", "webhook-certs"));
+    let webhook = idx(&is_obj("Deployment", "tekton-pipelines-webhook"));
+    let mutating =
+        idx(&is_obj("MutatingWebhookConfiguration", "webhook.team-c.pipeline.tekton.dev"));
+    assert!(
+        secret < cert && cert < webhook && cert < mutating,
+        "{secret} < {cert} < {webhook}, {mutating}"
+    );
+    let deps =
+        |i: usize| p.steps[i].depends_on.iter().map(|d| (d.step, d.rule)).collect::<Vec<_>>();
+    assert!(deps(cert).contains(&(secret, Order::CertificateFirst)), "{:?}", deps(cert));
+    assert!(deps(webhook).contains(&(cert, Order::CertificateFirst)));
+    // The configurations trust the CA made for this run.
+    let bundle = d.instances[0].spec.admission_ca.clone().unwrap();
+    let StepKind::Certificate { new_ca: Some(ca), .. } = &p.steps[cert].kind else {
+        panic!("a new CA")
+    };
+    assert!(bundle.contains(ca.cert_pem.trim()));
+    let cfg = &p.manifests[&mutating];
+    let ca_b64 = cfg.pointer("/webhooks/0/clientConfig/caBundle").and_then(Value::as_str).unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(ca_b64).unwrap();
+    assert_eq!(String::from_utf8(decoded).unwrap(), bundle);
+    // No key anywhere in what a plan prints.
+    for shown in [to_json(&p), to_text(&p), format!("{p:?}")] {
+        assert!(
+            !shown.contains("PRIVATE KEY") && !shown.contains(ca.key_pem.lines().nth(1).unwrap())
+        );
+    }
+    // Applied, then planned again: nothing to do.
+    s.apply(&p);
+    let mut again = desired(&[("team-c", "v0.24.1")], &["team-c"], SharedPolicy::default());
+    prepare_certificates(&mut again, &s, Force::default()).unwrap();
+    let p2 = plan(&again, &s, r, &m).unwrap();
+    assert!(!p2.has_changes(), "{}", to_text(&p2));
+    // rotate-certs: the serving certificate only; the CA and so the configurations stay.
+    let mut rot = again.clone();
+    prepare_certificates(&mut rot, &s, Force { serving: true, ca: false }).unwrap();
+    let p3 = plan(&rot, &s, r, &m).unwrap();
+    assert_eq!(
+        (p3.summary.certificates, p3.summary.update, p3.summary.create),
+        (1, 0, 0),
+        "{}",
+        to_text(&p3)
+    );
+    // rotate-certs --ca: both CAs trusted, so the three configurations change.
+    let mut rot_ca = again.clone();
+    prepare_certificates(&mut rot_ca, &s, Force { serving: false, ca: true }).unwrap();
+    let p4 = plan(&rot_ca, &s, r, &m).unwrap();
+    assert_eq!((p4.summary.certificates, p4.summary.update), (1, 3), "{}", to_text(&p4));
+    let both = rot_ca.instances[0].spec.admission_ca.clone().unwrap();
+    assert_eq!(both.matches("BEGIN CERTIFICATE").count(), 2);
+    assert!(both.ends_with(&bundle), "the previous CA stays trusted");
 }

@@ -476,3 +476,235 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     assert!(s.shared.is_none(), "the shared layer went with the last instance");
     k.rt.block_on(crate::cluster::delete_namespace_and_wait(&k.client, &stray));
 }
+
+/// The data of Secret `name` in `ns`, as strings.
+fn secret_data(k: &Kube, ns: &str, name: &str) -> std::collections::BTreeMap<String, String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(k.client.clone(), ns);
+    let s = k.rt.block_on(api.get(name)).unwrap();
+    s.data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, v)| (key, String::from_utf8(v.0).unwrap()))
+        .collect()
+}
+
+/// The caBundle (decoded) of a webhook configuration.
+fn ca_bundle_of(k: &Kube, kind: &str, name: &str) -> String {
+    use base64::Engine as _;
+    let api = k.api("admissionregistration.k8s.io/v1", kind, None);
+    let c = serde_json::to_value(k.rt.block_on(api.get(name)).unwrap()).unwrap();
+    let b64 = c["webhooks"][0]["clientConfig"]["caBundle"].as_str().unwrap_or_default();
+    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+}
+
+/// A Pipeline whose param has no `type`: stored as given, v0.24.1's reconciler fails the run
+/// (`FailedValidation`); defaulted at admission, it runs.
+fn untyped_pipeline(ns: &str) -> String {
+    json!({
+        "apiVersion": "tekton.dev/v1beta1", "kind": "Pipeline",
+        "metadata": {"name": "untyped", "namespace": ns},
+        "spec": {
+            "params": [{"name": "greeting"}],
+            "tasks": [{"name": "one", "params": [{"name": "greeting", "value": "$(params.greeting)"}],
+                "taskSpec": {"params": [{"name": "greeting"}], "steps": [
+                    {"name": "s", "image": "registry.invalid/busybox:1", "command": ["echo"], "args": ["$(params.greeting)"]}
+                ]}}]
+        }
+    })
+    .to_string()
+}
+
+/// Issue "Admission for instances before v0.44": v0.24.1 (twice) and v0.41.2 instances get
+/// admission of their own, from their real webhooks, with certificates tkn-multi writes:
+/// defaulting, validation and config validation each for its own namespaces only, two old
+/// instances side by side, and certificate rotation without a refused request.
+#[test]
+fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = cluster_dir(&path);
+    let earlier = log_files(&dir);
+    let k = Kube::new(&path);
+    let (a, a2, b) = (unique("old-a"), unique("old-c"), unique("old-b"));
+    let cp = |ns: &str| format!("tekton-{ns}");
+    let none = json!({});
+    let installs = [(&a, "v0.24.1"), (&a2, "v0.24.1"), (&b, "v0.41.2")];
+    for (ns, version) in installs {
+        let out = run_ok(&path, &["install", version, "-n", ns]);
+        assert!(out.contains("webhook certificate"), "{ns}: the plan wrote a certificate: {out}");
+    }
+    for (ns, _) in installs {
+        assert!(
+            live_processes(&dir, &cp(ns)).iter().any(|(p, _)| p.contains("webhook")),
+            "{ns}'s own webhook runs"
+        );
+    }
+
+    // 1. Defaulting: the untyped param is stored with `type: string`, and the run succeeds.
+    for (ns, version) in installs {
+        let stored = k.create(&untyped_pipeline(ns)).unwrap();
+        assert_eq!(stored["spec"]["params"][0]["type"], "string", "{ns} ({version}): defaulted");
+        k.create(
+            &json!({
+                "apiVersion": "tekton.dev/v1beta1", "kind": "PipelineRun",
+                "metadata": {"name": "by-ref", "namespace": ns},
+                "spec": {"pipelineRef": {"name": "untyped"}, "params": [{"name": "greeting", "value": "hi"}]}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            k.wait_run("tekton.dev/v1beta1", "PipelineRun", ns, "by-ref"),
+            ("True".into(), "Succeeded".into()),
+            "{ns} ({version})"
+        );
+    }
+    // 2. Validation by the instance's own webhook.
+    for (ns, version) in installs {
+        let err = k
+            .create(
+                &json!({
+                    "apiVersion": "tekton.dev/v1beta1", "kind": "Task",
+                    "metadata": {"name": "invalid", "namespace": ns},
+                    "spec": {"steps": [{"name": "no-image", "command": ["true"]}]}
+                })
+                .to_string(),
+            )
+            .unwrap_err();
+        assert!(
+            err.contains(&format!("validation.webhook.{ns}.pipeline.tekton.dev"))
+                && err.contains("missing field(s)"),
+            "{ns} ({version}): {err}"
+        );
+    }
+    // 3. Each webhook polices its own namespace only: a field v0.24.1 does not know (`onError`,
+    //    v0.27) is refused in a's namespace by a's webhook and accepted in b's.
+    let on_error = |ns: &str| {
+        json!({
+            "apiVersion": "tekton.dev/v1beta1", "kind": "Task",
+            "metadata": {"name": "on-error", "namespace": ns},
+            "spec": {"steps": [{"name": "s", "image": "registry.invalid/busybox:1", "onError": "continue"}]}
+        })
+        .to_string()
+    };
+    let err = k.create(&on_error(&a)).unwrap_err();
+    assert!(err.contains(&format!("webhook.{a}.pipeline.tekton.dev")), "{err}");
+    k.create(&on_error(&b)).unwrap();
+    k.create(&taskrun("tekton.dev/v1beta1", &a, "defaults", &none)).unwrap();
+    for (ns, _) in installs {
+        let seen = admitted_namespaces(&dir, &cp(ns));
+        assert!(seen.contains(ns.as_str()), "{ns}'s webhook admitted in {ns}: {seen:?}");
+        for (other, _) in installs {
+            assert!(other == ns || !seen.contains(other.as_str()), "{ns}'s webhook saw {other}");
+        }
+    }
+    // 4. Config validation: a bad edit of the instance's own ConfigMap is refused.
+    for (ns, version) in installs {
+        let api = k.api("v1", "ConfigMap", Some(&cp(ns)));
+        let patch = json!({"data": {"default-timeout-minutes": "not-a-number"}});
+        let err = k
+            .rt
+            .block_on(api.patch("config-defaults", &PatchParams::default(), &Patch::Merge(&patch)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("config.webhook.{ns}.pipeline.tekton.dev")),
+            "{ns} ({version}): {err}"
+        );
+    }
+    // 5. The certificate is tkn-multi's and knative keeps it; the two v0.24.1 instances have
+    //    their own configurations and CAs, which nobody rewrites.
+    let serving = |ns: &str| secret_data(&k, &cp(ns), "webhook-certs")["server-cert.pem"].clone();
+    let first = serving(&a);
+    let ca_a = secret_data(&k, &cp(&a), "tkn-multi-webhook-ca")["ca-cert.pem"].clone();
+    let ca_a2 = secret_data(&k, &cp(&a2), "tkn-multi-webhook-ca")["ca-cert.pem"].clone();
+    assert_ne!(ca_a, ca_a2, "one CA per instance");
+    let mutating = |ns: &str| format!("webhook.{ns}.pipeline.tekton.dev");
+    assert_eq!(ca_bundle_of(&k, "MutatingWebhookConfiguration", &mutating(&a)).trim(), ca_a.trim());
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(serving(&a), first, "knative kept the certificate");
+    let state = crate::cluster::observed(&path);
+    let cert = state.instance(&a).unwrap().admission.clone().expect("observed");
+    assert!(cert.serving_current, "{cert:?}");
+    let (code, listed, _) = tkn(&path, &["list", "-o", "yaml"]);
+    assert_eq!(code, 0);
+    assert!(!listed.contains("PRIVATE KEY"), "no key in list output");
+    // Planning again changes nothing.
+    let (code, out, err) = tkn(&path, &["install", "v0.24.1", "-n", &a, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("No changes"), "{out}");
+
+    // 6. rotate-certs: a new serving certificate, same CA; admission never refuses meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (stop, path, ns) = (stop.clone(), path.clone(), a.clone());
+        std::thread::spawn(move || {
+            let k = Kube::new(&path);
+            let mut refused = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                if let Err(e) =
+                    k.create(&taskrun("tekton.dev/v1beta1", &ns, &format!("probe-{n}"), &json!({})))
+                {
+                    refused.push(e);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (n, refused)
+        })
+    };
+    let out = run_ok(&path, &["rotate-certs", &a]);
+    assert!(out.contains("webhook certificate"), "{out}");
+    assert_ne!(serving(&a), first, "a new serving certificate");
+    assert_eq!(secret_data(&k, &cp(&a), "tkn-multi-webhook-ca")["ca-cert.pem"], ca_a, "same CA");
+    // 7. rotate-certs --ca: both CAs trusted, then a serving certificate of the new CA.
+    run_ok(&path, &["rotate-certs", &a, "--ca"]);
+    let ca = secret_data(&k, &cp(&a), "tkn-multi-webhook-ca");
+    assert_ne!(ca["ca-cert.pem"], ca_a, "a new CA");
+    assert_eq!(ca["previous-ca-cert.pem"].trim(), ca_a.trim(), "the old CA stays trusted");
+    let bundle =
+        ca_bundle_of(&k, "ValidatingWebhookConfiguration", &format!("validation.{}", mutating(&a)));
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
+    let after = crate::cluster::observed(&path).instance(&a).unwrap().admission.clone().unwrap();
+    assert!(after.serving_current, "signed by the new CA after the second pass: {after:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (probes, refused) = prober.join().unwrap();
+    assert!(probes > 5 && refused.is_empty(), "{probes} probes, refused: {refused:#?}");
+    // The other old instance was not touched.
+    assert_eq!(secret_data(&k, &cp(&a2), "tkn-multi-webhook-ca")["ca-cert.pem"], ca_a2);
+
+    // 8. Nothing the webhooks need is refused (the conversion reconciler's CRD update aside, see
+    //    the test above).
+    for (ns, _) in installs {
+        let refused: Vec<_> = pod_logs(&dir, &cp(ns), &earlier)
+            .into_iter()
+            .filter(|(_, l)| l.contains("forbidden"))
+            .filter(|(_, l)| !l.contains(r#"cannot update resource \"customresourcedefinitions\""#))
+            .collect();
+        assert!(refused.is_empty(), "{ns}: {refused:#?}");
+    }
+
+    // Clean up: Tekton objects, then the instances; their configurations go with them.
+    for (ns, _) in installs {
+        for kind in ["PipelineRun", "TaskRun", "Pipeline", "Task"] {
+            let api = k.api("tekton.dev/v1beta1", kind, Some(ns));
+            k.rt.block_on(api.delete_collection(&DeleteParams::default(), &ListParams::default()))
+                .unwrap();
+            let start = Instant::now();
+            while !k.rt.block_on(api.list(&ListParams::default())).unwrap().items.is_empty() {
+                assert!(start.elapsed() < Duration::from_secs(90), "{kind}s in {ns} not deleted");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    for (ns, _) in installs {
+        run_ok(&path, &["uninstall", ns]);
+        let api = k.api("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", None);
+        assert!(
+            k.rt.block_on(api.get_opt(&mutating(ns))).unwrap().is_none(),
+            "{ns}'s configuration went"
+        );
+    }
+    assert!(crate::cluster::observed(&path).shared.is_none());
+}

@@ -64,5 +64,6 @@ fn desired(args: &InstallArgs, state: &ClusterState) -> anyhow::Result<Desired> 
         policy: args.policy.policy(),
         instances,
         scope: Some(BTreeSet::from([name.to_string()])),
+        certificates: std::collections::BTreeMap::new(),
     })
 }

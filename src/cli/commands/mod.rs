@@ -8,6 +8,7 @@ pub mod install;
 pub mod list;
 pub mod matrix;
 pub mod render;
+pub mod rotate_certs;
 pub mod split;
 pub mod status;
 pub mod uninstall;
@@ -134,6 +135,17 @@ pub(crate) async fn change(
     printer: &Printer,
     desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
 ) -> anyhow::Result<ExitStatus> {
+    change_with(args, env, printer, crate::tls::Force::default(), desired).await
+}
+
+/// [`change`], asking for certificate renewals beyond those due (`rotate-certs`).
+pub(crate) async fn change_with(
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+    certificates: crate::tls::Force,
+    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
+) -> anyhow::Result<ExitStatus> {
     let matrix = matrix::load_matrix(&args.matrix)?;
     let sources =
         Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
@@ -153,6 +165,7 @@ pub(crate) async fn change(
             server_dry_run: false,
             concurrency: usize::from(args.concurrency),
         },
+        certificates,
     };
     let outcome = if let Some(path) = &args.state {
         let mut cluster = Saved(read_state(path)?);

@@ -58,9 +58,18 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
     let (release, _) = super::load_release(&args.version, &args.source, env, printer).await?;
     if !Capabilities::of(&release.version).instance_admission() && args.part != PartArg::Shared {
         printer.warn(&format!(
-            "{} cannot rename its admission webhooks (before v0.44): instance `{}` runs without admission \
-             (validation and defaulting still happen in the controller)",
+            "{} hard-codes its admission webhook names and compat-matrix/admission.yaml does not record \
+             what it admits: instance `{}` runs without admission (validation and defaulting still \
+             happen in the controller)",
             release.version, spec.name
+        ));
+    }
+    if Capabilities::of(&release.version).owned_admission && args.part != PartArg::Shared {
+        printer.warn(&format!(
+            "{} (before v0.44): the rendered admission configurations carry no caBundle and \
+             `webhook-certs` no certificate; `tkn-multi install`/`apply` writes both (or run \
+             `tkn-multi rotate-certs {}` after a GitOps sync); until then admission in `{}` fails",
+            release.version, spec.name, spec.namespace
         ));
     }
     let mut objects = Vec::new();

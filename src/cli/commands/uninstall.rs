@@ -68,5 +68,6 @@ fn desired(
         },
         instances,
         scope: Some(scope),
+        certificates: std::collections::BTreeMap::new(),
     })
 }

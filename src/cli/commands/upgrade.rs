@@ -57,5 +57,6 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
         policy: args.policy.policy(),
         instances,
         scope: Some(BTreeSet::from([args.instance.to_string()])),
+        certificates: std::collections::BTreeMap::new(),
     })
 }

@@ -1,0 +1,116 @@
+//! The certificate step (instances before v0.44): stores a new CA if the plan made one, and
+//! signs a new serving certificate into `webhook-certs`. **I/O.**
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::plan::NewCa;
+use crate::tls;
+
+/// Reads the string data of Secret `name` (empty when it is missing).
+pub async fn read(
+    secrets: &Api<Secret>,
+    name: &str,
+) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    let Some(s) =
+        secrets.get_opt(name).await.with_context(|| format!("cannot read Secret {name}"))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?)))
+            .collect(),
+    ))
+}
+
+async fn write_secret(
+    secrets: &Api<Secret>,
+    namespace: &str,
+    name: &str,
+    labels: serde_json::Value,
+    data: &BTreeMap<&str, &str>,
+) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let encoded: serde_json::Map<String, serde_json::Value> = data
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), base64::engine::general_purpose::STANDARD.encode(v).into()))
+        .collect();
+    let body = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": encoded,
+    });
+    // Forced: knative's certificate reconciler may have written the data first (with Update);
+    // these keys are tkn-multi's.
+    let params = PatchParams::apply(tls::FIELD_MANAGER).force();
+    secrets
+        .patch(name, &params, &Patch::Apply(body))
+        .await
+        .with_context(|| format!("cannot write Secret {namespace}/{name}"))?;
+    Ok(())
+}
+
+/// Carries out one certificate step for `owner`'s webhook in `namespace`.
+pub(super) async fn write(
+    client: &Client,
+    namespace: &str,
+    owner: &str,
+    new_ca: Option<&NewCa>,
+) -> anyhow::Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let (ca_cert, ca_key) = if let Some(ca) = new_ca {
+        let mut data = BTreeMap::from([
+            (tls::CA_CERT, ca.cert_pem.as_str()),
+            (tls::CA_KEY, ca.key_pem.as_str()),
+        ]);
+        if let Some(p) = &ca.previous_cert_pem {
+            data.insert(tls::PREVIOUS_CA_CERT, p);
+        }
+        let labels = json!({ tls::CA_LABEL: owner });
+        write_secret(&secrets, namespace, tls::CA_SECRET, labels, &data).await?;
+        (ca.cert_pem.clone(), ca.key_pem.clone())
+    } else {
+        let stored = read(&secrets, tls::CA_SECRET).await?.unwrap_or_default();
+        let (Some(c), Some(k)) = (stored.get(tls::CA_CERT), stored.get(tls::CA_KEY)) else {
+            bail!(
+                "Secret {namespace}/{} has no CA certificate and key; run `tkn-multi rotate-certs {owner} --ca`",
+                tls::CA_SECRET
+            );
+        };
+        (c.clone(), k.clone())
+    };
+    // During a CA rotation the serving certificate signed by the previous CA stays while it is
+    // good (both CAs are trusted); the next run signs one with the new CA.
+    if let Some(previous) = new_ca.and_then(|c| c.previous_cert_pem.as_ref()) {
+        let serving = read(&secrets, tls::SERVING_SECRET).await?;
+        let old_ca = BTreeMap::from([
+            (tls::CA_CERT.to_owned(), previous.clone()),
+            (tls::CA_KEY.to_owned(), String::new()),
+        ]);
+        let facts = tls::inspect(Some(&old_ca), serving.as_ref(), namespace);
+        // Only the serving certificate's own dates count here, not the old CA's.
+        let keep = facts.is_some_and(|mut f| {
+            f.ca_not_after = "9999-12-31T00:00:00Z".into();
+            f.serving_current && tls::due(Some(&f), tls::now(), tls::Force::default()).is_none()
+        });
+        if keep {
+            return Ok(());
+        }
+    }
+    let (cert, key) = tls::issue_serving(&ca_cert, &ca_key, namespace)?;
+    let data = BTreeMap::from([
+        (tls::SERVER_CERT, cert.as_str()),
+        (tls::SERVER_KEY, key.as_str()),
+        (tls::CA_CERT, ca_cert.as_str()),
+    ]);
+    let labels = json!({});
+    write_secret(&secrets, namespace, tls::SERVING_SECRET, labels, &data).await
+}
