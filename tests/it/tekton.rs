@@ -497,6 +497,41 @@ fn ca_bundle_of(k: &Kube, kind: &str, name: &str) -> String {
     String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
 }
 
+/// Creates a TaskRun in a namespace every 100 ms until finished; finishing asserts that none
+/// was refused.
+struct Prober {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Prober {
+    fn start(path: &Path, ns: &str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, path, ns) = (stop.clone(), path.to_path_buf(), ns.to_owned());
+        let handle = std::thread::spawn(move || {
+            let k = Kube::new(&path);
+            let mut refused = Vec::new();
+            let mut n = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let tr = taskrun("tekton.dev/v1beta1", &ns, &format!("probe-{n}"), &json!({}));
+                if let Err(e) = k.create(&tr) {
+                    refused.push(e);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (n, refused)
+        });
+        Prober { stop, handle }
+    }
+
+    fn finish(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (probes, refused) = self.handle.join().unwrap();
+        assert!(probes > 5 && refused.is_empty(), "{probes} probes, refused: {refused:#?}");
+    }
+}
+
 /// A Pipeline whose param has no `type`: stored as given, v0.24.1's reconciler fails the run
 /// (`FailedValidation`); defaulted at admission, it runs.
 fn untyped_pipeline(ns: &str) -> String {
@@ -635,25 +670,7 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
     assert!(out.contains("No changes"), "{out}");
 
     // 6. rotate-certs: a new serving certificate, same CA; admission never refuses meanwhile.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let prober = {
-        let (stop, path, ns) = (stop.clone(), path.clone(), a.clone());
-        std::thread::spawn(move || {
-            let k = Kube::new(&path);
-            let mut refused = Vec::new();
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                n += 1;
-                if let Err(e) =
-                    k.create(&taskrun("tekton.dev/v1beta1", &ns, &format!("probe-{n}"), &json!({})))
-                {
-                    refused.push(e);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            (n, refused)
-        })
-    };
+    let prober = Prober::start(&path, &a);
     let out = run_ok(&path, &["rotate-certs", &a]);
     assert!(out.contains("webhook certificate"), "{out}");
     assert_ne!(serving(&a), first, "a new serving certificate");
@@ -668,13 +685,28 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
     let after = crate::cluster::observed(&path).instance(&a).unwrap().admission.clone().unwrap();
     assert!(after.serving_current, "signed by the new CA after the second pass: {after:?}");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (probes, refused) = prober.join().unwrap();
-    assert!(probes > 5 && refused.is_empty(), "{probes} probes, refused: {refused:#?}");
+    prober.finish();
     // The other old instance was not touched.
     assert_eq!(secret_data(&k, &cp(&a2), "tkn-multi-webhook-ca")["ca-cert.pem"], ca_a2);
 
-    // 8. Nothing the webhooks need is refused (the conversion reconciler's CRD update aside, see
+    // 8. The handover at v0.44: b moves v0.41.2 → v0.56.0, whose knative keeps the renamed
+    //    configurations itself; no request in b is refused meanwhile, and admission works after.
+    let prober = Prober::start(&path, &b);
+    run_ok(&path, &["upgrade", &b, "--to", "v0.56.0"]);
+    prober.finish();
+    let err = k
+        .create(
+            &json!({
+                "apiVersion": "tekton.dev/v1", "kind": "Task",
+                "metadata": {"name": "invalid-after", "namespace": b},
+                "spec": {"steps": [{"name": "no-image", "command": ["true"]}]}
+            })
+            .to_string(),
+        )
+        .unwrap_err();
+    assert!(err.contains(&format!("validation.webhook.{b}.pipeline.tekton.dev")), "{err}");
+
+    // 9. Nothing the webhooks need is refused (the conversion reconciler's CRD update aside, see
     //    the test above).
     for (ns, _) in installs {
         let refused: Vec<_> = pod_logs(&dir, &cp(ns), &earlier)
