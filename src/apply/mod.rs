@@ -334,6 +334,9 @@ async fn apply(
     if o.kind() == "CustomResourceDefinition" && !opts.server_dry_run {
         drop_foreign_conversion_webhook(&api, &o, &opts.field_manager).await?;
     }
+    if o.kind().ends_with("WebhookConfiguration") && !opts.server_dry_run {
+        hand_admission_over(&api, &o, &opts.field_manager).await?;
+    }
     let mut params = PatchParams::apply(&opts.field_manager);
     params.force = opts.force_conflicts;
     params.dry_run = opts.server_dry_run;
@@ -345,6 +348,64 @@ async fn apply(
         Err(e) => Err(api_error(e))
             .with_context(|| format!("failed to apply `{}`", describe(&o.object_ref()))),
     }
+}
+
+/// The field manager that keeps an instance's admission rules and caBundle while knative takes
+/// them over (an instance moving from before v0.44 to v0.44+).
+const HANDOVER_MANAGER: &str = "tkn-multi-handover";
+
+/// Before v0.44 tkn-multi writes the rules and caBundle of an instance's webhook configurations;
+/// from v0.44 knative does, once its new webhook holds the leader lease (seen on the real
+/// cluster: up to ~15 s after the rollout). Applying the v0.44+ configuration, which has neither,
+/// would remove them (tkn-multi owned them), leaving the namespace without admission until then.
+/// So when the desired configuration has no rules and the live one has rules tkn-multi owns, the
+/// live rules and caBundle are first applied under [`HANDOVER_MANAGER`], which keeps them until
+/// knative's update replaces them (knative writes with Update, so nothing conflicts).
+async fn hand_admission_over(
+    api: &kube::Api<kube::api::DynamicObject>,
+    desired: &Object,
+    field_manager: &str,
+) -> anyhow::Result<()> {
+    let wants_rules = desired
+        .pointer("/webhooks")
+        .and_then(Value::as_array)
+        .is_some_and(|hooks| hooks.iter().any(|h| h.get("rules").is_some()));
+    if wants_rules {
+        return Ok(());
+    }
+    let Some(live) = api.get_opt(desired.name()).await.map_err(api_error)? else { return Ok(()) };
+    let owns_rules = live.metadata.managed_fields.iter().flatten().any(|m| {
+        m.manager.as_deref() == Some(field_manager)
+            && m.fields_v1.as_ref().is_some_and(|f| f.0.to_string().contains("\"f:rules\""))
+    });
+    if !owns_rules {
+        return Ok(());
+    }
+    let hooks: Vec<Value> = live.data["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let mut kept = json!({"name": h["name"]});
+            if let Some(r) = h.get("rules") {
+                kept["rules"] = r.clone();
+            }
+            if let Some(ca) = h["clientConfig"].get("caBundle") {
+                kept["clientConfig"] = json!({"caBundle": ca});
+            }
+            kept
+        })
+        .collect();
+    let body = json!({
+        "apiVersion": desired.api_version(), "kind": desired.kind(),
+        "metadata": {"name": desired.name()},
+        "webhooks": hooks,
+    });
+    api.patch(desired.name(), &PatchParams::apply(HANDOVER_MANAGER), &Patch::Apply(body))
+        .await
+        .map_err(api_error)
+        .with_context(|| format!("cannot hand `{}` over to knative", desired.name()))?;
+    Ok(())
 }
 
 /// A CRD that should not convert by webhook (`strategy: None`) may still carry the
@@ -475,11 +536,19 @@ async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
         to,
         spec["names"]["kind"].as_str().unwrap_or_default(),
     );
-    let api = apis.api(&gvk, None).await?;
     // The CRD was Established before this run changed its versions, so the wait before this step
-    // passes at once, while the API server may still answer 404 for a version it just added
-    // (seen on the real cluster, right after a v0.24.1 → v0.56.0 shared upgrade). Retry briefly.
+    // passes at once, while the API server may still answer 404 for a version it just added, in
+    // discovery and in lists (seen on the real cluster, right after v0.24.1 → v0.56.0 and
+    // v0.41.2 → v0.56.0 shared upgrades). Retry briefly.
     let serving_deadline = Instant::now() + Duration::from_secs(30);
+    let api = loop {
+        match apis.api(&gvk, None).await {
+            Err(_) if Instant::now() < serving_deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => break other?,
+        }
+    };
     let listed = loop {
         match api.list(&ListParams::default()).await {
             Err(kube::Error::Api(e)) if e.code == 404 && Instant::now() < serving_deadline => {
@@ -496,7 +565,24 @@ async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
     for o in objects.items {
         let ns_api = apis.api(&gvk, o.metadata.namespace.as_deref()).await?;
         let name = o.metadata.name.clone().unwrap_or_default();
-        match ns_api.replace(&name, &PostParams::default(), &o).await {
+        // A rewrite passes the admission webhooks of the object's namespace; one that is rolling
+        // out at the same moment (an instance upgraded with the shared layer) may fail a call
+        // (seen on the real cluster: "failed calling webhook … rejected our request for an
+        // unknown reason" while a v0.41.2 instance webhook gave way to v0.56.0). Retry those.
+        let retry_until = Instant::now() + Duration::from_secs(60);
+        let written = loop {
+            match ns_api.replace(&name, &PostParams::default(), &o).await {
+                Err(kube::Error::Api(e))
+                    if e.code == 500
+                        && e.message.contains("failed calling webhook")
+                        && Instant::now() < retry_until =>
+                {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => break other,
+            }
+        };
+        match written {
             Ok(_) => {}
             // Deleted or changed meanwhile: either way it was written at the storage version.
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
