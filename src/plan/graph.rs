@@ -232,15 +232,84 @@ fn facts(g: &PlanGraph) -> Vec<Facts> {
         .collect()
 }
 
-#[allow(clippy::too_many_lines)] // one block per named rule reads better than eight helpers
 fn add_edges(g: &mut PlanGraph) {
     let f = facts(g);
+    let found = edges(&f, false);
+    // Every debug build (so every test plan, the random sequences included) checks that the
+    // indexed candidates find exactly the edges of comparing all pairs.
+    #[cfg(debug_assertions)]
+    if f.len() <= 1000 {
+        let indexed: std::collections::BTreeSet<_> = found.iter().copied().collect();
+        let all: std::collections::BTreeSet<_> = edges(&f, true).into_iter().collect();
+        assert_eq!(indexed, all, "the indexed candidates must find every ordering edge");
+    }
+    for (a, b, rule) in found {
+        g.update_edge(a, b, rule);
+    }
+}
+
+/// The ordering edges among `f`: from indexed candidates, or (`all_pairs`, the reference the
+/// debug builds compare against) from every pair.
+#[allow(clippy::too_many_lines)] // one block per named rule reads better than eight helpers
+fn edges(f: &[Facts], all_pairs: bool) -> Vec<(NodeIndex, NodeIndex, Order)> {
     let apply = |x: &Facts| x.action.is_some_and(|a| a != Action::Delete);
     let delete = |x: &Facts| x.action == Some(Action::Delete);
     let kind = |x: &Facts| x.object.as_ref().map_or("", |o| o.kind.as_str()).to_owned();
     let mut edges: Vec<(NodeIndex, NodeIndex, Order)> = Vec::new();
-    for a in &f {
-        for b in &f {
+    // Every rule below relates a node only to nodes of its own owner, to the objects of a
+    // Namespace it is, or to a few cross-owner sets (shared deletes, CRD deletes, Deployment
+    // and CRD applies for the waits): candidates come from those indexes, so building the
+    // graph grows linearly with the number of instances, not with its square.
+    let mut by_owner: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    let mut by_namespace: std::collections::HashMap<&str, Vec<usize>> =
+        std::collections::HashMap::new();
+    let (mut shared_deletes, mut crd_deletes, mut deploy_applies, mut crd_applies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, x) in f.iter().enumerate() {
+        by_owner.entry(x.owner.as_str()).or_default().push(i);
+        let Some(o) = &x.object else { continue };
+        if let Some(ns) = &o.namespace {
+            by_namespace.entry(ns.as_str()).or_default().push(i);
+        }
+        match (delete(x), o.kind.as_str()) {
+            (true, k) => {
+                if x.owner == SHARED_OWNER {
+                    shared_deletes.push(i);
+                }
+                if k == "CustomResourceDefinition" {
+                    crd_deletes.push(i);
+                }
+            }
+            (false, "Deployment") => deploy_applies.push(i),
+            (false, "CustomResourceDefinition") => crd_applies.push(i),
+            _ => {}
+        }
+    }
+    let candidates = |a: &Facts| -> Vec<usize> {
+        if all_pairs {
+            return (0..f.len()).collect();
+        }
+        let mut c = by_owner.get(a.owner.as_str()).cloned().unwrap_or_default();
+        if let Some(o) = a.object.as_ref().filter(|o| o.kind == "Namespace") {
+            c.extend(by_namespace.get(o.name.as_str()).into_iter().flatten());
+        }
+        if delete(a) {
+            c.extend(&shared_deletes);
+            c.extend(&crd_deletes);
+        }
+        if a.wait_crd {
+            c.extend(&deploy_applies);
+        }
+        if a.wait_deploy.is_some() {
+            c.extend(&crd_applies);
+        }
+        c.sort_unstable();
+        c.dedup();
+        c
+    };
+    for a in f {
+        for b in candidates(a).into_iter().map(|j| &f[j]) {
             if a.n == b.n {
                 continue;
             }
@@ -317,9 +386,7 @@ fn add_edges(g: &mut PlanGraph) {
             }
         }
     }
-    for (a, b, rule) in edges {
-        g.update_edge(a, b, rule);
-    }
+    edges
 }
 
 /// Adds a certificate step for every instance in scope whose webhook certificate is due
