@@ -397,6 +397,27 @@ pub fn add_certificates(
     desired: &super::Desired,
     in_scope: &dyn Fn(&str) -> bool,
 ) {
+    // The applies a certificate step is ordered against, read once: Namespaces by name; each
+    // owner's `webhook-certs` Secret (before the step) and webhook and configurations (after).
+    let mut namespaces: std::collections::HashMap<String, NodeIndex> =
+        std::collections::HashMap::new();
+    let mut before: std::collections::HashMap<String, Vec<NodeIndex>> =
+        std::collections::HashMap::new();
+    let mut after: std::collections::HashMap<String, Vec<NodeIndex>> =
+        std::collections::HashMap::new();
+    for n in g.node_indices() {
+        let StepKind::Object { action, object: o, owner, .. } = &g[n].kind else { continue };
+        if *action == Action::Delete {
+            continue;
+        }
+        if o.kind == "Namespace" {
+            namespaces.insert(o.name.clone(), n);
+        } else if o.kind == "Secret" && o.name == crate::managed::WEBHOOK_CERTS_SECRET {
+            before.entry(owner.clone()).or_default().push(n);
+        } else if is_webhook_deployment(o) || o.kind.ends_with("WebhookConfiguration") {
+            after.entry(owner.clone()).or_default().push(n);
+        }
+    }
     for (name, work) in &desired.certificates {
         let Some(inst) = desired.instances.iter().find(|i| i.spec.name.as_str() == name) else {
             continue;
@@ -414,29 +435,14 @@ pub fn add_certificates(
             },
             manifest: None,
         });
-        let others: Vec<(NodeIndex, ObjectRef, Action, String)> = g
-            .node_indices()
-            .filter_map(|n| match &g[n].kind {
-                StepKind::Object { action, object, owner, .. } => {
-                    Some((n, object.clone(), *action, owner.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        for (n, o, action, owner) in others {
-            if action == Action::Delete {
-                continue;
-            }
-            let mine = owner == *name;
-            if o.kind == "Namespace" && o.name == ns {
-                g.update_edge(n, cert, Order::NamespaceFirst);
-            } else if mine && o.kind == "Secret" && o.name == crate::managed::WEBHOOK_CERTS_SECRET {
-                g.update_edge(n, cert, Order::CertificateFirst);
-            } else if mine
-                && (is_webhook_deployment(&o) || o.kind.ends_with("WebhookConfiguration"))
-            {
-                g.update_edge(cert, n, Order::CertificateFirst);
-            }
+        if let Some(n) = namespaces.get(&ns) {
+            g.update_edge(*n, cert, Order::NamespaceFirst);
+        }
+        for n in before.get(name).into_iter().flatten() {
+            g.update_edge(*n, cert, Order::CertificateFirst);
+        }
+        for n in after.get(name).into_iter().flatten() {
+            g.update_edge(cert, *n, Order::CertificateFirst);
         }
     }
 }
