@@ -190,22 +190,23 @@ pub fn due(
     if days_left(&o.ca_not_after, now).is_none_or(|d| d < RENEW_BEFORE_DAYS) {
         return Some((format!("the CA expires at {}", o.ca_not_after), true));
     }
+    serving_due(o, now, force).map(|why| (why, false))
+}
+
+/// What is due for the serving certificate alone (its CA's dates aside): a reason, or `None`.
+pub fn serving_due(o: &ObservedCertificate, now: OffsetDateTime, force: Force) -> Option<String> {
     let Some(not_after) = &o.serving_not_after else {
-        return Some(("no usable serving certificate".into(), false));
+        return Some("no usable serving certificate".into());
     };
     if !o.serving_current {
-        return Some((
+        return Some(
             "the serving certificate is not signed by the current CA for this service".into(),
-            false,
-        ));
+        );
     }
     if days_left(not_after, now).is_none_or(|d| d < RENEW_BEFORE_DAYS) {
-        return Some((format!("the serving certificate expires at {not_after}"), false));
+        return Some(format!("the serving certificate expires at {not_after}"));
     }
-    if force.serving {
-        return Some(("rotate-certs".into(), false));
-    }
-    None
+    force.serving.then(|| "rotate-certs".into())
 }
 
 /// The current time.

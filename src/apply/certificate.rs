@@ -96,11 +96,8 @@ pub(super) async fn write(
             (tls::CA_KEY.to_owned(), String::new()),
         ]);
         let facts = tls::inspect(Some(&old_ca), serving.as_ref(), namespace);
-        // Only the serving certificate's own dates count here, not the old CA's.
-        let keep = facts.is_some_and(|mut f| {
-            f.ca_not_after = "9999-12-31T00:00:00Z".into();
-            f.serving_current && tls::due(Some(&f), tls::now(), tls::Force::default()).is_none()
-        });
+        let keep = facts
+            .is_some_and(|f| tls::serving_due(&f, tls::now(), tls::Force::default()).is_none());
         if keep {
             return Ok(());
         }
