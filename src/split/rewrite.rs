@@ -173,6 +173,7 @@ impl Side {
     }
 
     pub fn instance(release: &Release, spec: &InstanceSpec) -> Self {
+        let caps = Capabilities::of(&release.version);
         Self {
             owner: spec.name.to_string(),
             instance: true,
@@ -182,12 +183,11 @@ impl Side {
             resolvers_namespace: spec.control_plane_namespace.to_string(),
             watched_namespace: spec.namespace.to_string(),
             version: release.version.clone(),
-            caps: Capabilities::of(&release.version),
-            owned: if Capabilities::of(&release.version).owned_admission {
-                OwnedAdmission::of(release, spec.admission_ca.clone())
-            } else {
-                None
-            },
+            owned: caps
+                .owned_admission
+                .then(|| OwnedAdmission::of(release, spec.admission_ca.clone()))
+                .flatten(),
+            caps,
         }
     }
 
