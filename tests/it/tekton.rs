@@ -137,6 +137,21 @@ impl Kube {
             .collect()
     }
 
+    /// Deletes every object of `kinds` in `ns` and waits until they are gone (90 s at most).
+    fn delete_all(&self, ns: &str, api_version: &str, kinds: &[&str]) {
+        for kind in kinds {
+            let api = self.api(api_version, kind, Some(ns));
+            self.rt
+                .block_on(api.delete_collection(&DeleteParams::default(), &ListParams::default()))
+                .unwrap();
+            let start = Instant::now();
+            while !self.rt.block_on(api.list(&ListParams::default())).unwrap().items.is_empty() {
+                assert!(start.elapsed() < Duration::from_secs(90), "{kind}s in {ns} not deleted");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+
     fn stored_versions(&self, crd: &str) -> Vec<String> {
         let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         let c = self.rt.block_on(api.get(crd)).unwrap();
@@ -458,16 +473,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     // Clean up: Tekton objects first (while the controllers that may hold finalizers run), so the
     // shared layer goes with the last instance and later tests start from an empty cluster.
     for ns in [&a, &b, &c, &stray] {
-        for kind in ["PipelineRun", "TaskRun", "Task"] {
-            let api = k.api("tekton.dev/v1", kind, Some(ns));
-            k.rt.block_on(api.delete_collection(&DeleteParams::default(), &ListParams::default()))
-                .unwrap();
-            let start = Instant::now();
-            while !k.rt.block_on(api.list(&ListParams::default())).unwrap().items.is_empty() {
-                assert!(start.elapsed() < Duration::from_secs(90), "{kind}s in {ns} not deleted");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
+        k.delete_all(ns, "tekton.dev/v1", &["PipelineRun", "TaskRun", "Task"]);
     }
     for inst in [&a, &b, &c] {
         run_ok(&path, &["uninstall", inst]);
@@ -740,16 +746,7 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
 
     // Clean up: Tekton objects, then the instances; their configurations go with them.
     for (ns, _) in installs {
-        for kind in ["PipelineRun", "TaskRun", "Pipeline", "Task"] {
-            let api = k.api("tekton.dev/v1beta1", kind, Some(ns));
-            k.rt.block_on(api.delete_collection(&DeleteParams::default(), &ListParams::default()))
-                .unwrap();
-            let start = Instant::now();
-            while !k.rt.block_on(api.list(&ListParams::default())).unwrap().items.is_empty() {
-                assert!(start.elapsed() < Duration::from_secs(90), "{kind}s in {ns} not deleted");
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
+        k.delete_all(ns, "tekton.dev/v1beta1", &["PipelineRun", "TaskRun", "Pipeline", "Task"]);
     }
     for (ns, _) in installs {
         run_ok(&path, &["uninstall", ns]);
