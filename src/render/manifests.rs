@@ -6,10 +6,11 @@ use crate::yaml;
 
 /// Renders `objects` as one YAML stream, each document introduced by `---`.
 pub fn to_yaml_stream(objects: &[Object]) -> Result<String, yaml::Error> {
+    let maps: Vec<_> = objects.iter().map(Object::as_map).collect();
     let mut out = String::new();
-    for o in objects {
+    for doc in yaml::to_strings(&maps)? {
         out.push_str("---\n");
-        out.push_str(&yaml::to_string(o.as_map())?);
+        out.push_str(&doc);
         if !out.ends_with('\n') {
             out.push('\n');
         }
@@ -36,10 +37,9 @@ fn sanitize(name: &str) -> String {
 
 /// Renders `objects` as a tree: one (relative path, YAML document) pair per object, sorted by path.
 pub fn to_tree(objects: &[Object]) -> Result<Vec<(String, String)>, yaml::Error> {
-    let mut files = Vec::with_capacity(objects.len());
-    for o in objects {
-        files.push((tree_path(o), yaml::to_string(o.as_map())?));
-    }
+    let maps: Vec<_> = objects.iter().map(Object::as_map).collect();
+    let mut files: Vec<(String, String)> =
+        objects.iter().map(tree_path).zip(yaml::to_strings(&maps)?).collect();
     files.sort();
     Ok(files)
 }
