@@ -119,8 +119,8 @@ where
     if writes {
         cluster.lock().await?;
     }
-    if printer.verbose > 0 && writes {
-        printer.info(&format!("timings: lock {:.2} s", start.elapsed().as_secs_f64()));
+    if writes {
+        printer.timing(&crate::timings::Timing::phase("lock", start.elapsed()));
     }
     let outcome = run(cluster, releases, matrix, request, desired, ui, printer).await;
     if writes {
@@ -145,13 +145,9 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
     prepare_certificates(&mut desired, &before, request.certificates)?;
     let mut loaded = Releases::new();
     let plan = make_plan(&desired, &before, releases, &mut loaded, matrix).await?;
-    if printer.verbose > 0 {
-        printer.info(&format!(
-            "timings: observe {:.2} s; plan {:.2} s (releases loaded included)",
-            observed.as_secs_f64(),
-            start.elapsed().saturating_sub(observed).as_secs_f64()
-        ));
-    }
+    printer.timing(&crate::timings::Timing::phase("observe", observed));
+    printer
+        .timing(&crate::timings::Timing::phase("plan", start.elapsed().saturating_sub(observed)));
     ui.show(&plan)?;
     if request.mode == Mode::Plan {
         return Ok(Outcome { before, plan });

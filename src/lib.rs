@@ -26,5 +26,6 @@ pub mod printer;
 pub mod release;
 pub mod render;
 pub mod split;
+pub mod timings;
 pub mod tls;
 pub mod yaml;

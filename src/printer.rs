@@ -18,6 +18,18 @@ pub struct Printer {
     pub color_out: bool,
     /// Colour on stderr (warnings, errors).
     pub color_err: bool,
+    /// How `-v` timings are written.
+    pub timings: TimingsFormat,
+}
+
+/// How `-v` timings are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimingsFormat {
+    /// `timings:` lines.
+    #[default]
+    Text,
+    /// One JSON object per line (`-o json`).
+    Json,
 }
 
 /// `--color`: when to colour output.
@@ -59,6 +71,7 @@ impl Printer {
             verbose,
             color_out: color.resolve(std::io::stdout().is_terminal(), no_color.as_deref()),
             color_err: color.resolve(std::io::stderr().is_terminal(), no_color.as_deref()),
+            timings: TimingsFormat::Text,
         }
     }
 
@@ -75,6 +88,18 @@ impl Printer {
     pub fn info(&self, text: &str) {
         if !self.quiet {
             eprintln!("{text}");
+        }
+    }
+
+    /// With `-v`, where a phase's time went, on stderr: a `timings:` line, or one JSON object
+    /// per line with `-o json`; never when quiet.
+    pub fn timing(&self, timing: &crate::timings::Timing) {
+        if !self.quiet && self.verbose > 0 {
+            if self.timings == TimingsFormat::Json {
+                eprintln!("{}", timing.to_json_line());
+            } else {
+                eprintln!("{}", timing.to_text());
+            }
         }
     }
 

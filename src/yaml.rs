@@ -187,7 +187,8 @@ mod tests {
     #[test]
     fn a_parallel_parse_equals_a_whole_parse_and_reports_errors_against_the_whole_input() {
         let text = "    a line of a block scalar\n".repeat(12);
-        let doc = |i: usize| format!("---\nkind: K\nmetadata:\n  name: n{i}\nspec:\n  text: |\n{text}");
+        let doc =
+            |i: usize| format!("---\nkind: K\nmetadata:\n  name: n{i}\nspec:\n  text: |\n{text}");
         let input: String = (0..900).map(doc).collect();
         assert!(input.len() > PARALLEL_FROM_BYTES);
         let whole: Vec<Value> = parse_all(&input).unwrap().into_iter().flatten().collect();

@@ -5,12 +5,15 @@
 //! `concurrency` at once; with a concurrency of 1 it follows the printed order exactly. Before
 //! the first write, [`ownership::check`] refuses objects that belong to someone else. Objects are
 //! written with server-side apply under one field manager and carry the hashes the next
-//! observation compares against; a field conflict is [`Conflict`]. Waits poll the pure
+//! observation compares against; a field conflict is [`Conflict`]. Waits watch the object (a
+//! list, then a watch, as `kubectl wait` does; no polling interval) and test the pure
 //! predicates of [`conditions`] (CRD Established; Deployment rolled out: `observedGeneration`,
 //! updated and available replicas, `Progressing`/`NewReplicaSetAvailable`), and the shared
 //! webhook's wait also checks that conversions work, under one overall deadline. A failed step
 //! stops new steps from starting, lets the running ones finish, and reports what was done
 //! ([`Incomplete`]): every step is idempotent, so re-running the same command converges.
+
+use crate::timings::Timing;
 
 mod certificate;
 pub use certificate::read as read_secret;
@@ -155,11 +158,12 @@ pub async fn execute(
     let start = Instant::now();
     ownership::check(&run.apis, plan, opts.force_conflicts, printer).await?;
     let checked = start.elapsed();
+    printer.timing(&Timing::phase("ownership", checked));
     let total = plan.steps.len();
     let outcome = schedule::run(&plan.steps, run, opts.concurrency).await;
     if printer.verbose > 0 {
         let took = run.took.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        printer.info(&timings(plan, checked, start.elapsed().saturating_sub(checked), &took));
+        printer.timing(&Timing::steps(&plan.steps, start.elapsed().saturating_sub(checked), &took));
     }
     if let Err(stopped) = outcome {
         let schedule::Stopped { step, error, done } = stopped;
@@ -182,7 +186,7 @@ pub async fn execute(
 
 impl schedule::Runner for Run<'_> {
     /// Waits, and deletes that wait for a finalizer (Namespaces, CRDs), send at most one
-    /// request and then poll: they do not count against `--concurrency`.
+    /// request and then watch: they do not count against `--concurrency`.
     fn throttled(&self, step: &Step) -> bool {
         match &step.kind {
             StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => false,
@@ -204,46 +208,6 @@ impl schedule::Runner for Run<'_> {
             .push((step.index, start.elapsed()));
         outcome
     }
-}
-
-/// `-v`: where an execution's time went: the ownership reads, the steps (by kind of step), and
-/// the slowest steps.
-fn timings(
-    plan: &Plan,
-    ownership: Duration,
-    steps: Duration,
-    took: &[(usize, Duration)],
-) -> String {
-    let mut by_kind: std::collections::BTreeMap<&str, (usize, Duration)> =
-        std::collections::BTreeMap::new();
-    for (i, d) in took {
-        let kind = match &plan.steps[*i].kind {
-            StepKind::Object { action: Action::Delete, .. } => "delete",
-            StepKind::Object { .. } => "apply",
-            StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => "wait",
-            StepKind::MigrateStoredVersions { .. } => "migrate",
-            StepKind::Certificate { .. } => "certificate",
-        };
-        let e = by_kind.entry(kind).or_default();
-        e.0 += 1;
-        e.1 += *d;
-    }
-    let kinds: Vec<String> =
-        by_kind.iter().map(|(k, (n, d))| format!("{n} {k} {:.2} s", d.as_secs_f64())).collect();
-    let mut slowest = took.to_vec();
-    slowest.sort_by_key(|s| std::cmp::Reverse(s.1));
-    let slowest: Vec<String> = slowest
-        .iter()
-        .take(5)
-        .map(|(i, d)| format!("  {:.2} s  step {}", d.as_secs_f64(), i + 1))
-        .collect();
-    format!(
-        "timings: ownership reads {:.2} s; steps {:.2} s wall ({} summed);\nslowest steps:\n{}",
-        ownership.as_secs_f64(),
-        steps.as_secs_f64(),
-        kinds.join(", "),
-        slowest.join("\n")
-    )
 }
 
 impl Run<'_> {
@@ -458,14 +422,42 @@ async fn delete(
         }
     }
     if let Some(deadline) = wait_gone.filter(|_| !opts.server_dry_run) {
-        while api.get_opt(&r.name).await?.is_some() {
-            if Instant::now() > deadline {
-                bail!("`{}` was not gone before the timeout", describe(r));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let gone = watch_until(api, &r.name, deadline, Option::is_none).await?;
+        if gone.is_err() {
+            bail!("`{}` was not gone before the timeout", describe(r));
         }
     }
     Ok(())
+}
+
+/// Watches object `name` (a list, then a watch from its resourceVersion, as `kubectl wait`
+/// does) until `done` holds for it (`None`: it does not exist), or `deadline` passes:
+/// `Err(last seen)` then. No polling interval stands between a change and its notice.
+async fn watch_until(
+    api: kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    deadline: Instant,
+    done: impl Fn(&Option<Value>) -> bool,
+) -> anyhow::Result<Result<(), Option<Value>>> {
+    use futures::TryStreamExt;
+    let mut last = None;
+    let watched = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), async {
+        let mut events = std::pin::pin!(kube::runtime::watcher::watch_object(api, name));
+        while let Some(seen) = events.try_next().await? {
+            last = seen.map(|o| serde_json::to_value(o).unwrap_or_default());
+            if done(&last) {
+                return Ok(true);
+            }
+        }
+        Ok::<_, kube::runtime::watcher::Error>(false)
+    })
+    .await;
+    match watched {
+        Ok(Ok(true)) => Ok(Ok(())),
+        Ok(Ok(false)) => bail!("the watch of `{name}` ended"),
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!("cannot watch `{name}`"))),
+        Err(_elapsed) => Ok(Err(last)),
+    }
 }
 
 async fn wait(
@@ -477,21 +469,16 @@ async fn wait(
     deadline: Instant,
 ) -> anyhow::Result<()> {
     let api = apis.api(gvk, namespace).await?;
-    loop {
-        let last = api.get_opt(name).await?.map(|o| serde_json::to_value(o).unwrap_or_default());
-        if last.as_ref().is_some_and(ready) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let status = last.as_ref().map_or(Value::Null, |o| o["status"].clone());
-            bail!(
-                "timed out waiting for {} `{name}` to be ready; last status: {}",
-                gvk.kind,
-                serde_json::to_string(&status).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    let watched = watch_until(api, name, deadline, |o| o.as_ref().is_some_and(ready)).await?;
+    if let Err(last) = watched {
+        let status = last.as_ref().map_or(Value::Null, |o| o["status"].clone());
+        bail!(
+            "timed out waiting for {} `{name}` to be ready; last status: {}",
+            gvk.kind,
+            serde_json::to_string(&status).unwrap_or_default()
+        );
     }
+    Ok(())
 }
 
 /// After the webhook Deployment in `namespace` rolled out: waits until conversions through it

@@ -40,7 +40,9 @@ pub struct GlobalArgs {
     /// Print only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Say more on stderr (repeatable).
+    /// Say more on stderr (repeatable): the release used, every step as it runs, and where the
+    /// time went (lock, observe, plan, ownership reads, steps by kind, the slowest steps); with
+    /// `-o json` the timings are JSON Lines (`{"phase":…,"seconds":…}`).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// When to colour the output; `NO_COLOR` turns `auto` off.

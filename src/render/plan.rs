@@ -83,7 +83,8 @@ fn section_header(plan: &Plan, owner: &str) -> String {
     }
 }
 
-fn step_line(kind: &StepKind) -> String {
+/// One step as the text plan shows it (mark, object, reason).
+pub fn step_line(kind: &StepKind) -> String {
     match kind {
         StepKind::Object { action, object, reason, .. } => {
             let mut l = format!("{:<3} {}/{}", action.mark(), object.kind, object.name);

@@ -439,6 +439,41 @@ fn plans_are_coloured_only_when_asked_or_on_a_terminal_and_never_with_no_color()
 }
 
 #[test]
+fn verbose_timings_are_text_lines_or_with_json_output_json_lines_and_stdout_stays_one_document() {
+    let Some(dir) = release_dir() else { return };
+    let cache = tempfile::tempdir().unwrap();
+    let state = cache.path().join("empty.yaml");
+    std::fs::write(&state, "formatVersion: \"1\"\n").unwrap();
+    let state = state.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let out = tkn(cache.path())
+            .env("TKN_MULTI_RELEASE_DIR", &dir)
+            .args(["install", "v0.50.3", "-n", "team-a", "--dry-run", "--state", state])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let json = run(&["-v", "-o", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
+    assert!(plan["steps"].as_array().is_some_and(|s| !s.is_empty()), "{plan}");
+    let phases: Vec<serde_json::Value> = stderr(&json)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = phases.iter().filter_map(|p| p["phase"].as_str()).collect();
+    // A saved state is not locked and nothing is executed: observe and plan only.
+    assert_eq!(names, ["observe", "plan"], "{}", stderr(&json));
+    assert!(phases.iter().all(|p| p["seconds"].as_f64().is_some_and(|s| s >= 0.0)));
+    let text = stderr(&run(&["-v"]));
+    assert!(text.contains("timings: observe ") && text.contains("timings: plan "), "{text}");
+    assert!(!text.contains("{\"phase\""), "{text}");
+    assert!(!stderr(&run(&["-o", "json"])).contains("phase"), "only with -v");
+}
+
+#[test]
 fn status_takes_the_same_output_flag_as_every_other_command() {
     let cache = tempfile::tempdir().unwrap();
     for bad in [&["status", "a", "-o", "xml"][..], &["status", "a", "--json", "-o", "yaml"]] {

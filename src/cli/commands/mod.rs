@@ -146,6 +146,11 @@ pub(crate) async fn change_with(
     certificates: crate::tls::Force,
     desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
 ) -> anyhow::Result<ExitStatus> {
+    let timings = match args.output {
+        PlanOutput::Json => crate::printer::TimingsFormat::Json,
+        _ => crate::printer::TimingsFormat::Text,
+    };
+    let printer = &Printer { timings, ..*printer };
     let matrix = matrix::load_matrix(&args.matrix)?;
     let sources =
         Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
