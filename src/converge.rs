@@ -7,6 +7,8 @@
 //! `install`, `upgrade`, `uninstall` and `apply -f` differ only in the desired state they ask
 //! for; a fleet across clusters and the operator call the same [`converge`].
 
+pub mod fleet;
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -138,6 +140,51 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
     ui: &U,
     printer: &Printer,
 ) -> anyhow::Result<Outcome> {
+    let mut prepared = prepare(cluster, releases, matrix, request, desired, printer).await?;
+    ui.show(&prepared.plan)?;
+    if request.mode == Mode::Plan {
+        return Ok(prepared.outcome());
+    }
+    if !cluster.writable() {
+        return Err(review_only());
+    }
+    consent(prepared.plan.summary.delete + prepared.plan.summary.replace, request, ui)?;
+    carry_out(cluster, &mut prepared, releases, matrix, request, printer).await?;
+    Ok(prepared.outcome())
+}
+
+/// A plan made, and what it was made from: between [`prepare`] and [`carry_out`].
+#[derive(Debug)]
+pub struct Prepared {
+    /// The observation.
+    pub before: ClusterState,
+    /// The desired state built from it (certificate work filled in).
+    pub desired: Desired,
+    /// The plan.
+    pub plan: Plan,
+    loaded: Releases,
+}
+
+impl Prepared {
+    /// What the run planned and started from.
+    pub fn outcome(self) -> Outcome {
+        Outcome { before: self.before, plan: self.plan }
+    }
+}
+
+/// Observes `cluster`, builds the desired state from the observation and plans it (loading the
+/// releases the planner asks for). Writes nothing.
+///
+/// # Errors
+/// An observation that fails, and the desired state's and the planner's refusals.
+pub async fn prepare<C: Cluster, R: ReleaseSource>(
+    cluster: &C,
+    releases: &R,
+    matrix: &Matrix,
+    request: &Request,
+    desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
+    printer: &Printer,
+) -> anyhow::Result<Prepared> {
     let start = std::time::Instant::now();
     let before = cluster.observe().await.context("cannot observe the cluster")?;
     let observed = start.elapsed();
@@ -148,37 +195,52 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
     printer.timing(&crate::timings::Timing::phase("observe", observed));
     printer
         .timing(&crate::timings::Timing::phase("plan", start.elapsed().saturating_sub(observed)));
-    ui.show(&plan)?;
-    if request.mode == Mode::Plan {
-        return Ok(Outcome { before, plan });
+    Ok(Prepared { before, desired, plan, loaded })
+}
+
+/// Consent to a plan that deletes or replaces `destructive` objects: `--yes`, an answer of
+/// `yes`, or (with nobody to ask) a refusal that says to pass `--yes`.
+///
+/// # Errors
+/// A declined plan, or no consent to be had.
+pub fn consent<U: Ui>(destructive: usize, request: &Request, ui: &U) -> anyhow::Result<()> {
+    if destructive == 0 || request.yes || request.mode != Mode::Apply {
+        return Ok(());
     }
-    if !cluster.writable() {
-        return Err(review_only());
+    let question = format!("The plan deletes or replaces {destructive} object(s). Apply it?");
+    match ui.confirm(&question)? {
+        Some(true) => Ok(()),
+        Some(false) => Err(UserError("not applied: the plan was declined".into()).into()),
+        None => Err(UserError(format!(
+            "the plan deletes or replaces {destructive} object(s); review it and pass `--yes` to apply it"
+        ))
+        .into()),
     }
-    let destructive = plan.summary.delete + plan.summary.replace;
-    if destructive > 0 && !request.yes && request.mode == Mode::Apply {
-        let question = format!("The plan deletes or replaces {destructive} object(s). Apply it?");
-        match ui.confirm(&question)? {
-            Some(true) => {}
-            Some(false) => {
-                return Err(UserError("not applied: the plan was declined".into()).into());
-            }
-            None => {
-                return Err(UserError(format!(
-                    "the plan deletes or replaces {destructive} object(s); review it and pass `--yes` to apply it"
-                ))
-                .into());
-            }
-        }
-    }
+}
+
+/// Executes a prepared plan (with the API's dry run under [`Mode::ServerDryRun`]), and with
+/// `--atomic` rolls a run that stopped part-way back.
+///
+/// # Errors
+/// Execution failures (`apply::Incomplete` in the chain, `apply::RolledBack` too after a
+/// roll-back).
+pub async fn carry_out<C: Cluster, R: ReleaseSource>(
+    cluster: &C,
+    prepared: &mut Prepared,
+    releases: &R,
+    matrix: &Matrix,
+    request: &Request,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let opts = apply::Options {
         server_dry_run: request.mode == Mode::ServerDryRun,
         ..request.apply.clone()
     };
-    if let Err(e) = cluster.execute(&plan, &opts, printer).await {
+    let plan = &prepared.plan;
+    if let Err(e) = cluster.execute(plan, &opts, printer).await {
         let partial = e.downcast_ref::<apply::Incomplete>().is_some();
         return Err(if request.atomic && partial && !opts.server_dry_run {
-            let back = (&desired, &before, &mut loaded);
+            let back = (&prepared.desired, &prepared.before, &mut prepared.loaded);
             roll_back(e, back, cluster, releases, matrix, &opts, printer).await
         } else {
             e
@@ -191,7 +253,7 @@ async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
             "applied"
         });
     }
-    Ok(Outcome { before, plan })
+    Ok(())
 }
 
 /// Before v0.44 tkn-multi owns each instance's webhook certificate (see [`crate::tls`]): every
@@ -281,7 +343,19 @@ pub fn rollback_desired(forward: &Desired, before: &ClusterState) -> anyhow::Res
             keep_on_uninstall: had_shared,
             downgrade: false,
         },
-        instances: before.desired_instances()?,
+        image_registry: forward.image_registry.clone(),
+        instances: before
+            .desired_instances()?
+            .into_iter()
+            .map(|mut i| {
+                // What the run was asked to keep of each instance stays asked for.
+                if let Some(f) = forward.instances.iter().find(|f| f.spec.name == i.spec.name) {
+                    i.overrides = f.overrides.clone();
+                    i.config = f.config.clone();
+                }
+                i
+            })
+            .collect(),
         scope,
         certificates: std::collections::BTreeMap::new(),
     })

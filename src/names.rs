@@ -111,6 +111,15 @@ dns_label_newtype!(
     |_| None
 );
 
+dns_label_newtype!(
+    /// The name of a cluster in a fleet file: a DNS label of at most 63 characters (it names the
+    /// cluster's state file, `<cluster>.yaml`, and its Flux tree).
+    ClusterName,
+    "cluster name",
+    63,
+    |_| None
+);
+
 /// The cluster-scoped RBAC name of upstream object `upstream` owned by `owner`.
 pub fn rbac_name(owner: &str, upstream: &str) -> String {
     format!("tkn-multi:{owner}:{upstream}")

@@ -20,6 +20,10 @@ pub struct Printer {
     pub color_err: bool,
     /// How `-v` timings are written.
     pub timings: TimingsFormat,
+    /// The cluster this printer speaks for when several are worked on at once (see
+    /// [`Printer::for_cluster`]): stderr lines but errors and questions start `[<cluster>] `,
+    /// JSON timings carry `"cluster"`. Empty otherwise.
+    pub cluster: &'static str,
 }
 
 /// How `-v` timings are written on stderr.
@@ -72,7 +76,19 @@ impl Printer {
             color_out: color.resolve(std::io::stdout().is_terminal(), no_color.as_deref()),
             color_err: color.resolve(std::io::stderr().is_terminal(), no_color.as_deref()),
             timings: TimingsFormat::Text,
+            cluster: "",
         }
+    }
+
+    /// This printer, its stderr lines marked `[<cluster>] `. The prefix lives as long as the
+    /// process (one small string per cluster of a fleet), so the printer stays `Copy`.
+    #[must_use]
+    pub fn for_cluster(&self, cluster: &str) -> Printer {
+        Printer { cluster: Box::leak(cluster.to_owned().into_boxed_str()), ..*self }
+    }
+
+    fn tag(&self) -> String {
+        if self.cluster.is_empty() { String::new() } else { format!("[{}] ", self.cluster) }
     }
 
     /// Writes data to stdout. A closed pipe (`| head`) is not an error.
@@ -87,7 +103,7 @@ impl Printer {
     /// A status line on stderr, unless quiet.
     pub fn info(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}{text}", self.tag());
         }
     }
 
@@ -96,9 +112,14 @@ impl Printer {
     pub fn timing(&self, timing: &crate::timings::Timing) {
         if !self.quiet && self.verbose > 0 {
             if self.timings == TimingsFormat::Json {
-                eprintln!("{}", timing.to_json_line());
+                let mut line = timing.to_json_line();
+                if !self.cluster.is_empty() {
+                    let cluster = serde_json::to_string(self.cluster).expect("a string serialises");
+                    line = format!("{{\"cluster\":{cluster},{}", &line[1..]);
+                }
+                eprintln!("{line}");
             } else {
-                eprintln!("{}", timing.to_text());
+                eprintln!("{}{}", self.tag(), timing.to_text());
             }
         }
     }
@@ -107,7 +128,7 @@ impl Printer {
     pub fn progress(&self, text: &str) {
         use std::io::IsTerminal as _;
         if !self.quiet && (self.verbose > 0 || std::io::stderr().is_terminal()) {
-            eprintln!("{text}");
+            eprintln!("{}{text}", self.tag());
         }
     }
 
@@ -115,9 +136,9 @@ impl Printer {
     pub fn warn(&self, text: &str) {
         if !self.quiet {
             if self.color_err {
-                eprintln!("{YELLOW}warning:{RESET} {text}");
+                eprintln!("{}{YELLOW}warning:{RESET} {text}", self.tag());
             } else {
-                eprintln!("warning: {text}");
+                eprintln!("{}warning: {text}", self.tag());
             }
         }
     }

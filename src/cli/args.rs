@@ -82,6 +82,10 @@ pub struct PlanArgs {
     /// How long to wait for another tkn-multi run's cluster lock, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,
+    /// Pull every Tekton image from this mirror (host, port, path prefix), repository paths,
+    /// tags and digests kept; the controller's `-*-image` arguments too.
+    #[arg(long, value_name = "REGISTRY", env = "TKN_MULTI_IMAGE_REGISTRY")]
+    pub image_registry: Option<crate::plan::overrides::ImageRegistry>,
 }
 
 /// kubectl-compatible cluster flags.

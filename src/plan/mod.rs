@@ -19,6 +19,7 @@
 pub mod fleet;
 pub mod graph;
 pub mod order;
+pub mod overrides;
 pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +89,8 @@ pub struct DesiredInstance {
     pub version: TektonVersion,
     /// `ConfigMap` keys to override, by `ConfigMap` name (`feature-flags`, `config-defaults`, …).
     pub config: BTreeMap<String, BTreeMap<String, String>>,
+    /// Image relocation and Deployment settings.
+    pub overrides: overrides::Overrides,
 }
 
 /// What the cluster should look like, and which owners the plan may change.
@@ -97,6 +100,8 @@ pub struct Desired {
     pub shared: SharedSpec,
     /// The shared-layer policy.
     pub policy: SharedPolicy,
+    /// The registry the shared layer's images are relocated to.
+    pub image_registry: Option<overrides::ImageRegistry>,
     /// Every instance that should exist (observed ones outside `scope` included).
     pub instances: Vec<DesiredInstance>,
     /// Instances whose objects the plan may create, change or delete; `None` means all (a fleet
@@ -395,6 +400,20 @@ pub enum Error {
     /// loads releases lazily (`converge` loads it and plans again).
     #[error("release {0} is needed and was not loaded")]
     MissingRelease(TektonVersion),
+    /// An override names a Deployment the instance's release does not have.
+    #[error(
+        "instance `{instance}` overrides Deployment `{deployment}`, which Tekton Pipelines {version} does not have (it has {known})"
+    )]
+    UnknownDeployment {
+        /// The instance.
+        instance: String,
+        /// The name overridden.
+        deployment: String,
+        /// The instance's version.
+        version: TektonVersion,
+        /// The Deployments it has.
+        known: String,
+    },
 }
 
 /// The hash of an object's content, and of its immutable fields.
@@ -463,6 +482,15 @@ pub fn plan(
     let mut plan = graph::linearise(&g, shared_layer, target);
     plan.notes = notes;
     Ok(plan)
+}
+
+/// The checks [`plan`] makes of a desired state before it looks at a cluster: no instance
+/// listed twice, no namespace claimed twice.
+///
+/// # Errors
+/// The first conflict.
+pub fn check_desired(desired: &Desired) -> Result<(), Error> {
+    validate(desired, &ClusterState::empty())
 }
 
 fn validate(desired: &Desired, observed: &ClusterState) -> Result<(), Error> {
@@ -584,7 +612,9 @@ fn desired_objects(
     let mut target_shared = None;
     if let Some(layer) = layer {
         let base = release(releases, &layer.version)?;
-        for o in split::shared_part(base, &desired.shared) {
+        let relocation = overrides::Overrides::registry(desired.image_registry.clone());
+        for mut o in split::shared_part(base, &desired.shared) {
+            relocation.apply(&mut o);
             add(SHARED_OWNER, o);
         }
         // Legacy CRDs come from the release that last shipped them, as single-version CRDs.
@@ -628,8 +658,21 @@ fn desired_objects(
                 second: i.spec.name.to_string(),
             }
         })?;
+        let deployments: Vec<&str> =
+            objects.iter().filter(|o| o.kind() == "Deployment").map(Object::name).collect();
+        if let Some(unknown) =
+            i.overrides.deployments.keys().find(|d| !deployments.contains(&d.as_str()))
+        {
+            return Err(Error::UnknownDeployment {
+                instance: i.spec.name.to_string(),
+                deployment: unknown.clone(),
+                version: i.version.clone(),
+                known: deployments.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+            });
+        }
         for mut o in objects {
             apply_config(&mut o, &i.config);
+            i.overrides.apply(&mut o);
             add(i.spec.name.as_str(), o);
         }
         instances.push(ObservedInstance {

@@ -136,6 +136,7 @@ impl ClusterState {
                     },
                     version: i.version.clone(),
                     config: BTreeMap::new(),
+                    overrides: super::overrides::Overrides::default(),
                 })
             })
             .collect()

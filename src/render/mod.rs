@@ -9,6 +9,34 @@ pub mod status;
 
 use std::fmt::Write as _;
 
+/// One section per cluster, in the given order: `cluster <name>:` and its text indented by two
+/// spaces, or `cluster <name>: <line>` when it has a one-line outcome instead (an error, "not
+/// installed"); sections are separated by a blank line.
+pub fn cluster_sections(sections: &[(&str, Result<String, String>)]) -> String {
+    let mut out = String::new();
+    for (i, (cluster, body)) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match body {
+            Ok(text) => {
+                let _ = writeln!(out, "cluster {cluster}:");
+                for line in text.lines() {
+                    if line.is_empty() {
+                        out.push('\n');
+                    } else {
+                        let _ = writeln!(out, "  {line}");
+                    }
+                }
+            }
+            Err(line) => {
+                let _ = writeln!(out, "cluster {cluster}: {line}");
+            }
+        }
+    }
+    out
+}
+
 /// Aligns a header and rows into kubectl-style columns separated by two spaces.
 pub fn table(header: &[impl AsRef<str>], rows: &[Vec<String>]) -> String {
     table_with_gap(header, rows, 2)

@@ -119,6 +119,31 @@ pub fn to_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plans are plain data") + "\n"
 }
 
+/// The plans of several clusters, one section each (`cluster east:`), in the given order; a
+/// cluster with no plan shows its error.
+pub fn fleet_to_text(plans: &[(&str, Result<&Plan, String>)]) -> String {
+    let sections: Vec<(&str, Result<String, String>)> = plans
+        .iter()
+        .map(|(c, p)| (*c, p.as_ref().map(|p| to_text(p)).map_err(|e| format!("no plan: {e}"))))
+        .collect();
+    super::cluster_sections(&sections)
+}
+
+/// The plans of several clusters as one JSON document:
+/// `{"clusters": [{"name": …, "plan": {…}} | {"name": …, "error": "…"}]}`.
+pub fn fleet_to_json(plans: &[(&str, Result<&Plan, String>)]) -> String {
+    let clusters: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|(cluster, plan)| match plan {
+            Ok(plan) => serde_json::json!({"name": cluster, "plan": plan}),
+            Err(e) => serde_json::json!({"name": cluster, "error": e}),
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "clusters": clusters }))
+        .expect("plans are plain data")
+        + "\n"
+}
+
 /// The text plan with its marks coloured as Terraform colours them: creates green, updates
 /// yellow, replaces and deletes red (ANSI; for a terminal).
 pub fn colorize(text: &str) -> String {

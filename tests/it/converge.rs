@@ -173,6 +173,7 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
         },
         version: version.parse().unwrap(),
         config: BTreeMap::new(),
+        overrides: tkn_multi::plan::overrides::Overrides::default(),
     }
 }
 
@@ -190,6 +191,7 @@ fn with(name: &str, version: &str) -> impl FnOnce(&ClusterState) -> anyhow::Resu
         Ok(Desired {
             shared: SharedSpec::default(),
             policy: SharedPolicy::default(),
+            image_registry: None,
             instances,
             scope: Some(BTreeSet::from([name])),
             certificates: std::collections::BTreeMap::new(),
@@ -213,6 +215,7 @@ fn without(name: &str) -> impl FnOnce(&ClusterState) -> anyhow::Result<Desired> 
         Ok(Desired {
             shared: SharedSpec::default(),
             policy: SharedPolicy::default(),
+            image_registry: None,
             instances,
             scope: Some(scope),
             certificates: std::collections::BTreeMap::new(),

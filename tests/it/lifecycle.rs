@@ -196,3 +196,114 @@ fn a_fleet_file_converges_and_removes_what_it_no_longer_lists() {
     assert!(out.contains("instance team-a: removed"), "{out}");
     assert!(!out.contains("- CustomResourceDefinition"), "CRDs stay while team-b remains:\n{out}");
 }
+
+#[test]
+fn a_fleet_across_clusters_plans_offline_per_cluster_from_a_state_dir() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let states = tmp.path().join("states");
+    std::fs::create_dir(&states).unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/fleet-two-clusters.yaml");
+    let dir = states.display().to_string();
+    // A missing state file names the cluster and how to write it.
+    let (code, _, err) =
+        run(&releases, &["apply", "-f", example, "--state-dir", &dir, "--dry-run"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read the state of cluster `east`"), "{err}");
+    for c in ["east", "west"] {
+        std::fs::write(states.join(format!("{c}.yaml")), "formatVersion: \"1\"\n").unwrap();
+    }
+    let (code, out, err) =
+        run(&releases, &["apply", "-f", example, "--state-dir", &dir, "--dry-run", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let clusters = json["clusters"].as_array().unwrap();
+    let plan = |name: &str| &clusters.iter().find(|c| c["name"] == name).unwrap()["plan"];
+    let instances = |name: &str| -> Vec<String> {
+        plan(name)["target"]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(instances("east"), ["build", "legacy"]);
+    assert_eq!(instances("west"), ["build", "legacy", "release"]);
+    // The matrix runs per cluster: west serves v1.9.0, east only needs v0.56.0.
+    assert_eq!(plan("east")["target"]["shared"]["version"], "v0.56.0");
+    assert_eq!(plan("west")["target"]["shared"]["version"], "v1.9.0");
+    // The text plan has one section per cluster; `--cluster` narrows it.
+    let (code, out, err) = run(
+        &releases,
+        &["apply", "-f", example, "--state-dir", &dir, "--dry-run", "--cluster", "west"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("cluster west:\n") && !out.contains("cluster east:"), "{out}");
+    let (code, _, err) = run(
+        &releases,
+        &["apply", "-f", example, "--state-dir", &dir, "--dry-run", "--cluster", "north"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("`--cluster north`: the fleet has no such cluster (`east`, `west`)"),
+        "{err}"
+    );
+    // Executing from saved observations is refused, as with `--state`.
+    let (code, _, err) = run(&releases, &["apply", "-f", example, "--state-dir", &dir, "--yes"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("use `--dry-run`"), "{err}");
+    // A Deployment override the release does not have is refused on that cluster, and nothing runs
+    // anywhere.
+    let bad = std::fs::read_to_string(example).unwrap().replace(
+        "tekton-pipelines-controller: {replicas: 2}",
+        "tekton-pipelines-kontroller: {replicas: 2}",
+    );
+    std::fs::write(tmp.path().join("bad.yaml"), bad).unwrap();
+    let (code, out, err) = run(
+        &releases,
+        &[
+            "apply",
+            "-f",
+            &tmp.path().join("bad.yaml").display().to_string(),
+            "--state-dir",
+            &dir,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("cluster east: no plan:") && out.contains("cluster west:\n"), "{out}");
+    assert!(err.contains("error: cluster east: instance `build` overrides Deployment `tekton-pipelines-kontroller`, which Tekton Pipelines v0.56.0 does not have"), "{err}");
+}
+
+#[test]
+fn render_relocates_every_image_to_a_registry() {
+    let Some(releases) = release_dir() else { return };
+    for v in ["v0.22.0", "v0.50.3", "v1.9.0"] {
+        let (code, out, err) = run(
+            &releases,
+            &["render", v, "-n", "team-a", "--image-registry", "mirror.local:5000/tekton"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let objects = tkn_multi::yaml::parse_documents(&out).unwrap();
+        let mut images = Vec::new();
+        for o in objects.iter().filter(|o| o["kind"] == "Deployment") {
+            for c in o["spec"]["template"]["spec"]["containers"].as_array().unwrap() {
+                images.push(c["image"].as_str().unwrap().to_owned());
+                let args: Vec<&str> =
+                    c["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+                for w in args.windows(2) {
+                    if w[0].starts_with('-') && w[0].ends_with("-image")
+                        || w[0].ends_with("-image-win")
+                    {
+                        images.push(w[1].to_owned());
+                    }
+                }
+            }
+        }
+        assert!(images.len() >= 6, "{v}: {images:?}");
+        for i in &images {
+            assert!(i.starts_with("mirror.local:5000/tekton/"), "{v}: {i}");
+        }
+        assert!(images.iter().any(|i| i.contains("@sha256:")), "{v}: digests kept");
+    }
+}

@@ -9,6 +9,7 @@
 //! - `matrix`: the compatibility matrix against the real releases.
 //! - `lifecycle`: the changing commands with `--dry-run` and `--state`, as a user runs them.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
+//! - `clusters`: a fleet across the member clusters `east` and `west` of that kubeconfig.
 //! - `tekton`: real Tekton controllers and webhooks run by that cluster's process kubelet.
 
 // Test code: skips are announced on stderr; the cluster tests hold a std mutex across awaits on
@@ -25,6 +26,7 @@
 
 mod cli;
 mod cluster;
+mod clusters;
 mod common;
 mod converge;
 mod layers;

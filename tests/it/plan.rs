@@ -41,6 +41,7 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
         },
         version: version.parse().unwrap(),
         config: BTreeMap::new(),
+        overrides: tkn_multi::plan::overrides::Overrides::default(),
     }
 }
 
@@ -48,6 +49,7 @@ fn desired(instances: &[(&str, &str)], scope: &[&str], policy: SharedPolicy) -> 
     Desired {
         shared: SharedSpec::default(),
         policy,
+        image_registry: None,
         instances: instances.iter().map(|(n, v)| instance(n, v)).collect(),
         scope: Some(scope.iter().map(|s| (*s).to_owned()).collect()),
         certificates: std::collections::BTreeMap::new(),

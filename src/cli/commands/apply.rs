@@ -8,7 +8,7 @@ use crate::cli::args::PlanArgs;
 use crate::cli::exit::ExitStatus;
 use crate::cli::settings::Env;
 use crate::fault::UserError;
-use crate::plan::fleet::parse_fleet;
+use crate::plan::fleet::{self, Fleet};
 use crate::printer::Printer;
 use crate::split::DEFAULT_SHARED_NAMESPACE;
 
@@ -18,6 +18,13 @@ pub struct ApplyArgs {
     /// The fleet file (`kind: Fleet`): every instance and the shared-layer policy.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: PathBuf,
+    /// Only these clusters of a fleet with `clusters:` (repeatable).
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<crate::names::ClusterName>,
+    /// Plan a fleet with clusters offline: one saved observation per cluster,
+    /// `DIR/<cluster>.yaml` (`tkn-multi list -o yaml`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Planning options.
     #[command(flatten)]
     pub plan: PlanArgs,
@@ -26,7 +33,48 @@ pub struct ApplyArgs {
 /// Runs `apply -f`.
 pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let text = fs_err::read_to_string(&args.file)?;
-    let desired = parse_fleet(&text, &args.file.display().to_string())?;
+    let desired = match fleet::parse(&text, &args.file.display().to_string())? {
+        Fleet::Single(d) if args.clusters.is_empty() && args.state_dir.is_none() => d,
+        Fleet::Single(_) => {
+            return Err(UserError(format!(
+                "`--cluster` and `--state-dir` need a fleet with `clusters:` (`{}`)",
+                fleet::FLEET_V1ALPHA2
+            ))
+            .into());
+        }
+        Fleet::Clusters(mut members) => {
+            if let Some(unknown) =
+                args.clusters.iter().find(|c| !members.iter().any(|m| &m.cluster.name == *c))
+            {
+                return Err(UserError(format!(
+                    "`--cluster {unknown}`: the fleet has no such cluster ({})",
+                    members
+                        .iter()
+                        .map(|m| format!("`{}`", m.cluster.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .into());
+            }
+            if !args.clusters.is_empty() {
+                members.retain(|m| args.clusters.contains(&m.cluster.name));
+            }
+            check_shared_namespace(&args, &members[0].desired)?;
+            return super::change_fleet(
+                &args.plan,
+                env,
+                printer,
+                members,
+                args.state_dir.as_deref(),
+            )
+            .await;
+        }
+    };
+    check_shared_namespace(&args, &desired)?;
+    super::change(&args.plan, env, printer, |_| Ok(desired)).await
+}
+
+fn check_shared_namespace(args: &ApplyArgs, desired: &crate::plan::Desired) -> anyhow::Result<()> {
     if desired.shared.namespace != args.plan.shared_namespace
         && args.plan.shared_namespace.as_str() != DEFAULT_SHARED_NAMESPACE
     {
@@ -35,5 +83,5 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
         )
         .into());
     }
-    super::change(&args.plan, env, printer, |_| Ok(desired)).await
+    Ok(())
 }

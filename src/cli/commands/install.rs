@@ -58,10 +58,12 @@ fn desired(args: &InstallArgs, state: &ClusterState) -> anyhow::Result<Desired> 
         spec,
         version: args.version.clone(),
         config: std::collections::BTreeMap::new(),
+        overrides: crate::plan::overrides::Overrides::default(),
     });
     Ok(Desired {
         shared: super::shared_spec(&args.plan, state)?,
         policy: args.policy.policy(),
+        image_registry: None,
         instances,
         scope: Some(BTreeSet::from([name.to_string()])),
         certificates: std::collections::BTreeMap::new(),

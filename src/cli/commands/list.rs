@@ -13,6 +13,9 @@ pub struct ListArgs {
     /// Output format; `-o yaml` is the `--state` file of the planning commands.
     #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
     pub output: PlanOutput,
+    /// Every cluster of this fleet file (`clusters:`), each by its context.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub fleet: Option<std::path::PathBuf>,
     /// The cluster.
     #[command(flatten)]
     pub kube: KubeArgs,
@@ -20,6 +23,9 @@ pub struct ListArgs {
 
 /// Runs `list`.
 pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    if let Some(file) = &args.fleet {
+        return fleet(&args, file, printer).await;
+    }
     let client = crate::cluster::connect(&args.kube.connection()).await?;
     let state = crate::cluster::observe(&client).await?;
     let text = match args.output {
@@ -29,4 +35,54 @@ pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Resul
     };
     printer.data(&text)?;
     Ok(ExitStatus::Success)
+}
+
+/// `list -f FLEET`: every cluster observed at once; one section (or document entry) each, and a
+/// cluster that cannot be observed says why without hiding the others (exit 2).
+async fn fleet(
+    args: &ListArgs,
+    file: &std::path::Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let clusters = super::fleet_clusters(file, &args.kube)?;
+    let states = futures::future::join_all(clusters.iter().map(|(_, c)| async move {
+        let client = crate::cluster::connect(c).await?;
+        crate::cluster::observe(&client).await
+    }))
+    .await;
+    let failed = states.iter().filter(|s| s.is_err()).count();
+    let text = match args.output {
+        PlanOutput::Text => {
+            let sections: Vec<(&str, Result<String, String>)> = clusters
+                .iter()
+                .zip(&states)
+                .map(|((name, _), s)| {
+                    let body = s
+                        .as_ref()
+                        .map(crate::render::status::list_text)
+                        .map_err(|e| format!("cannot observe: {e:#}"));
+                    (name.as_str(), body)
+                })
+                .collect();
+            crate::render::cluster_sections(&sections)
+        }
+        format => {
+            let entries: Vec<serde_json::Value> = clusters
+                .iter()
+                .zip(&states)
+                .map(|((name, _), state)| match state {
+                    Ok(s) => serde_json::json!({"name": name, "state": s}),
+                    Err(e) => serde_json::json!({"name": name, "error": format!("{e:#}")}),
+                })
+                .collect();
+            let doc = serde_json::json!({ "clusters": entries });
+            if format == PlanOutput::Json {
+                serde_json::to_string_pretty(&doc)? + "\n"
+            } else {
+                crate::yaml::to_string(&doc)?
+            }
+        }
+    };
+    printer.data(&text)?;
+    Ok(if failed > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }

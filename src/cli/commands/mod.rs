@@ -96,6 +96,26 @@ impl converge::Ui for Terminal<'_> {
     }
 }
 
+impl converge::fleet::FleetUi for Terminal<'_> {
+    fn show_all(&self, plans: &[converge::fleet::Shown<'_>]) -> anyhow::Result<()> {
+        use crate::render::plan::{fleet_to_json, fleet_to_text};
+        let plans: Vec<(&str, Result<&Plan, String>)> =
+            plans.iter().map(|s| (s.cluster, s.plan.map_err(|e| format!("{e:#}")))).collect();
+        self.printer.data(&match self.output {
+            PlanOutput::Text if self.printer.color_out => {
+                crate::render::plan::colorize(&fleet_to_text(&plans))
+            }
+            PlanOutput::Text => fleet_to_text(&plans),
+            PlanOutput::Json => fleet_to_json(&plans),
+            PlanOutput::Yaml => {
+                let json: serde_json::Value = serde_json::from_str(&fleet_to_json(&plans))?;
+                crate::yaml::to_string(&json)?
+            }
+        })?;
+        Ok(())
+    }
+}
+
 /// The shared namespace the flags name, checked against an installed shared layer.
 pub(crate) fn shared_spec(args: &PlanArgs, state: &ClusterState) -> anyhow::Result<SharedSpec> {
     if let Some(s) = &state.shared
@@ -124,6 +144,42 @@ fn read_state(path: &std::path::Path) -> anyhow::Result<ClusterState> {
         .into());
     }
     Ok(state)
+}
+
+/// `--image-registry`: relocates the shared layer and every instance in scope that does not name
+/// its own registry.
+pub(crate) fn relocate_in_scope(
+    d: &mut Desired,
+    registry: Option<crate::plan::overrides::ImageRegistry>,
+) {
+    let Some(registry) = registry else { return };
+    d.image_registry.get_or_insert_with(|| registry.clone());
+    for i in &mut d.instances {
+        if d.scope.as_ref().is_none_or(|s| s.contains(i.spec.name.as_str())) {
+            i.overrides.image_registry.get_or_insert_with(|| registry.clone());
+        }
+    }
+}
+
+/// The driver's request the flags make.
+fn request(args: &PlanArgs, certificates: crate::tls::Force) -> converge::Request {
+    converge::Request {
+        mode: match args.dry_run {
+            Some(DryRun::Client) => Mode::Plan,
+            Some(DryRun::Server) => Mode::ServerDryRun,
+            None => Mode::Apply,
+        },
+        yes: args.yes,
+        atomic: args.atomic,
+        apply: crate::apply::Options {
+            field_manager: args.kube.field_manager.clone(),
+            timeout: Duration::from_secs(args.timeout),
+            force_conflicts: args.force_conflicts,
+            server_dry_run: false,
+            concurrency: usize::from(args.concurrency),
+        },
+        certificates,
+    }
 }
 
 /// Every changing command: the flags become a cluster handle and a request for the driver,
@@ -155,22 +211,12 @@ pub(crate) async fn change_with(
     let sources =
         Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
     let ui = Terminal { output: args.output, printer };
-    let request = converge::Request {
-        mode: match args.dry_run {
-            Some(DryRun::Client) => Mode::Plan,
-            Some(DryRun::Server) => Mode::ServerDryRun,
-            None => Mode::Apply,
-        },
-        yes: args.yes,
-        atomic: args.atomic,
-        apply: crate::apply::Options {
-            field_manager: args.kube.field_manager.clone(),
-            timeout: Duration::from_secs(args.timeout),
-            force_conflicts: args.force_conflicts,
-            server_dry_run: false,
-            concurrency: usize::from(args.concurrency),
-        },
-        certificates,
+    let request = request(args, certificates);
+    let registry = args.image_registry.clone();
+    let desired = move |state: &ClusterState| {
+        let mut d = desired(state)?;
+        relocate_in_scope(&mut d, registry);
+        Ok(d)
     };
     let outcome = if let Some(path) = &args.state {
         let mut cluster = Saved(read_state(path)?);
@@ -190,4 +236,153 @@ pub(crate) async fn change_with(
     } else {
         ExitStatus::Success
     })
+}
+
+/// `apply -f` of a fleet with clusters: every cluster's handle first (an unknown context stops
+/// the run before anything is locked), then the fleet driver; a summary per cluster on stderr.
+pub(crate) async fn change_fleet(
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+    members: Vec<crate::plan::fleet::Member>,
+    state_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitStatus> {
+    if args.state.is_some() || args.save_state.is_some() {
+        return Err(UserError(
+            "a fleet with clusters plans offline with `--state-dir DIR` (one `<cluster>.yaml` per cluster), not `--state`".into(),
+        )
+        .into());
+    }
+    let members: Vec<(String, crate::plan::fleet::ClusterEntry, Desired)> = members
+        .into_iter()
+        .map(|m| {
+            let mut d = m.desired;
+            relocate_in_scope(&mut d, args.image_registry.clone());
+            (m.cluster.name.to_string(), m.cluster, d)
+        })
+        .collect();
+    if let Some(dir) = state_dir {
+        let mut handles = Vec::new();
+        for (name, _, desired) in members {
+            let path = dir.join(format!("{name}.yaml"));
+            let state = read_state(&path).with_context(|| {
+                format!(
+                    "cannot read the state of cluster `{name}` (write it with `tkn-multi list -o yaml --context <its context> > {}`)",
+                    path.display()
+                )
+            })?;
+            handles.push(converge::fleet::Member { name, cluster: Saved(state), desired });
+        }
+        return run_fleet(args, env, printer, &mut handles).await;
+    }
+    let lock_timeout = Duration::from_secs(args.lock_timeout);
+    let mut handles = Vec::new();
+    for (name, entry, desired) in members {
+        let connection = crate::cluster::Connection {
+            kubeconfig: entry.kubeconfig.or_else(|| args.kube.kubeconfig.clone()),
+            context: entry.context.or_else(|| args.kube.context.clone()),
+        };
+        let cluster = Live::connect(&connection, lock_timeout)
+            .await
+            .with_context(|| format!("cluster `{name}`: cannot connect"))?;
+        handles.push(converge::fleet::Member { name, cluster, desired });
+    }
+    run_fleet(args, env, printer, &mut handles).await
+}
+
+async fn run_fleet<C: converge::Cluster>(
+    args: &PlanArgs,
+    env: &Env,
+    printer: &Printer,
+    members: &mut [converge::fleet::Member<C>],
+) -> anyhow::Result<ExitStatus> {
+    use converge::fleet::Result as R;
+    let timings = match args.output {
+        PlanOutput::Json => crate::printer::TimingsFormat::Json,
+        _ => crate::printer::TimingsFormat::Text,
+    };
+    let printer = &Printer { timings, ..*printer };
+    let matrix = matrix::load_matrix(&args.matrix)?;
+    let sources =
+        Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
+    let ui = Terminal { output: args.output, printer };
+    let request = request(args, crate::tls::Force::default());
+    let refused = |e: &anyhow::Error| {
+        crate::cli::exit::exit_status(e) == crate::cli::exit::ExitStatus::UserError
+    };
+    let results =
+        converge::fleet::converge(members, &sources, &matrix, &request, &ui, printer, refused)
+            .await?;
+    let (mut user, mut unexpected, mut changes) = (0, 0, false);
+    for (name, result) in &results {
+        match result {
+            R::Planned(o) => changes |= o.plan.has_changes(),
+            R::Applied(o) => {
+                changes |= o.plan.has_changes();
+                let s = o.plan.summary;
+                printer.info(&if o.plan.has_changes() {
+                    format!(
+                        "cluster {name}: applied ({} created, {} updated, {} replaced, {} deleted)",
+                        s.create, s.update, s.replace, s.delete
+                    )
+                } else {
+                    format!("cluster {name}: no changes")
+                });
+            }
+            R::NotApplied(_) => printer.warn(&format!(
+                "cluster {name}: not applied: the fleet was refused on another cluster"
+            )),
+            R::Failed(e) => {
+                if refused(e) {
+                    user += 1;
+                } else {
+                    unexpected += 1;
+                }
+                printer.error(&format!("error: cluster {name}: {e:#}\n"));
+            }
+        }
+    }
+    let failed = user + unexpected;
+    if failed > 0 {
+        printer.error(&format!(
+            "error: {failed} of {} cluster(s) failed; the others are as reported above\n",
+            results.len()
+        ));
+    }
+    Ok(if unexpected > 0 {
+        ExitStatus::Failure
+    } else if user > 0 {
+        ExitStatus::UserError
+    } else if args.detailed_exitcode && changes {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// The clusters of a fleet file with `clusters:` and how to reach each (its kubeconfig, else
+/// the flags'), for the read-only commands (`list -f`, `status -f`).
+pub(crate) fn fleet_clusters(
+    file: &std::path::Path,
+    kube: &super::args::KubeArgs,
+) -> anyhow::Result<Vec<(String, crate::cluster::Connection)>> {
+    let text = fs_err::read_to_string(file)?;
+    match crate::plan::fleet::parse(&text, &file.display().to_string())? {
+        crate::plan::fleet::Fleet::Single(_) => Err(UserError(format!(
+            "`{}` has no `clusters:` (apiVersion `{}`); use `--context` for one cluster",
+            file.display(),
+            crate::plan::fleet::FLEET_V1ALPHA2
+        ))
+        .into()),
+        crate::plan::fleet::Fleet::Clusters(members) => Ok(members
+            .into_iter()
+            .map(|m| {
+                let connection = crate::cluster::Connection {
+                    kubeconfig: m.cluster.kubeconfig.or_else(|| kube.kubeconfig.clone()),
+                    context: m.cluster.context.or_else(|| kube.context.clone()),
+                };
+                (m.cluster.name.to_string(), connection)
+            })
+            .collect()),
+    }
 }

@@ -46,6 +46,10 @@ pub struct RenderArgs {
     /// Write one file per object (`cluster/…`, `namespaces/<ns>/…`) instead of printing.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Pull every Tekton image from this mirror (host, port, path prefix), repository paths,
+    /// tags and digests kept; the controller's `-*-image` arguments too.
+    #[arg(long, value_name = "REGISTRY", env = "TKN_MULTI_IMAGE_REGISTRY")]
+    pub image_registry: Option<crate::plan::overrides::ImageRegistry>,
     /// Where the release comes from.
     #[command(flatten)]
     pub source: SourceArgs,
@@ -78,6 +82,10 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
     }
     if args.part != PartArg::Shared {
         objects.extend(instance_part(&release, &spec, &shared)?);
+    }
+    let relocation = crate::plan::overrides::Overrides::registry(args.image_registry.clone());
+    for o in &mut objects {
+        relocation.apply(o);
     }
     match &args.output_dir {
         None => printer.data(&to_yaml_stream(&objects)?)?,

@@ -89,6 +89,7 @@ fn desired(args: &RotateCertsArgs, state: &ClusterState) -> anyhow::Result<Desir
     Ok(Desired {
         shared: super::shared_spec(&args.plan, state)?,
         policy: SharedPolicy { update: UpdateShared::Never, ..SharedPolicy::default() },
+        image_registry: None,
         instances: state.desired_instances()?,
         scope: Some(scope),
         certificates: std::collections::BTreeMap::new(),

@@ -66,6 +66,7 @@ fn desired(
             downgrade: args.downgrade_shared,
             ..SharedPolicy::default()
         },
+        image_registry: None,
         instances,
         scope: Some(scope),
         certificates: std::collections::BTreeMap::new(),

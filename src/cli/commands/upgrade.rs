@@ -55,6 +55,7 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
     Ok(Desired {
         shared: super::shared_spec(&args.plan, state)?,
         policy: args.policy.policy(),
+        image_registry: None,
         instances,
         scope: Some(BTreeSet::from([args.instance.to_string()])),
         certificates: std::collections::BTreeMap::new(),

@@ -1,0 +1,137 @@
+//! The driver over several clusters (`apply -f` of a fleet with `clusters:`): every cluster is
+//! locked, observed and planned at once, the plans are shown together and consented to once,
+//! then every cluster executes at once, each under its own lock. **I/O** only through the
+//! [`Cluster`]s it is given, as [`super::converge`].
+//!
+//! A cluster that fails (unreachable, a step that fails) does not stop or hide the others. A
+//! refusal of the request itself on any cluster (a conflict, an incompatible version set: what
+//! `refused` says is the user's) executes nothing anywhere: the fleet file is wrong as a whole.
+
+use futures::future::join_all;
+
+use super::{Cluster, Mode, Outcome, Prepared, ReleaseSource, Request, Ui, carry_out, consent};
+use crate::matrix::Matrix;
+use crate::plan::{Desired, Plan};
+use crate::printer::Printer;
+
+/// One cluster of the run.
+pub struct Member<C> {
+    /// Its name in the fleet.
+    pub name: String,
+    /// The handle.
+    pub cluster: C,
+    /// What it should hold.
+    pub desired: Desired,
+}
+
+/// What happened on one cluster.
+#[derive(Debug)]
+pub enum Result {
+    /// Planned only (`--dry-run`).
+    Planned(Outcome),
+    /// Applied (or sent with the API's dry run).
+    Applied(Outcome),
+    /// Planned, and not applied because another cluster's request was refused.
+    NotApplied(Outcome),
+    /// Failed: before its plan, or while executing it.
+    Failed(anyhow::Error),
+}
+
+/// One cluster's plan, or why it has none, as shown.
+pub struct Shown<'a> {
+    /// The cluster.
+    pub cluster: &'a str,
+    /// Its plan, or the error.
+    pub plan: std::result::Result<&'a Plan, &'a anyhow::Error>,
+}
+
+/// How the fleet driver talks to the person running it.
+pub trait FleetUi: Ui {
+    /// Shows every cluster's plan (or error), in the fleet's order.
+    fn show_all(&self, plans: &[Shown<'_>]) -> anyhow::Result<()>;
+}
+
+/// Converges every member to its desired state; see the module doc.
+///
+/// # Errors
+/// Only what stops the whole run: the terminal, a consent refused. Each cluster's own failure
+/// is in its [`Result`].
+pub async fn converge<C, R, U>(
+    members: &mut [Member<C>],
+    releases: &R,
+    matrix: &Matrix,
+    request: &Request,
+    ui: &U,
+    printer: &Printer,
+    refused: impl Fn(&anyhow::Error) -> bool,
+) -> anyhow::Result<Vec<(String, Result)>>
+where
+    C: Cluster,
+    R: ReleaseSource,
+    U: FleetUi,
+{
+    let writes = request.mode != Mode::Plan;
+    if writes && members.iter().any(|m| !m.cluster.writable()) {
+        return Err(super::review_only());
+    }
+    let prepared: Vec<anyhow::Result<Prepared>> = join_all(members.iter_mut().map(|m| {
+        let printer = printer.for_cluster(&m.name);
+        async move {
+            if writes {
+                let start = std::time::Instant::now();
+                m.cluster.lock().await?;
+                printer.timing(&crate::timings::Timing::phase("lock", start.elapsed()));
+            }
+            let desired = m.desired.clone();
+            super::prepare(&m.cluster, releases, matrix, request, |_| Ok(desired), &printer).await
+        }
+    }))
+    .await;
+    let shown: Vec<Shown<'_>> = members
+        .iter()
+        .zip(&prepared)
+        .map(|(m, p)| Shown { cluster: &m.name, plan: p.as_ref().map(|p| &p.plan) })
+        .collect();
+    let shown_ok = ui.show_all(&shown);
+    let stop = prepared.iter().any(|p| p.as_ref().err().is_some_and(&refused));
+    let destructive: usize =
+        prepared.iter().flatten().map(|p| p.plan.summary.delete + p.plan.summary.replace).sum();
+    let go = shown_ok
+        .and_then(|()| if writes && !stop { consent(destructive, request, ui) } else { Ok(()) });
+    if let Err(e) = go {
+        unlock_all(members, printer).await;
+        return Err(e);
+    }
+    let results: Vec<Result> = join_all(members.iter_mut().zip(prepared).map(|(m, p)| {
+        let printer = printer.for_cluster(&m.name);
+        async move {
+            let result = match p {
+                Err(e) => Result::Failed(e),
+                Ok(p) if !writes => Result::Planned(p.outcome()),
+                Ok(p) if stop => Result::NotApplied(p.outcome()),
+                Ok(mut p) => {
+                    match carry_out(&m.cluster, &mut p, releases, matrix, request, &printer).await {
+                        Ok(()) => Result::Applied(p.outcome()),
+                        Err(e) => Result::Failed(e),
+                    }
+                }
+            };
+            match (writes, m.cluster.unlock().await, result) {
+                (true, Err(e), Result::Applied(_)) => Result::Failed(
+                    e.context("applied, then the cluster lock could not be released"),
+                ),
+                (_, _, r) => r,
+            }
+        }
+    }))
+    .await;
+    Ok(members.iter().map(|m| m.name.clone()).zip(results).collect())
+}
+
+async fn unlock_all<C: Cluster>(members: &mut [Member<C>], printer: &Printer) {
+    for m in members.iter_mut() {
+        if let Err(e) = m.cluster.unlock().await {
+            printer.for_cluster(&m.name).warn(&format!("cannot release the cluster lock: {e:#}"));
+        }
+    }
+}

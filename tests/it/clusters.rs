@@ -1,0 +1,285 @@
+//! A fleet across clusters (`apply -f` of a v1alpha2 fleet) against real member clusters: the
+//! contexts `east` and `west` of the test kubeconfig (`scripts/test-cluster members east west`),
+//! each its own etcd, kube-apiserver, controller-manager, scheduler and KWOK.
+//!
+//! One test, in phases that build on each other: placement, overrides, a re-run that plans
+//! nothing, moving an instance off a cluster by its labels, a member API server stopped
+//! mid-apply, bad input that writes nothing anywhere, and removal of everything.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::cluster::{CLUSTER, kubeconfig, tkn, wait_until};
+use crate::common::in_ci;
+
+/// The member contexts, or a skip (a failure in CI) when the kubeconfig has none.
+fn members(path: &Path) -> bool {
+    let kc = Kubeconfig::read_from(path).expect("kubeconfig is readable");
+    let has = |n: &str| kc.contexts.iter().any(|c| c.name == n);
+    if has("east") && has("west") {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "the test kubeconfig has no `east`/`west` contexts: in CI the member clusters must run (scripts/test-cluster members east west)"
+    );
+    eprintln!("skipping: no member clusters (run scripts/test-cluster members east west)");
+    false
+}
+
+async fn member(path: &Path, context: &str) -> Client {
+    let kc = Kubeconfig::read_from(path).unwrap();
+    let opts = KubeConfigOptions { context: Some(context.into()), ..KubeConfigOptions::default() };
+    Client::try_from(Config::from_custom_kubeconfig(kc, &opts).await.unwrap()).unwrap()
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/test-cluster")
+}
+
+/// `scripts/test-cluster member-stop|member-start NAME`, with the cluster directory the
+/// kubeconfig lives in.
+fn member_api(path: &Path, verb: &str, name: &str) {
+    let status = std::process::Command::new("bash")
+        .arg(script())
+        .args([verb, name])
+        .env("TKN_MULTI_CLUSTER_DIR", path.parent().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{verb} {name}");
+}
+
+async fn image(c: &Client, ns: &str, name: &str) -> Option<(String, Vec<String>, i32)> {
+    let d = Api::<Deployment>::namespaced(c.clone(), ns).get_opt(name).await.unwrap()?;
+    let spec = d.spec.unwrap();
+    let container = spec.template.spec.unwrap().containers.remove(0);
+    Some((container.image.unwrap(), container.args.unwrap_or_default(), spec.replicas.unwrap_or(1)))
+}
+
+async fn config_key(c: &Client, ns: &str, map: &str, key: &str) -> Option<String> {
+    let cm = Api::<ConfigMap>::namespaced(c.clone(), ns).get(map).await.unwrap();
+    cm.data.and_then(|d| d.get(key).cloned())
+}
+
+async fn namespaces(c: &Client, prefix: &str) -> Vec<String> {
+    Api::<Namespace>::all(c.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .filter(|n| n.contains(prefix))
+        .collect()
+}
+
+async fn has_crds(c: &Client) -> bool {
+    Api::<CustomResourceDefinition>::all(c.clone())
+        .get_opt("tasks.tekton.dev")
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// A fleet over `east` (`tier: prod`) and `west` (`tier: <west_tier>`): `sel-<id>` on every
+/// `tier: prod` cluster, `e-<id>` on east by name, `w-<id>` on west by name; on west `sel` gets a
+/// registry and a config override; `extra` instances are appended as given.
+fn fleet(id: &str, west_tier: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: tkn-multi.tekton.dev/v1alpha2
+kind: Fleet
+clusters:
+- {{name: east, context: east, labels: {{tier: prod}}}}
+- {{name: west, context: west, labels: {{tier: {west_tier}}}}}
+instances:
+- name: sel-{id}
+  version: v0.56.0
+  placement: {{clusterSelector: {{matchLabels: {{tier: prod}}}}}}
+  overrides:
+  - clusters: [west]
+    imageRegistry: mirror.test:5000/tekton
+    config:
+      feature-flags: {{enable-api-fields: beta}}
+    deployments:
+      tekton-pipelines-controller: {{replicas: 2}}
+- {{name: e-{id}, version: v0.56.0, placement: {{clusters: [east]}}}}
+- {{name: w-{id}, version: v0.56.0, placement: {{clusters: [west]}}}}
+{extra}"
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped_api_server() {
+    let Some(path) = kubeconfig() else { return };
+    if !members(&path) {
+        return;
+    }
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (east, west) = (member(&path, "east").await, member(&path, "west").await);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = crate::cluster::unique("f");
+    let yes = ["--yes", "--force-conflicts", "-q"];
+    let apply = |file: &str, more: &[&str]| {
+        let mut args = vec!["apply", "-f", file];
+        args.extend(more);
+        tkn(&path, &args)
+    };
+
+    // Placement by selector and by names.
+    let f1 = write(tmp.path(), "f1.yaml", &fleet(&id, "prod", ""));
+    let (code, out, err) = apply(&f1, &yes);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let ctl = "tekton-pipelines-controller";
+    let (east_img, east_args, east_replicas) =
+        image(&east, &format!("tekton-sel-{id}"), ctl).await.unwrap();
+    let (west_img, west_args, west_replicas) =
+        image(&west, &format!("tekton-sel-{id}"), ctl).await.unwrap();
+    assert!(east_img.starts_with("gcr.io/tekton-releases/"), "{east_img}");
+    assert!(east_args.iter().all(|a| !a.contains("mirror.test")), "{east_args:?}");
+    assert_eq!(east_replicas, 1);
+    // The registry and config overrides name west only, and reach every image argument.
+    assert!(west_img.starts_with("mirror.test:5000/tekton/tekton-releases/"), "{west_img}");
+    assert!(west_img.contains("@sha256:"), "digest kept: {west_img}");
+    let shell = west_args.iter().position(|a| a == "-shell-image").unwrap();
+    assert!(west_args[shell + 1].starts_with("mirror.test:5000/tekton/"), "{west_args:?}");
+    assert_eq!(west_replicas, 2);
+    assert_eq!(
+        config_key(&west, &format!("tekton-sel-{id}"), "feature-flags", "enable-api-fields")
+            .await
+            .as_deref(),
+        Some("beta")
+    );
+    assert_ne!(
+        config_key(&east, &format!("tekton-sel-{id}"), "feature-flags", "enable-api-fields")
+            .await
+            .as_deref(),
+        Some("beta")
+    );
+    assert!(image(&east, &format!("tekton-e-{id}"), ctl).await.is_some());
+    assert!(image(&west, &format!("tekton-e-{id}"), ctl).await.is_none());
+    assert!(image(&west, &format!("tekton-w-{id}"), ctl).await.is_some());
+    assert!(image(&east, &format!("tekton-w-{id}"), ctl).await.is_none());
+    // `list` shows each cluster what it holds.
+    let (code, out, err) = tkn(&path, &["list", "--context", "west"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("sel-{id}")) && out.contains(&format!("w-{id}")), "{out}");
+
+    // A re-run plans nothing on either cluster.
+    let (code, out, err) = apply(&f1, &["--dry-run", "--detailed-exitcode", "-o", "json"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let plans: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let clusters = plans["clusters"].as_array().unwrap();
+    assert_eq!(
+        clusters.iter().map(|c| c["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["east", "west"]
+    );
+    for c in clusters {
+        assert_eq!(c["plan"]["summary"]["create"], 0, "{c}");
+        assert_eq!(c["plan"]["summary"]["update"], 0, "{c}");
+    }
+    // `--cluster` narrows the plan.
+    let (code, out, _) = apply(&f1, &["--dry-run", "--cluster", "west", "-o", "json"]);
+    assert_eq!(code, 0);
+    let plans: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plans["clusters"].as_array().unwrap().len(), 1);
+
+    // West leaves `tier: prod`: `sel` moves off it; west keeps its CRDs for `w`.
+    let f2 = write(tmp.path(), "f2.yaml", &fleet(&id, "dev", ""));
+    let (code, out, err) = apply(&f2, &yes);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(image(&west, &format!("tekton-sel-{id}"), ctl).await.is_none());
+    assert!(image(&east, &format!("tekton-sel-{id}"), ctl).await.is_some());
+    assert!(has_crds(&west).await, "CRDs stay on west while w-{id} remains");
+
+    // Bad input writes nothing anywhere: two instances with one namespace on west, an unknown
+    // context.
+    let before = (namespaces(&east, &id).await, namespaces(&west, &id).await);
+    let clash = format!(
+        "- {{name: x-{id}, version: v0.56.0, namespace: w-{id}, placement: {{clusters: [west, east]}}}}\n"
+    );
+    let bad = write(tmp.path(), "bad.yaml", &fleet(&id, "dev", &clash));
+    let (code, _, err) = apply(&bad, &yes);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("on cluster `west`")
+            && err.contains(&format!("namespace `w-{id}` is claimed by both")),
+        "{err}"
+    );
+    let unknown = write(
+        tmp.path(),
+        "unknown.yaml",
+        &fleet(
+            &id,
+            "dev",
+            &format!(
+                "- {{name: y-{id}, version: v0.56.0, placement: {{clusters: [east, west]}}}}\n"
+            ),
+        )
+        .replace("context: west", "context: nowhere"),
+    );
+    let (code, _, err) = apply(&unknown, &yes);
+    assert_ne!(code, 0);
+    assert!(err.contains("cluster `west`") && err.contains("nowhere"), "{err}");
+    assert_eq!(before, (namespaces(&east, &id).await, namespaces(&west, &id).await), "no writes");
+
+    // West's API server stops while the fleet applies: west fails, clearly; east converges.
+    let more =
+        format!("- {{name: m-{id}, version: v0.56.0, placement: {{clusters: [east, west]}}}}\n");
+    let f3 = write(tmp.path(), "f3.yaml", &fleet(&id, "dev", &more));
+    let bin = assert_cmd::cargo::cargo_bin("tkn-multi");
+    let child = std::process::Command::new(bin)
+        .args(["apply", "-f", &f3, "--timeout", "20"])
+        .args(yes)
+        .env("KUBECONFIG", &path)
+        .env("TKN_MULTI_RELEASE_DIR", crate::common::release_dir().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-apply: once west has the new instance's namespace.
+    wait_until("west starts applying", Duration::from_secs(60), || {
+        let west = west.clone();
+        let id = id.clone();
+        async move { !namespaces(&west, &format!("m-{id}")).await.is_empty() }
+    })
+    .await;
+    member_api(&path, "member-stop", "west");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    member_api(&path, "member-start", "west");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("error: cluster west:"), "{err}");
+    assert!(err.contains("1 of 2 cluster(s) failed"), "{err}");
+    assert!(!err.contains("error: cluster east"), "{err}");
+    assert!(image(&east, &format!("tekton-m-{id}"), ctl).await.is_some(), "east converged");
+    // A re-run converges both.
+    let (code, out, err) = apply(&f3, &yes);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let west = member(&path, "west").await;
+    assert!(image(&west, &format!("tekton-m-{id}"), ctl).await.is_some());
+    let (code, _, err) = apply(&f3, &["--dry-run", "--detailed-exitcode", "-q"]);
+    assert_eq!(code, 0, "{err}");
+
+    // An empty fleet removes everything, CRDs too (no Tekton objects remain).
+    let empty = write(
+        tmp.path(),
+        "empty.yaml",
+        "apiVersion: tkn-multi.tekton.dev/v1alpha2\nkind: Fleet\nclusters:\n- {name: east, context: east}\n- {name: west, context: west}\ninstances: []\n",
+    );
+    let (code, out, err) = apply(&empty, &yes);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(!has_crds(&east).await && !has_crds(&west).await);
+}
