@@ -1,7 +1,7 @@
 //! The driver (`tkn_multi::converge`) on an in-memory fake cluster: consent, `--atomic`
 //! rollback, the lock and the modes, with no API server. The fake executes plans with the real
 //! scheduler (`apply::schedule`) and records what a cluster would (`ClusterState::apply_done`);
-//! it fails at a chosen step.
+//! it fails at a chosen step. The fleet driver runs over two of them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +29,7 @@ struct Fake {
     locked: Cell<bool>,
     locks: Cell<usize>,
     executions: RefCell<Vec<Plan>>,
+    unreachable: Cell<bool>,
 }
 
 struct FakeRunner<'a> {
@@ -77,6 +78,9 @@ impl Cluster for Fake {
         Ok(())
     }
     async fn observe(&self) -> anyhow::Result<ClusterState> {
+        if self.unreachable.get() {
+            anyhow::bail!("connection refused");
+        }
         Ok(self.state.borrow().clone())
     }
     async fn execute(&self, plan: &Plan, opts: &Options, _: &Printer) -> anyhow::Result<()> {
@@ -144,6 +148,13 @@ impl Ui for Person {
     fn confirm(&self, question: &str) -> anyhow::Result<Option<bool>> {
         self.asked.borrow_mut().push(question.to_owned());
         Ok(self.answer)
+    }
+}
+
+impl tkn_multi::converge::fleet::FleetUi for Person {
+    fn show_all(&self, plans: &[tkn_multi::converge::fleet::Shown<'_>]) -> anyhow::Result<()> {
+        self.shown.set(self.shown.get() + plans.len());
+        Ok(())
     }
 }
 
@@ -378,4 +389,110 @@ fn a_failed_rollback_says_so_and_keeps_both_causes() {
     assert!(!err.is::<RolledBack>(), "{text}");
     assert!(text.contains("the rollback failed too"), "{text}");
     assert!(text.contains("injected failure at step 1"), "the rollback's cause: {text}");
+}
+
+/// The fleet driver over two fake clusters, `east` and `west`, each wanting `desired`.
+fn fleet_run(
+    members: &mut [tkn_multi::converge::fleet::Member<Fake>],
+    request: &Request,
+    ui: &Person,
+) -> Vec<(String, tkn_multi::converge::fleet::Result)> {
+    let files = Files::default();
+    let matrix = Matrix::embedded();
+    let printer = Printer { quiet: true, ..Printer::default() };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let refused = |e: &anyhow::Error| {
+        e.chain().any(|c| c.is::<UserError>() || c.is::<tkn_multi::plan::Error>())
+    };
+    let out = rt
+        .block_on(tkn_multi::converge::fleet::converge(
+            members, &files, &matrix, request, ui, &printer, refused,
+        ))
+        .unwrap();
+    for m in members.iter() {
+        assert!(!m.cluster.locked.get(), "{}: the lock is released whatever the outcome", m.name);
+    }
+    out
+}
+
+fn member(name: &str, instances: &[(&str, &str)]) -> tkn_multi::converge::fleet::Member<Fake> {
+    tkn_multi::converge::fleet::Member {
+        name: name.into(),
+        cluster: Fake { state: RefCell::new(ClusterState::empty()), ..Fake::default() },
+        desired: Desired {
+            shared: SharedSpec::default(),
+            policy: SharedPolicy::default(),
+            image_registry: None,
+            instances: instances.iter().map(|(n, v)| instance(n, v)).collect(),
+            scope: None,
+            certificates: BTreeMap::new(),
+        },
+    }
+}
+
+#[test]
+fn an_unreachable_cluster_fails_alone_and_the_others_converge() {
+    use tkn_multi::converge::fleet::Result as R;
+    if release_dir().is_none() {
+        return;
+    }
+    let mut members = [member("east", &[("a", "v0.50.3")]), member("west", &[("b", "v0.56.0")])];
+    members[1].cluster.unreachable.set(true);
+    let ui = nobody();
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &ui);
+    assert_eq!(ui.shown.get(), 2, "both clusters are shown, the failed one with its error");
+    assert!(matches!(&out[0].1, R::Applied(o) if o.plan.has_changes()), "{:?}", out[0].1);
+    assert!(matches!(&out[1].1, R::Failed(e) if format!("{e:#}").contains("connection refused")));
+    assert_eq!(members[0].cluster.state.borrow().instances.len(), 1, "east converged");
+    assert!(members[1].cluster.executions.borrow().is_empty());
+    // Once west answers, a re-run converges it and leaves east as it is.
+    members[1].cluster.unreachable.set(false);
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert!(matches!(&out[0].1, R::Applied(o) if !o.plan.has_changes()));
+    assert!(matches!(&out[1].1, R::Applied(o) if o.plan.has_changes()));
+    assert_eq!(members[1].cluster.state.borrow().instances[0].name, "b");
+}
+
+#[test]
+fn a_refusal_on_one_cluster_applies_nothing_anywhere_and_consent_is_asked_once() {
+    use tkn_multi::converge::fleet::Result as R;
+    if release_dir().is_none() {
+        return;
+    }
+    let mut members = [member("east", &[("a", "v0.50.3")]), member("west", &[("b", "v0.56.0")])];
+    // West may not touch a shared layer it does not have: the planner refuses.
+    members[1].desired.policy.mode = tkn_multi::plan::SharedMode::Skip;
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert!(matches!(&out[0].1, R::NotApplied(_)), "{:?}", out[0].1);
+    assert!(matches!(&out[1].1, R::Failed(_)));
+    assert!(members.iter().all(|m| m.cluster.executions.borrow().is_empty()), "0 writes");
+    // Both install; then both remove: one question, for both clusters' deletions.
+    members[1].desired.policy.mode = tkn_multi::plan::SharedMode::Install;
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert!(out.iter().all(|(_, r)| matches!(r, R::Applied(_))));
+    for m in &mut members {
+        m.desired.instances.clear();
+    }
+    let ui = nobody();
+    let before: Vec<_> = members.iter().map(|m| m.cluster.state.borrow().clone()).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let err = rt
+        .block_on(tkn_multi::converge::fleet::converge(
+            &mut members,
+            &Files::default(),
+            &Matrix::embedded(),
+            &request(Mode::Apply, false, false),
+            &ui,
+            &Printer { quiet: true, ..Printer::default() },
+            |_| false,
+        ))
+        .unwrap_err();
+    assert!(err.to_string().contains("pass `--yes`"), "{err:#}");
+    assert_eq!(ui.asked.borrow().len(), 1, "one question for the fleet");
+    assert!(members.iter().all(|m| !m.cluster.locked.get()));
+    let after: Vec<_> = members.iter().map(|m| m.cluster.state.borrow().clone()).collect();
+    assert_eq!(before, after, "nothing ran without consent");
+    let out = fleet_run(&mut members, &request(Mode::Apply, true, false), &nobody());
+    assert!(out.iter().all(|(_, r)| matches!(r, R::Applied(_))));
+    assert!(members.iter().all(|m| m.cluster.state.borrow().instances.is_empty()));
 }
