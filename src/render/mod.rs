@@ -1,6 +1,7 @@
 //! Turning objects and reports into text. **Pure**: every function returns a `String` or a list
 //! of (path, content) pairs; the CLI decides where they go.
 
+pub mod flux;
 pub mod manifests;
 pub mod matrix;
 pub mod plan;

@@ -307,3 +307,93 @@ fn render_relocates_every_image_to_a_registry() {
         assert!(images.iter().any(|i| i.contains("@sha256:")), "{v}: digests kept");
     }
 }
+
+#[test]
+fn a_fleet_renders_as_a_flux_tree_per_cluster() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("tree");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/fleet-two-clusters.yaml");
+    let (code, _, err) = run(
+        &releases,
+        &["render", "-f", example, "--gitops", "flux", "--output-dir", &out.display().to_string()],
+    );
+    assert_eq!(code, 0, "{err}");
+    let read = |rel: &str| std::fs::read_to_string(out.join(rel)).unwrap();
+    let flux = tkn_multi::yaml::parse_documents(&read("flux/west.yaml")).unwrap();
+    let names: Vec<&str> = flux.iter().map(|k| k["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "tkn-multi-west-build",
+            "tkn-multi-west-legacy",
+            "tkn-multi-west-release",
+            "tkn-multi-west-shared"
+        ]
+    );
+    for k in &flux {
+        assert_eq!(k["apiVersion"], "kustomize.toolkit.fluxcd.io/v1");
+        assert_eq!(k["spec"]["kubeConfig"]["secretRef"]["name"], "west-kubeconfig");
+        assert_eq!(k["spec"]["wait"], true);
+        let path = k["spec"]["path"].as_str().unwrap().trim_start_matches("./");
+        // Every path holds a kustomization that lists exactly the files beside it.
+        let kz =
+            tkn_multi::yaml::parse_documents(&read(&format!("{path}/kustomization.yaml"))).unwrap();
+        let listed: std::collections::BTreeSet<String> = kz[0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        let on_disk: std::collections::BTreeSet<String> =
+            walk(&out.join(path)).into_iter().filter(|p| p != "kustomization.yaml").collect();
+        assert_eq!(listed, on_disk, "{path}");
+        if k["metadata"]["name"] == "tkn-multi-west-shared" {
+            assert!(k["spec"].get("dependsOn").is_none());
+        } else {
+            assert_eq!(k["spec"]["dependsOn"][0]["name"], "tkn-multi-west-shared");
+        }
+    }
+    // CRDs and the namespaces that hold users' runs are never pruned; every object carries what
+    // `tkn-multi list` and the planner read.
+    let crd = &tkn_multi::yaml::parse_documents(&read(
+        "west/shared/cluster/customresourcedefinition-tasks.tekton.dev.yaml",
+    ))
+    .unwrap()[0];
+    assert_eq!(crd["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"], "disabled");
+    assert!(crd["metadata"]["annotations"]["tkn-multi.tekton.dev/applied-hash"].is_string());
+    let ns = &tkn_multi::yaml::parse_documents(&read(
+        "west/instances/build/cluster/namespace-build.yaml",
+    ))
+    .unwrap()[0];
+    assert_eq!(ns["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"], "disabled");
+    assert_eq!(ns["metadata"]["labels"]["tkn-multi.tekton.dev/instance"], "build");
+    // No field Tekton or knative writes at run time.
+    for (rel, text) in
+        walk(&out).iter().map(|r| (r.clone(), std::fs::read_to_string(out.join(r)).unwrap()))
+    {
+        assert!(!text.contains("caBundle"), "{rel}");
+    }
+    // West's registry override reached its tree, and not east's.
+    let ctl = "instances/build/namespaces/tekton-build/deployment-tekton-pipelines-controller.yaml";
+    assert!(read(&format!("west/{ctl}")).contains("mirror.west.example.com:5000/tekton/"));
+    assert!(!read(&format!("east/{ctl}")).contains("mirror."));
+}
+
+/// Every file under `dir`, relative to it, `/`-separated.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}

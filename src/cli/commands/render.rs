@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use anyhow::Context as _;
+
 use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs};
 use crate::names::NamespaceName;
@@ -24,6 +26,13 @@ pub enum PartArg {
     All,
 }
 
+/// `--gitops`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GitopsArg {
+    /// Flux: kustomize trees per cluster and owner, and `Kustomization`s that apply them.
+    Flux,
+}
+
 /// Print the manifests of the shared part and of one instance, without a cluster.
 ///
 /// Like `helm template`: nothing is sent anywhere. Pipe it to `kubectl apply --server-side -f -`
@@ -33,10 +42,31 @@ pub enum PartArg {
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The Tekton Pipelines version, e.g. `v0.50.3`.
-    pub version: TektonVersion,
-    /// The instance and its namespaces.
-    #[command(flatten)]
-    pub target: crate::cli::args::InstanceArgs,
+    #[arg(required_unless_present = "fleet")]
+    pub version: Option<TektonVersion>,
+    /// The namespace the instance reconciles (its `PipelineRuns` and `TaskRuns` live there).
+    #[arg(short, long, value_name = "NS", required_unless_present = "fleet")]
+    pub namespace: Option<NamespaceName>,
+    /// The instance's name [default: the namespace]
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<crate::names::InstanceName>,
+    /// Where the instance's controller and webhook run [default: tekton-<instance>]
+    #[arg(long, value_name = "NS")]
+    pub control_plane_namespace: Option<NamespaceName>,
+    /// Render a fleet with `clusters:` instead of one instance: every cluster's shared layer and
+    /// instances as it would be installed on an empty cluster (needs `--gitops`).
+    #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with_all = ["version", "namespace", "instance", "control_plane_namespace", "part"], requires_all = ["gitops", "output_dir"])]
+    pub fleet: Option<PathBuf>,
+    /// The `GitOps` engine the fleet's tree is for.
+    #[arg(long, value_enum, value_name = "ENGINE", requires = "fleet")]
+    pub gitops: Option<GitopsArg>,
+    /// The namespace of the Flux objects (and the members' kubeconfig Secrets,
+    /// `<cluster>-kubeconfig`) in the management cluster.
+    #[arg(long, value_name = "NS", default_value = "flux-system")]
+    pub flux_namespace: NamespaceName,
+    /// The Flux source every Kustomization reads: `KIND/NAME`.
+    #[arg(long, value_name = "KIND/NAME", default_value = "GitRepository/tkn-multi")]
+    pub flux_source: String,
     /// The namespace of the shared conversion webhook.
     #[arg(long, value_name = "NS", default_value = DEFAULT_SHARED_NAMESPACE)]
     pub shared_namespace: NamespaceName,
@@ -57,9 +87,18 @@ pub struct RenderArgs {
 
 /// Runs `render`.
 pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let spec = args.target.spec()?;
+    if let Some(file) = &args.fleet {
+        return fleet(&args, file, env, printer).await;
+    }
+    let target = crate::cli::args::InstanceArgs {
+        namespace: args.namespace.clone().expect("clap requires it without --filename"),
+        instance: args.instance.clone(),
+        control_plane_namespace: args.control_plane_namespace.clone(),
+    };
+    let spec = target.spec()?;
+    let version = args.version.clone().expect("clap requires it without --filename");
     let shared = SharedSpec { namespace: args.shared_namespace.clone() };
-    let (release, _) = super::load_release(&args.version, &args.source, env, printer).await?;
+    let (release, _) = super::load_release(&version, &args.source, env, printer).await?;
     if !Capabilities::of(&release.version).instance_admission() && args.part != PartArg::Shared {
         printer.warn(&format!(
             "{} hard-codes its admission webhook names and compat-matrix/admission.yaml does not record \
@@ -99,5 +138,73 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
             printer.info(&format!("wrote {} files to {}", files.len(), dir.display()));
         }
     }
+    Ok(ExitStatus::Success)
+}
+
+/// `render -f FLEET --gitops flux --output-dir DIR`: every cluster planned from an empty
+/// cluster (the matrix picks its shared version), written as a Flux tree.
+async fn fleet(
+    args: &RenderArgs,
+    file: &std::path::Path,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    use crate::plan::fleet::{FLEET_V1ALPHA2, Fleet, parse};
+    let dir = args.output_dir.as_ref().expect("clap requires --output-dir with --filename");
+    let text = fs_err::read_to_string(file)?;
+    let Fleet::Clusters(members) = parse(&text, &file.display().to_string())? else {
+        return Err(crate::fault::UserError(format!(
+            "`--gitops` renders a fleet with `clusters:` (apiVersion `{FLEET_V1ALPHA2}`)"
+        ))
+        .into());
+    };
+    let (kind, name) = args
+        .flux_source
+        .split_once('/')
+        .filter(|(k, n)| !k.is_empty() && !n.is_empty())
+        .ok_or_else(|| {
+            crate::fault::UserError(format!(
+                "`--flux-source {}`: expected KIND/NAME, e.g. GitRepository/fleet",
+                args.flux_source
+            ))
+        })?;
+    let opts = crate::render::flux::FluxOptions {
+        namespace: args.flux_namespace.to_string(),
+        source_kind: kind.to_owned(),
+        source_name: name.to_owned(),
+        ..crate::render::flux::FluxOptions::default()
+    };
+    let matrix = crate::matrix::Matrix::embedded();
+    let empty = crate::plan::state::ClusterState::empty();
+    let mut releases = crate::plan::Releases::new();
+    let mut files = Vec::new();
+    for m in members {
+        let mut desired = m.desired;
+        super::relocate_in_scope(&mut desired, args.image_registry.clone());
+        for i in &desired.instances {
+            if Capabilities::of(&i.version).owned_admission {
+                printer.warn(&format!(
+                    "cluster {}: {} (before v0.44) needs a webhook certificate that a GitOps tree cannot hold: run `tkn-multi rotate-certs {}` against the cluster after Flux applies it",
+                    m.cluster.name, i.version, i.spec.name
+                ));
+            }
+        }
+        let plan = loop {
+            match crate::plan::plan(&desired, &empty, &releases, &matrix) {
+                Err(crate::plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
+                    let (r, _) = super::load_release(&v, &args.source, env, printer).await?;
+                    releases.insert(v, r);
+                }
+                other => break other.with_context(|| format!("cluster `{}`", m.cluster.name))?,
+            }
+        };
+        files.extend(crate::render::flux::cluster_tree(m.cluster.name.as_str(), &plan, &opts)?);
+    }
+    for (rel, content) in &files {
+        let path = dir.join(rel);
+        fs_err::create_dir_all(path.parent().expect("tree paths have a parent"))?;
+        fs_err::write(&path, content)?;
+    }
+    printer.info(&format!("wrote {} files to {}", files.len(), dir.display()));
     Ok(ExitStatus::Success)
 }
