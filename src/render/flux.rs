@@ -7,6 +7,7 @@
 //! <cluster>/shared/{cluster,namespaces/<ns>}/<kind>-<name>.yaml + kustomization.yaml
 //! <cluster>/instances/<instance>/…                             + kustomization.yaml
 //! flux/<cluster>.yaml    Flux Kustomizations for the cluster, applied to the management cluster
+//! flux/kustomization.yaml  lists them, for one parent Kustomization with `path: ./flux`
 //! ```
 //!
 //! The Flux `Kustomization`s (`kustomize.toolkit.fluxcd.io/v1`) reach the member through
@@ -145,4 +146,20 @@ pub fn cluster_tree(
     }
     files.push((PathBuf::from("flux").join(format!("{cluster}.yaml")), stream));
     Ok(files)
+}
+
+/// `flux/kustomization.yaml`: the clusters' Flux files as one kustomize tree, for the parent
+/// `Kustomization` that applies them to the management cluster (removing a cluster's or an
+/// instance's Kustomization from the tree prunes it, and its finalizer prunes its objects).
+///
+/// # Errors
+/// None in practice (a list of strings serialises).
+pub fn index(clusters: &[&str]) -> Result<(PathBuf, String), crate::yaml::Error> {
+    let resources: Vec<String> = clusters.iter().map(|c| format!("{c}.yaml")).collect();
+    let k = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    });
+    Ok((PathBuf::from("flux").join("kustomization.yaml"), crate::yaml::to_string(&k)?))
 }

@@ -90,8 +90,21 @@ async fn has_crds(c: &Client) -> bool {
 
 /// A fleet over `east` (`tier: prod`) and `west` (`tier: <west_tier>`): `sel-<id>` on every
 /// `tier: prod` cluster, `e-<id>` on east by name, `w-<id>` on west by name; on west `sel` gets a
-/// registry and a config override; `extra` instances are appended as given.
+/// registry and a config override (while it is there); `extra` instances are appended as given.
 fn fleet(id: &str, west_tier: &str, extra: &str) -> String {
+    // An override that matches no cluster the instance is on is an error: it goes with `sel`.
+    let overrides = if west_tier == "prod" {
+        "  overrides:
+  - clusters: [west]
+    imageRegistry: mirror.test:5000/tekton
+    config:
+      feature-flags: {enable-api-fields: alpha}
+    deployments:
+      tekton-pipelines-controller: {replicas: 2}
+"
+    } else {
+        ""
+    };
     format!(
         "apiVersion: tkn-multi.tekton.dev/v1alpha2
 kind: Fleet
@@ -102,14 +115,7 @@ instances:
 - name: sel-{id}
   version: v0.56.0
   placement: {{clusterSelector: {{matchLabels: {{tier: prod}}}}}}
-  overrides:
-  - clusters: [west]
-    imageRegistry: mirror.test:5000/tekton
-    config:
-      feature-flags: {{enable-api-fields: beta}}
-    deployments:
-      tekton-pipelines-controller: {{replicas: 2}}
-- {{name: e-{id}, version: v0.56.0, placement: {{clusters: [east]}}}}
+{overrides}- {{name: e-{id}, version: v0.56.0, placement: {{clusters: [east]}}}}
 - {{name: w-{id}, version: v0.56.0, placement: {{clusters: [west]}}}}
 {extra}"
     )
@@ -160,13 +166,13 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
         config_key(&west, &format!("tekton-sel-{id}"), "feature-flags", "enable-api-fields")
             .await
             .as_deref(),
-        Some("beta")
+        Some("alpha")
     );
     assert_ne!(
         config_key(&east, &format!("tekton-sel-{id}"), "feature-flags", "enable-api-fields")
             .await
             .as_deref(),
-        Some("beta")
+        Some("alpha")
     );
     assert!(image(&east, &format!("tekton-e-{id}"), ctl).await.is_some());
     assert!(image(&west, &format!("tekton-e-{id}"), ctl).await.is_none());

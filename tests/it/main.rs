@@ -10,6 +10,7 @@
 //! - `lifecycle`: the changing commands with `--dry-run` and `--state`, as a user runs them.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
 //! - `clusters`: a fleet across the member clusters `east` and `west` of that kubeconfig.
+//! - `flux`: the fleet rendered for Flux, reconciled by a real kustomize-controller into those members.
 //! - `tekton`: real Tekton controllers and webhooks run by that cluster's process kubelet.
 
 // Test code: skips are announced on stderr; the cluster tests hold a std mutex across awaits on
@@ -29,6 +30,7 @@ mod cluster;
 mod clusters;
 mod common;
 mod converge;
+mod flux;
 mod layers;
 mod lifecycle;
 mod matrix;

@@ -178,6 +178,8 @@ async fn fleet(
     let empty = crate::plan::state::ClusterState::empty();
     let mut releases = crate::plan::Releases::new();
     let mut files = Vec::new();
+    let names: Vec<String> = members.iter().map(|m| m.cluster.name.to_string()).collect();
+    files.push(crate::render::flux::index(&names.iter().map(String::as_str).collect::<Vec<_>>())?);
     for m in members {
         let mut desired = m.desired;
         super::relocate_in_scope(&mut desired, args.image_registry.clone());
