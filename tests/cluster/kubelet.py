@@ -416,7 +416,7 @@ class PodWorker(threading.Thread):
         self.key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
         self.ip = ip
         self.netns = f"{ARGS.netns_prefix}{index}"
-        self.veth = f"tkp{index}"
+        self.veth = f"{ARGS.veth_prefix}{index}"
         self.root = os.path.join(ARGS.state_dir, "pods", f"{pod['metadata']['namespace']}_{pod['metadata']['name']}")
         self.containers = pod["spec"]["containers"]
         self.binaries = [binary_for(c["image"]) for c in self.containers]
@@ -660,6 +660,8 @@ def main():
     p.add_argument("--bridge", default="br0")
     p.add_argument("--pool", default="10.77:1:4", help="PREFIX:FIRST:LAST third octets of pod addresses")
     p.add_argument("--netns-prefix", required=True)
+    p.add_argument("--veth-prefix", default="tkp",
+                   help="host-side veth names (<prefix><N>, 15 characters at most): one per kubelet on a bridge")
     p.add_argument("--bin-dir", required=True)
     p.add_argument("--state-dir", required=True)
     p.add_argument("--log-dir", required=True)

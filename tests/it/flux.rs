@@ -7,6 +7,7 @@
 //! The instances are v1.9.0, whose controllers and webhooks the members' process kubelets run
 //! for real: Flux's drift detection dry-runs every object through their admission webhooks.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -134,9 +135,8 @@ instances:
 "
     );
     if with_east_only {
-        f.push_str(&format!(
-            "- {{name: fe-{id}, version: v1.9.0, placement: {{clusters: [east]}}}}\n"
-        ));
+        let _ =
+            writeln!(f, "- {{name: fe-{id}, version: v1.9.0, placement: {{clusters: [east]}}}}");
     }
     f
 }
@@ -199,7 +199,8 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
     let port = serve(served.clone());
 
     // Flux's CRDs (from the modules), its namespace, and the members' kubeconfig Secrets.
-    for f in ["kustomizations.yaml", "gitrepositories.yaml"] {
+    for f in ["kustomizations.yaml", "gitrepositories.yaml", "ocirepositories.yaml", "buckets.yaml"]
+    {
         let text = std::fs::read_to_string(flux.join("crds").join(f)).unwrap();
         for v in tkn_multi::yaml::parse_documents(&text).unwrap() {
             apply(&mgmt, &tkn_multi::release::Object::from_map(v.as_object().unwrap().clone()))
@@ -337,8 +338,8 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
         ])
         .env("KUBECONFIG", &path)
         .env("RUNTIME_NAMESPACE", "flux-system")
-        .stdout(std::fs::File::create(tmp.path().join("kustomize-controller.log")).unwrap())
-        .stderr(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("kustomize-controller.log")).unwrap())
         .spawn()
         .unwrap();
     let names = |clusters: &[&str], instances: &[&str]| -> Vec<String> {
@@ -367,11 +368,13 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
     };
     let start = std::time::Instant::now();
     while !all_ready(all.clone()).await {
-        if start.elapsed() > Duration::from_secs(360) {
+        let exited = controller.try_wait().unwrap();
+        if exited.is_some() || start.elapsed() > Duration::from_secs(360) {
             let list = ks.list(&ListParams::default()).await.unwrap();
             let states: Vec<String> = list
                 .items
                 .iter()
+                .filter(|k| all.iter().any(|n| k.metadata.name.as_ref() == Some(n)))
                 .map(|k| {
                     format!(
                         "{}: {}",
@@ -382,7 +385,7 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
                 .collect();
             let _ = controller.kill();
             panic!(
-                "Kustomizations not Ready in 6 min:\n{}\n{}",
+                "Kustomizations not Ready in 6 min (controller exit: {exited:?}):\n{}\n{}",
                 states.join("\n"),
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
