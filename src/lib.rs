@@ -21,6 +21,7 @@ pub mod fault;
 pub mod managed;
 pub mod matrix;
 pub mod names;
+pub mod operator;
 pub mod plan;
 pub mod printer;
 pub mod release;

@@ -89,6 +89,21 @@ macro_rules! dns_label_newtype {
                 f.write_str(&self.0)
             }
         }
+
+        /// A DNS label (the `TektonFleet` CRD's schema).
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "maxLength": $max,
+                    "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                    "description": concat!("A ", $what, ": a DNS label.")
+                })
+            }
+        }
     };
 }
 

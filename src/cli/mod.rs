@@ -74,6 +74,9 @@ pub enum Command {
     /// The compatibility matrix: which shared version can serve which instances.
     #[command(subcommand)]
     Matrix(commands::matrix::MatrixCommand),
+    /// Operator mode: the `TektonFleet` resource.
+    #[command(subcommand)]
+    Operator(commands::operator::OperatorCommand),
     /// Install a Tekton instance into a namespace.
     ///
     /// Plans the instance and whatever the shared layer needs; `--dry-run` prints the plan.
@@ -140,6 +143,7 @@ pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
         Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
         Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
+        Command::Operator(cmd) => commands::operator::run(&cmd, &printer),
         Command::List(args) => commands::list::run(args, &env, &printer).await,
         Command::Status(args) => commands::status::run(args, &env, &printer).await,
         Command::Install(args) => commands::install::run(args, &env, &printer).await,

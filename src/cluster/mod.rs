@@ -39,7 +39,15 @@ pub struct Connection {
     pub context: Option<String>,
 }
 
-/// Connects to the cluster `target` names.
+/// The client-side rate limit: at most this many requests …
+pub const RATE_LIMIT_REQUESTS: u64 = 100;
+/// … per this window (200 requests per second, in bursts of up to 100). High enough that no
+/// measured run reaches it (50 instances send about 90 requests per second; see
+/// docs/testing.md), bounded so that a fleet never floods an API server: kubectl allows 50 per
+/// second with bursts of 300, client-go 5 with bursts of 10. A long watch counts once.
+pub const RATE_LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Connects to the cluster `target` names, with the client-side rate limit.
 pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
     let options =
         KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
@@ -53,7 +61,8 @@ pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
             .await
             .context("cannot load a kubeconfig (set `--kubeconfig` or `KUBECONFIG`)")?,
     };
-    Ok(Client::try_from(config)?)
+    let layer = tower::limit::RateLimitLayer::new(RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW);
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
 }
 
 /// (group, version, kind).

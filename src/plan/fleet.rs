@@ -56,18 +56,65 @@ struct FleetFile {
     instances: Vec<FleetInstance>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What a one-cluster fleet asks for: the shared-layer policy and every instance. The body of a
+/// v1alpha1 fleet file, and the spec of the `TektonFleet` resource (one schema, one validation).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SharedSection {
-    namespace: Option<NamespaceName>,
+pub struct FleetSpec {
+    /// The shared layer's namespace and policy.
     #[serde(default)]
-    mode: SharedMode,
+    pub shared: SharedSection,
+    /// Every instance that should exist; installed ones not listed are uninstalled.
     #[serde(default)]
-    update: UpdateShared,
+    pub instances: Vec<FleetInstance>,
+}
+
+impl FleetSpec {
+    /// The desired state (every instance in scope), checked as `apply -f` checks it.
+    ///
+    /// # Errors
+    /// Two instances with one name, or one namespace claimed twice.
+    pub fn desired(&self) -> Result<Desired, super::Error> {
+        let (shared, policy) = shared_of(self.shared.clone());
+        let instances =
+            self.instances.iter().map(|i| desired_instance(i.clone(), &[], None)).collect();
+        let d = Desired {
+            shared,
+            policy,
+            image_registry: None,
+            instances,
+            scope: None,
+            certificates: BTreeMap::new(),
+        };
+        super::check_desired(&d)?;
+        Ok(d)
+    }
+}
+
+/// The shared layer's namespace and policy (every field optional).
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SharedSection {
+    /// The shared namespace [default: tekton-shared].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NamespaceName>,
+    /// `install` (change the shared layer as needed) or `skip` (never touch it).
     #[serde(default)]
-    keep_on_uninstall: bool,
+    pub mode: SharedMode,
+    /// When the shared layer's version changes: `if-older`, `never`, `always`.
     #[serde(default)]
-    downgrade: bool,
+    pub update: UpdateShared,
+    /// Keep the shared layer when the last instance goes.
+    #[serde(default)]
+    pub keep_on_uninstall: bool,
+    /// Lower the shared layer to what the remaining instances need, when the matrix says it is
+    /// safe.
+    #[serde(default)]
+    pub downgrade: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,15 +285,23 @@ struct OverrideEntry {
     deployments: BTreeMap<String, DeploymentOverride>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One instance of a one-cluster fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct FleetInstance {
-    name: InstanceName,
-    version: TektonVersion,
-    namespace: Option<NamespaceName>,
-    control_plane_namespace: Option<NamespaceName>,
-    #[serde(default)]
-    config: BTreeMap<String, BTreeMap<String, String>>,
+pub struct FleetInstance {
+    /// The instance's name.
+    pub name: InstanceName,
+    /// Its Tekton Pipelines version.
+    pub version: TektonVersion,
+    /// The namespace it reconciles [default: its name].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NamespaceName>,
+    /// Where its controller and webhook run [default: tekton-<name>].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane_namespace: Option<NamespaceName>,
+    /// `ConfigMap` keys to override, by `ConfigMap` name (`feature-flags`, `config-defaults`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A fleet file that cannot be used.
@@ -281,6 +336,15 @@ pub enum Error {
         origin: String,
         /// What is wrong.
         what: String,
+    },
+    /// Its instances conflict (two with one name, two claiming one namespace).
+    #[error("fleet file `{origin}`")]
+    Spec {
+        /// The file.
+        origin: String,
+        /// The planner's refusal.
+        #[source]
+        source: Box<super::Error>,
     },
     /// The instances placed on one cluster conflict (two with one namespace, …).
     #[error("fleet file `{origin}`: on cluster `{cluster}`")]
@@ -335,17 +399,12 @@ pub fn parse(text: &str, origin: &str) -> Result<Fleet, Error> {
     match (head.api_version.as_str(), head.kind.as_str()) {
         (FLEET_API_VERSION, "Fleet") => {
             let f: FleetFile = yaml::from_str(text).map_err(invalid)?;
-            let (shared, policy) = shared_of(f.shared);
-            let instances =
-                f.instances.into_iter().map(|i| desired_instance(i, &[], None)).collect();
-            Ok(Fleet::Single(Desired {
-                shared,
-                policy,
-                image_registry: None,
-                instances,
-                scope: None,
-                certificates: BTreeMap::new(),
-            }))
+            let spec = FleetSpec { shared: f.shared, instances: f.instances };
+            // The planner checks names and namespaces again; checked here, the error names the
+            // file.
+            spec.desired()
+                .map(Fleet::Single)
+                .map_err(|source| Error::Spec { origin: origin.into(), source: Box::new(source) })
         }
         (FLEET_V1ALPHA2, "Fleet") => {
             let f: FleetFileV2 = yaml::from_str(text).map_err(invalid)?;

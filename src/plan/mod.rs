@@ -39,7 +39,9 @@ use state::{ClusterState, ObservedInstance};
 pub const PLAN_FORMAT_VERSION: &str = "1";
 
 /// Whether tkn-multi may touch the shared layer at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SharedMode {
     /// Install or change the shared layer as needed.
@@ -50,7 +52,9 @@ pub enum SharedMode {
 }
 
 /// When the shared layer's version changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateShared {
     /// Only upward, and only when an instance needs it.

@@ -58,6 +58,20 @@ impl Serialize for TektonVersion {
     }
 }
 
+/// A `vMAJOR.MINOR.PATCH` string (the `TektonFleet` CRD's schema).
+impl schemars::JsonSchema for TektonVersion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TektonVersion".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^v[0-9]+\\.[0-9]+\\.[0-9]+$",
+            "description": "A Tekton Pipelines version, e.g. v0.50.3."
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for TektonVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;

@@ -387,6 +387,34 @@ fn cli_reference_is_current() {
 }
 
 #[test]
+fn the_committed_tektonfleet_crd_is_what_the_types_generate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/crd.yaml");
+    let cache = tempfile::tempdir().unwrap();
+    let out = tkn(cache.path()).args(["operator", "crd"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let want = stdout(&out);
+    if std::env::var_os("TKN_MULTI_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "manifests/crd.yaml is out of date: run `TKN_MULTI_UPDATE_DOCS=1 cargo test tektonfleet_crd`"
+    );
+    // One schema: the CRD's spec is the fleet file's body, with its names checked.
+    let crd = &tkn_multi::yaml::parse_documents(&want).unwrap()[0];
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let instance = &spec["properties"]["instances"]["items"];
+    assert_eq!(instance["required"], serde_json::json!(["name", "version"]));
+    assert_eq!(instance["properties"]["name"]["maxLength"], 40);
+    assert_eq!(
+        spec["properties"]["shared"]["properties"]["mode"]["enum"],
+        serde_json::json!(["install", "skip"])
+    );
+    assert_eq!(crd["spec"]["scope"], "Cluster");
+}
+
+#[test]
 fn completions_and_man_pages_come_from_the_real_flags() {
     let cache = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {

@@ -24,6 +24,10 @@ use crate::common::{in_ci, load};
 /// Cluster tests share cluster-wide objects: one at a time.
 pub(crate) static CLUSTER: Mutex<()> = Mutex::new(());
 
+/// The member clusters' tests (`clusters`, `flux`) share the members' CRDs: one at a time, and
+/// beside the main cluster's tests (they touch nothing of its Tekton objects).
+pub(crate) static MEMBERS: Mutex<()> = Mutex::new(());
+
 const MANAGER: &str = "tkn-multi-tests";
 
 pub(crate) fn kubeconfig() -> Option<PathBuf> {

@@ -16,7 +16,7 @@ use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use crate::cluster::{CLUSTER, kubeconfig, tkn, wait_until};
+use crate::cluster::{MEMBERS, kubeconfig, tkn, wait_until};
 use crate::common::in_ci;
 
 /// The member contexts, or a skip (a failure in CI) when the kubeconfig has none.
@@ -133,7 +133,7 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
     if !members(&path) {
         return;
     }
-    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = MEMBERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (east, west) = (member(&path, "east").await, member(&path, "west").await);
     let tmp = tempfile::tempdir().unwrap();
     let id = crate::cluster::unique("f");
@@ -182,6 +182,17 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
     let (code, out, err) = tkn(&path, &["list", "--context", "west"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("sel-{id}")) && out.contains(&format!("w-{id}")), "{out}");
+    // `list -f` and `status -f` show every cluster of the fleet.
+    let (code, out, err) = tkn(&path, &["list", "-f", &f1]);
+    assert_eq!(code, 0, "{err}");
+    let east_part = out.split("cluster west:").next().unwrap();
+    assert!(out.starts_with("cluster east:\n") && east_part.contains(&format!("e-{id}")), "{out}");
+    assert!(!east_part.contains(&format!("w-{id}")), "{out}");
+    let (code, out, err) = tkn(&path, &["status", "-f", &f1, &format!("w-{id}"), "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["clusters"][0]["installed"], false, "{status}");
+    assert_eq!(status["clusters"][1]["status"]["instance"], format!("w-{id}"), "{status}");
 
     // A re-run plans nothing on either cluster.
     let (code, out, err) = apply(&f1, &["--dry-run", "--detailed-exitcode", "-o", "json"]);
@@ -224,6 +235,18 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
             && err.contains(&format!("namespace `w-{id}` is claimed by both")),
         "{err}"
     );
+    // A malformed fleet, and an override that matches no cluster its instance is on.
+    let malformed = write(tmp.path(), "malformed.yaml", &fleet(&id, "dev", "- {name: [}\n"));
+    let (code, _, err) = apply(&malformed, &yes);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is invalid"), "{err}");
+    let stale = format!(
+        "- {{name: z-{id}, version: v0.56.0, placement: {{clusters: [east]}}, overrides: [{{clusters: [west], config: {{feature-flags: {{a: b}}}}}}]}}\n"
+    );
+    let stale = write(tmp.path(), "stale.yaml", &fleet(&id, "dev", &stale));
+    let (code, _, err) = apply(&stale, &yes);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("override 1 of instance `z-{id}` matches no cluster")), "{err}");
     let unknown = write(
         tmp.path(),
         "unknown.yaml",

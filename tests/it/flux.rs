@@ -21,7 +21,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use sha2::Digest as _;
 
-use crate::cluster::{CLUSTER, apply, client, dynamic_api, kubeconfig, tkn, unique, wait_until};
+use crate::cluster::{MEMBERS, apply, client, dynamic_api, kubeconfig, tkn, unique, wait_until};
 use crate::common::in_ci;
 
 fn flux_dir() -> Option<PathBuf> {
@@ -189,7 +189,7 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
  {
     let Some(path) = kubeconfig() else { return };
     let Some(flux) = flux_dir() else { return };
-    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = MEMBERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mgmt = client(&path).await;
     let (east, west) = (member(&path, "east").await, member(&path, "west").await);
     let tmp = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
 //! - `clusters`: a fleet across the member clusters `east` and `west` of that kubeconfig.
 //! - `flux`: the fleet rendered for Flux, reconciled by a real kustomize-controller into those members.
+//! - `operator`: the generated `TektonFleet` CRD on that cluster.
 //! - `tekton`: real Tekton controllers and webhooks run by that cluster's process kubelet.
 
 // Test code: skips are announced on stderr; the cluster tests hold a std mutex across awaits on
@@ -34,6 +35,7 @@ mod flux;
 mod layers;
 mod lifecycle;
 mod matrix;
+mod operator;
 mod plan;
 mod releases;
 mod tekton;

@@ -7,6 +7,7 @@ pub mod fetch;
 pub mod install;
 pub mod list;
 pub mod matrix;
+pub mod operator;
 pub mod render;
 pub mod rotate_certs;
 pub mod split;
@@ -349,7 +350,10 @@ async fn run_fleet<C: converge::Cluster>(
             results.len()
         ));
     }
-    Ok(if unexpected > 0 {
+    Ok(if failed > 0 && args.detailed_exitcode {
+        // 2 means "changes" there (Terraform's contract): every error is 1.
+        ExitStatus::UserError
+    } else if unexpected > 0 {
         ExitStatus::Failure
     } else if user > 0 {
         ExitStatus::UserError
