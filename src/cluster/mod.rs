@@ -51,16 +51,24 @@ pub const RATE_LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_mil
 pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
     let options =
         KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
-    let config = match &target.kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .with_context(|| format!("cannot read kubeconfig `{}`", path.display()))?;
-            Config::from_custom_kubeconfig(kc, &options).await?
-        }
-        None => Config::from_kubeconfig(&options)
-            .await
+    let kc = match &target.kubeconfig {
+        Some(path) => Kubeconfig::read_from(path)
+            .with_context(|| format!("cannot read kubeconfig `{}`", path.display()))?,
+        None => Kubeconfig::read()
             .context("cannot load a kubeconfig (set `--kubeconfig` or `KUBECONFIG`)")?,
     };
+    // A context the kubeconfig does not have is the request's fault: say which ones it has.
+    if let Some(context) = &target.context
+        && !kc.contexts.iter().any(|c| &c.name == context)
+    {
+        let known: Vec<String> = kc.contexts.iter().map(|c| format!("`{}`", c.name)).collect();
+        return Err(crate::fault::UserError(format!(
+            "the kubeconfig has no context `{context}` (it has {})",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        ))
+        .into());
+    }
+    let config = Config::from_custom_kubeconfig(kc, &options).await?;
     let layer = tower::limit::RateLimitLayer::new(RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW);
     Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
 }

@@ -260,8 +260,14 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
         .replace("context: west", "context: nowhere"),
     );
     let (code, _, err) = apply(&unknown, &yes);
-    assert_ne!(code, 0);
-    assert!(err.contains("cluster `west`") && err.contains("nowhere"), "{err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cluster `west`: cannot connect")
+            && err.contains(
+                "the kubeconfig has no context `nowhere` (it has `tkn-multi-test`, `east`, `west`)"
+            ),
+        "{err}"
+    );
     assert_eq!(before, (namespaces(&east, &id).await, namespaces(&west, &id).await), "no writes");
 
     // West's API server stops while the fleet applies: west fails, clearly; east converges.
