@@ -301,8 +301,12 @@ fn first_certificate(bundle: &str) -> Option<String> {
     bundle.find(END).map(|at| format!("{}\n", &bundle[..at + END.len()]))
 }
 
-/// Plans, loading whatever releases the planner asks for.
-async fn make_plan<R: ReleaseSource>(
+/// Plans, loading whatever releases the planner asks for (into `releases`, kept for the next
+/// plan).
+///
+/// # Errors
+/// The planner's refusals, and a release that cannot be loaded.
+pub async fn make_plan<R: ReleaseSource>(
     desired: &Desired,
     state: &ClusterState,
     source: &R,

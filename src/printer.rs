@@ -80,11 +80,21 @@ impl Printer {
         }
     }
 
-    /// This printer, its stderr lines marked `[<cluster>] `. The prefix lives as long as the
-    /// process (one small string per cluster of a fleet), so the printer stays `Copy`.
+    /// This printer, its stderr lines marked `[<cluster>] `. Each distinct cluster name is kept
+    /// once for the life of the process (however often a fleet is driven), so the printer stays
+    /// `Copy`.
     #[must_use]
     pub fn for_cluster(&self, cluster: &str) -> Printer {
-        Printer { cluster: Box::leak(cluster.to_owned().into_boxed_str()), ..*self }
+        static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let name = if let Some(n) = names.iter().find(|n| **n == cluster) {
+            *n
+        } else {
+            let n: &'static str = Box::leak(cluster.to_owned().into_boxed_str());
+            names.push(n);
+            n
+        };
+        Printer { cluster: name, ..*self }
     }
 
     fn tag(&self) -> String {

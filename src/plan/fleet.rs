@@ -515,8 +515,8 @@ fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
         }
     };
     let mut names = BTreeSet::new();
-    // Which clusters each instance is on, and which overrides apply there.
-    let mut placed: Vec<(FleetInstanceV2, BTreeSet<ClusterName>)> = Vec::new();
+    // Which clusters each instance is on, and which clusters each of its overrides matches.
+    let mut placed: Vec<Placed> = Vec::new();
     for i in f.instances {
         if !names.insert(i.name.clone()) {
             return Err(e(format!("instance `{}` is listed twice", i.name)));
@@ -530,6 +530,7 @@ fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
         let whose = format!("the placement of instance `{}`", i.name);
         let on = placement.select(&f.clusters, &whose).map_err(e)?;
         check_names(placement.clusters.as_deref().unwrap_or_default(), &whose)?;
+        let mut overrides = Vec::new();
         for (n, o) in i.overrides.iter().enumerate() {
             let whose = format!("override {} of instance `{}`", n + 1, i.name);
             if o.clusters.is_none() && o.cluster_selector.is_none() {
@@ -547,37 +548,46 @@ fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
                     }
                 )));
             }
+            overrides.push(matched);
         }
-        placed.push((i, on));
+        placed.push(Placed { instance: i, on, overrides });
     }
     Ok(Fleet::Clusters(per_cluster(&f.clusters, f.shared, &placed, origin)?))
+}
+
+/// An instance of a v1alpha2 fleet with the clusters it is placed on, and for each of its
+/// overrides (in order) the clusters that override matches.
+struct Placed {
+    instance: FleetInstanceV2,
+    on: BTreeSet<ClusterName>,
+    overrides: Vec<BTreeSet<ClusterName>>,
 }
 
 /// Every cluster's desired state: the instances placed on it, with the overrides that match it.
 fn per_cluster(
     clusters: &[ClusterEntry],
     shared: SharedSection,
-    placed: &[(FleetInstanceV2, BTreeSet<ClusterName>)],
+    placed: &[Placed],
     origin: &str,
 ) -> Result<Vec<Member>, Error> {
     let (shared, policy) = shared_of(shared);
     let mut out = Vec::new();
     for c in clusters {
         let mut instances = Vec::new();
-        for (i, on) in placed {
-            if !on.contains(&c.name) {
-                continue;
-            }
-            let matching: Vec<&OverrideEntry> = i
+        for p in placed.iter().filter(|p| p.on.contains(&c.name)) {
+            let matching: Vec<&OverrideEntry> = p
+                .instance
                 .overrides
                 .iter()
-                .filter(|o| {
-                    o.target()
-                        .select(std::slice::from_ref(c), "")
-                        .is_ok_and(|m| m.contains(&c.name))
-                })
+                .zip(&p.overrides)
+                .filter(|(_, matched)| matched.contains(&c.name))
+                .map(|(o, _)| o)
                 .collect();
-            instances.push(desired_instance(i.base(), &matching, c.image_registry.as_ref()));
+            instances.push(desired_instance(
+                p.instance.base(),
+                &matching,
+                c.image_registry.as_ref(),
+            ));
         }
         let desired = Desired {
             shared: shared.clone(),

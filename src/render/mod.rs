@@ -38,6 +38,23 @@ pub fn cluster_sections(sections: &[(&str, Result<String, String>)]) -> String {
     out
 }
 
+/// What several clusters report, as one document: `{"clusters": [...]}`, pretty JSON with
+/// `json` (and a final newline), else YAML. `apply`'s plans, `list -f` and `status -f`.
+///
+/// # Errors
+/// None in practice (the entries are JSON values already).
+pub fn clusters_document(
+    entries: &[serde_json::Value],
+    json: bool,
+) -> Result<String, crate::yaml::Error> {
+    let doc = serde_json::json!({ "clusters": entries });
+    if json {
+        Ok(serde_json::to_string_pretty(&doc).expect("a JSON value serialises") + "\n")
+    } else {
+        crate::yaml::to_string(&doc)
+    }
+}
+
 /// Aligns a header and rows into kubectl-style columns separated by two spaces.
 pub fn table(header: &[impl AsRef<str>], rows: &[Vec<String>]) -> String {
     table_with_gap(header, rows, 2)

@@ -129,9 +129,15 @@ pub fn fleet_to_text(plans: &[(&str, Result<&Plan, String>)]) -> String {
     super::cluster_sections(&sections)
 }
 
-/// The plans of several clusters as one JSON document:
+/// The plans of several clusters as one document (JSON with `json`, else YAML):
 /// `{"clusters": [{"name": …, "plan": {…}} | {"name": …, "error": "…"}]}`.
-pub fn fleet_to_json(plans: &[(&str, Result<&Plan, String>)]) -> String {
+///
+/// # Errors
+/// None in practice (plans are plain data).
+pub fn fleet_document(
+    plans: &[(&str, Result<&Plan, String>)],
+    json: bool,
+) -> Result<String, crate::yaml::Error> {
     let clusters: Vec<serde_json::Value> = plans
         .iter()
         .map(|(cluster, plan)| match plan {
@@ -139,9 +145,7 @@ pub fn fleet_to_json(plans: &[(&str, Result<&Plan, String>)]) -> String {
             Err(e) => serde_json::json!({"name": cluster, "error": e}),
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "clusters": clusters }))
-        .expect("plans are plain data")
-        + "\n"
+    super::clusters_document(&clusters, json)
 }
 
 /// The text plan with its marks coloured as Terraform colours them: creates green, updates

@@ -75,12 +75,7 @@ async fn fleet(
                     Err(e) => serde_json::json!({"name": name, "error": format!("{e:#}")}),
                 })
                 .collect();
-            let doc = serde_json::json!({ "clusters": entries });
-            if format == PlanOutput::Json {
-                serde_json::to_string_pretty(&doc)? + "\n"
-            } else {
-                crate::yaml::to_string(&doc)?
-            }
+            crate::render::clusters_document(&entries, format == PlanOutput::Json)?
         }
     };
     printer.data(&text)?;

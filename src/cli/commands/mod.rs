@@ -99,7 +99,7 @@ impl converge::Ui for Terminal<'_> {
 
 impl converge::fleet::FleetUi for Terminal<'_> {
     fn show_all(&self, plans: &[converge::fleet::Shown<'_>]) -> anyhow::Result<()> {
-        use crate::render::plan::{fleet_to_json, fleet_to_text};
+        use crate::render::plan::{fleet_document, fleet_to_text};
         let plans: Vec<(&str, Result<&Plan, String>)> =
             plans.iter().map(|s| (s.cluster, s.plan.map_err(|e| format!("{e:#}")))).collect();
         self.printer.data(&match self.output {
@@ -107,11 +107,7 @@ impl converge::fleet::FleetUi for Terminal<'_> {
                 crate::render::plan::colorize(&fleet_to_text(&plans))
             }
             PlanOutput::Text => fleet_to_text(&plans),
-            PlanOutput::Json => fleet_to_json(&plans),
-            PlanOutput::Yaml => {
-                let json: serde_json::Value = serde_json::from_str(&fleet_to_json(&plans))?;
-                crate::yaml::to_string(&json)?
-            }
+            format => fleet_document(&plans, format == PlanOutput::Json)?,
         })?;
         Ok(())
     }
@@ -203,11 +199,7 @@ pub(crate) async fn change_with(
     certificates: crate::tls::Force,
     desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
 ) -> anyhow::Result<ExitStatus> {
-    let timings = match args.output {
-        PlanOutput::Json => crate::printer::TimingsFormat::Json,
-        _ => crate::printer::TimingsFormat::Text,
-    };
-    let printer = &Printer { timings, ..*printer };
+    let printer = &driver_printer(args, printer);
     let matrix = matrix::load_matrix(&args.matrix)?;
     let sources =
         Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
@@ -279,11 +271,7 @@ pub(crate) async fn change_fleet(
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut handles = Vec::new();
     for (name, entry, desired) in members {
-        let connection = crate::cluster::Connection {
-            kubeconfig: entry.kubeconfig.or_else(|| args.kube.kubeconfig.clone()),
-            context: entry.context.or_else(|| args.kube.context.clone()),
-        };
-        let cluster = Live::connect(&connection, lock_timeout)
+        let cluster = Live::connect(&connection(&entry, &args.kube), lock_timeout)
             .await
             .with_context(|| format!("cluster `{name}`: cannot connect"))?;
         handles.push(converge::fleet::Member { name, cluster, desired });
@@ -298,11 +286,7 @@ async fn run_fleet<C: converge::Cluster>(
     members: &mut [converge::fleet::Member<C>],
 ) -> anyhow::Result<ExitStatus> {
     use converge::fleet::Result as R;
-    let timings = match args.output {
-        PlanOutput::Json => crate::printer::TimingsFormat::Json,
-        _ => crate::printer::TimingsFormat::Text,
-    };
-    let printer = &Printer { timings, ..*printer };
+    let printer = &driver_printer(args, printer);
     let matrix = matrix::load_matrix(&args.matrix)?;
     let sources =
         Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
@@ -380,13 +364,27 @@ pub(crate) fn fleet_clusters(
         .into()),
         crate::plan::fleet::Fleet::Clusters(members) => Ok(members
             .into_iter()
-            .map(|m| {
-                let connection = crate::cluster::Connection {
-                    kubeconfig: m.cluster.kubeconfig.or_else(|| kube.kubeconfig.clone()),
-                    context: m.cluster.context.or_else(|| kube.context.clone()),
-                };
-                (m.cluster.name.to_string(), connection)
-            })
+            .map(|m| (m.cluster.name.to_string(), connection(&m.cluster, kube)))
             .collect()),
     }
+}
+
+/// How to reach a fleet's cluster: its own kubeconfig and context, else the flags'.
+fn connection(
+    entry: &crate::plan::fleet::ClusterEntry,
+    kube: &super::args::KubeArgs,
+) -> crate::cluster::Connection {
+    crate::cluster::Connection {
+        kubeconfig: entry.kubeconfig.clone().or_else(|| kube.kubeconfig.clone()),
+        context: entry.context.clone().or_else(|| kube.context.clone()),
+    }
+}
+
+/// The printer of a planning run: its `-v` timings as JSON Lines with `-o json`, else as text.
+fn driver_printer(args: &PlanArgs, printer: &Printer) -> Printer {
+    let timings = match args.output {
+        PlanOutput::Json => crate::printer::TimingsFormat::Json,
+        _ => crate::printer::TimingsFormat::Text,
+    };
+    Printer { timings, ..*printer }
 }

@@ -128,15 +128,7 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
     }
     match &args.output_dir {
         None => printer.data(&to_yaml_stream(&objects)?)?,
-        Some(dir) => {
-            let files = to_tree(&objects)?;
-            for (rel, content) in &files {
-                let path = dir.join(rel);
-                fs_err::create_dir_all(path.parent().expect("tree paths have a parent"))?;
-                fs_err::write(&path, content)?;
-            }
-            printer.info(&format!("wrote {} files to {}", files.len(), dir.display()));
-        }
+        Some(dir) => write_tree(dir, &to_tree(&objects)?, printer)?,
     }
     Ok(ExitStatus::Success)
 }
@@ -177,6 +169,7 @@ async fn fleet(
     let matrix = crate::matrix::Matrix::embedded();
     let empty = crate::plan::state::ClusterState::empty();
     let mut releases = crate::plan::Releases::new();
+    let sources = super::Sources { source: args.source.clone(), env, printer };
     let mut files = Vec::new();
     let names: Vec<String> = members.iter().map(|m| m.cluster.name.to_string()).collect();
     files.push(crate::render::flux::index(&names.iter().map(String::as_str).collect::<Vec<_>>())?);
@@ -191,22 +184,26 @@ async fn fleet(
                 ));
             }
         }
-        let plan = loop {
-            match crate::plan::plan(&desired, &empty, &releases, &matrix) {
-                Err(crate::plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
-                    let (r, _) = super::load_release(&v, &args.source, env, printer).await?;
-                    releases.insert(v, r);
-                }
-                other => break other.with_context(|| format!("cluster `{}`", m.cluster.name))?,
-            }
-        };
+        let plan = crate::converge::make_plan(&desired, &empty, &sources, &mut releases, &matrix)
+            .await
+            .with_context(|| format!("cluster `{}`", m.cluster.name))?;
         files.extend(crate::render::flux::cluster_tree(m.cluster.name.as_str(), &plan, &opts)?);
     }
-    for (rel, content) in &files {
+    write_tree(dir, &files, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Writes a tree of (relative path, content) files under `dir`, and says how many.
+fn write_tree<P: AsRef<std::path::Path>>(
+    dir: &std::path::Path,
+    files: &[(P, String)],
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    for (rel, content) in files {
         let path = dir.join(rel);
         fs_err::create_dir_all(path.parent().expect("tree paths have a parent"))?;
         fs_err::write(&path, content)?;
     }
     printer.info(&format!("wrote {} files to {}", files.len(), dir.display()));
-    Ok(ExitStatus::Success)
+    Ok(())
 }
