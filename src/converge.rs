@@ -166,6 +166,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The desired objects the plan was made from (the operator compares them with the live
+    /// ones to find hand edits).
+    ///
+    /// # Errors
+    /// As [`plan::plan`] (not in practice: the same inputs planned).
+    pub fn wanted(&self, matrix: &Matrix) -> Result<plan::Wanted, plan::Error> {
+        plan::wanted(&self.desired, &self.before, &self.loaded, matrix)
+    }
+
     /// What the run planned and started from.
     pub fn outcome(self) -> Outcome {
         Outcome { before: self.before, plan: self.plan }
@@ -410,7 +419,12 @@ impl Live {
         lock_timeout: Duration,
     ) -> anyhow::Result<Self> {
         let client = crate::cluster::connect(target).await?;
-        Ok(Live { client, lock_timeout, lock: None })
+        Ok(Self::from_client(client, lock_timeout))
+    }
+
+    /// The cluster `client` reaches.
+    pub fn from_client(client: kube::Client, lock_timeout: Duration) -> Self {
+        Live { client, lock_timeout, lock: None }
     }
 }
 

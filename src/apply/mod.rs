@@ -46,6 +46,9 @@ pub struct Options {
     /// Take ownership of fields other managers own, and of existing objects that are not
     /// tkn-multi's (`--force-conflicts`).
     pub force_conflicts: bool,
+    /// Take ownership of fields other managers set on the objects the plan updates, but never
+    /// of foreign objects (the operator: a hand edit is reverted, as a controller's apply must).
+    pub force_fields: bool,
     /// Send writes with `dryRun=All` and skip waits (`--dry-run=server`).
     pub server_dry_run: bool,
     /// How many independent steps run at once (at least 1).
@@ -302,7 +305,7 @@ async fn apply(
         hand_admission_over(&api, &o, &opts.field_manager).await?;
     }
     let mut params = PatchParams::apply(&opts.field_manager);
-    params.force = opts.force_conflicts;
+    params.force = opts.force_conflicts || opts.force_fields;
     params.dry_run = opts.server_dry_run;
     match api.patch(o.name(), &params, &Patch::Apply(o.to_value())).await {
         Ok(_) => Ok(()),

@@ -74,14 +74,14 @@ pub fn foreign(existing: &DynamicObject, wanted: &Object, owner: &str) -> Option
 /// Reads every object the plan creates; fails (before any write) on any that exists and is not
 /// the owner's, unless `force`, which takes them over with a warning each.
 pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> anyhow::Result<()> {
-    let creates = plan.steps.iter().filter_map(|s| match &s.kind {
-        StepKind::Object { action: Action::Create, owner, .. } => {
-            Some((owner.as_str(), plan.manifests.get(&s.index).expect("creates carry objects")))
-        }
-        _ => None,
-    });
-    let found: Vec<Option<(String, Foreign)>> = futures::stream::iter(creates)
-        .map(|(owner, o)| async move {
+    // The reads are built in a loop, not by stream combinators over closures: a future that
+    // holds such closures is not provably `Send` (rust-lang/rust#102211), and the operator
+    // runs plans on spawned tasks.
+    let mut reads = Vec::new();
+    for s in &plan.steps {
+        let StepKind::Object { action: Action::Create, owner, .. } = &s.kind else { continue };
+        let o = plan.manifests.get(&s.index).expect("creates carry objects");
+        reads.push(async move {
             let api = apis.api(&super::gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
             let existing = api.get_opt(o.name()).await?;
             anyhow::Ok(
@@ -89,10 +89,10 @@ pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> 
                     .and_then(|e| foreign(&e, o, owner))
                     .map(|f| (super::describe(&o.object_ref()), f)),
             )
-        })
-        .buffered(READS_IN_FLIGHT)
-        .try_collect()
-        .await?;
+        });
+    }
+    let found: Vec<Option<(String, Foreign)>> =
+        futures::stream::iter(reads).buffered(READS_IN_FLIGHT).try_collect().await?;
     let conflicts: Vec<(String, Foreign)> = found.into_iter().flatten().collect();
     if conflicts.is_empty() {
         return Ok(());

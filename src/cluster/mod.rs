@@ -47,15 +47,32 @@ pub const RATE_LIMIT_REQUESTS: u64 = 100;
 /// second with bursts of 300, client-go 5 with bursts of 10. A long watch counts once.
 pub const RATE_LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Connects to the cluster `target` names, with the client-side rate limit.
+/// Connects to the cluster `target` names, with the client-side rate limit. With no kubeconfig
+/// at all, inside a pod (`KUBERNETES_SERVICE_HOST` set), the pod's service account, as kubectl
+/// and client-go do.
 pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
+    let layer = tower::limit::RateLimitLayer::new(RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW);
     let options =
         KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
     let kc = match &target.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
             .with_context(|| format!("cannot read kubeconfig `{}`", path.display()))?,
-        None => Kubeconfig::read()
-            .context("cannot load a kubeconfig (set `--kubeconfig` or `KUBECONFIG`)")?,
+        None => match Kubeconfig::read() {
+            Ok(kc) => kc,
+            Err(_)
+                if target.context.is_none()
+                    && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
+            {
+                let config = Config::incluster().context("cannot use the pod's service account")?;
+                return Ok(kube::client::ClientBuilder::try_from(config)?
+                    .with_layer(&layer)
+                    .build());
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("cannot load a kubeconfig (set `--kubeconfig` or `KUBECONFIG`)"));
+            }
+        },
     };
     // A context the kubeconfig does not have is the request's fault: say which ones it has.
     if let Some(context) = &target.context
@@ -69,7 +86,6 @@ pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
         .into());
     }
     let config = Config::from_custom_kubeconfig(kc, &options).await?;
-    let layer = tower::limit::RateLimitLayer::new(RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW);
     Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
 }
 

@@ -440,29 +440,8 @@ pub fn plan(
     releases: &Releases,
     matrix: &Matrix,
 ) -> Result<Plan, Error> {
-    validate(desired, observed)?;
-    let mut notes = Vec::new();
-    let shared_layer = choose_shared(desired, observed, matrix, &mut notes)?;
-    // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
-    // reads them, stay until they are gone.
-    let remaining: Vec<String> = observed
-        .shared
-        .iter()
-        .flat_map(|s| &s.crds)
-        .filter(|c| c.objects > 0)
-        .map(|c| format!("{} {}", c.objects, c.name))
-        .collect();
-    if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
-        notes.push(format!(
-            "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
-            remaining.join(", ")
-        ));
-    }
-    // No instance needs a layer, yet the installed one stays.
-    let keep_shared =
-        shared_layer.is_none() && (desired.policy.keep_on_uninstall || !remaining.is_empty());
-    let (wanted, target) =
-        desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
+    let Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target } =
+        wanted(desired, observed, releases, matrix)?;
     let in_scope = |owner: &str| match &desired.scope {
         _ if owner == SHARED_OWNER && keep_shared => false,
         None => true,
@@ -486,6 +465,61 @@ pub fn plan(
     let mut plan = graph::linearise(&g, shared_layer, target);
     plan.notes = notes;
     Ok(plan)
+}
+
+/// What a plan is made from: the desired objects of every owner, the shared layer chosen, and
+/// what keeps the shared layer when no instance needs it.
+#[derive(Debug)]
+pub struct Wanted {
+    /// The shared layer the instances need, if any.
+    pub shared_layer: Option<SharedLayer>,
+    /// The planner's notes.
+    pub notes: Vec<String>,
+    /// Tekton objects that remain (`<count> <crd>`), which keep the shared CRDs.
+    pub remaining: Vec<String>,
+    /// The installed shared layer stays although no instance needs it.
+    pub keep_shared: bool,
+    /// Every desired object, with its owner.
+    pub objects: ObjectsByRef,
+    /// The state after the plan.
+    pub target: TargetState,
+}
+
+/// The desired objects of `desired` against `observed` (what [`plan`] diffs), with the shared
+/// layer the matrix chose.
+///
+/// # Errors
+/// As [`plan`].
+pub fn wanted(
+    desired: &Desired,
+    observed: &ClusterState,
+    releases: &Releases,
+    matrix: &Matrix,
+) -> Result<Wanted, Error> {
+    validate(desired, observed)?;
+    let mut notes = Vec::new();
+    let shared_layer = choose_shared(desired, observed, matrix, &mut notes)?;
+    // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
+    // reads them, stay until they are gone.
+    let remaining: Vec<String> = observed
+        .shared
+        .iter()
+        .flat_map(|s| &s.crds)
+        .filter(|c| c.objects > 0)
+        .map(|c| format!("{} {}", c.objects, c.name))
+        .collect();
+    if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
+        notes.push(format!(
+            "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
+            remaining.join(", ")
+        ));
+    }
+    // No instance needs a layer, yet the installed one stays.
+    let keep_shared =
+        shared_layer.is_none() && (desired.policy.keep_on_uninstall || !remaining.is_empty());
+    let (wanted, target) =
+        desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
+    Ok(Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target })
 }
 
 /// The checks [`plan`] makes of a desired state before it looks at a cluster: no instance

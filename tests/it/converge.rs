@@ -167,6 +167,7 @@ fn request(mode: Mode, yes: bool, atomic: bool) -> Request {
             field_manager: "tkn-multi".into(),
             timeout: Duration::from_secs(60),
             force_conflicts: false,
+            force_fields: false,
             server_dry_run: false,
             concurrency: 4,
         },

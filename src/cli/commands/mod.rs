@@ -172,6 +172,7 @@ fn request(args: &PlanArgs, certificates: crate::tls::Force) -> converge::Reques
             field_manager: args.kube.field_manager.clone(),
             timeout: Duration::from_secs(args.timeout),
             force_conflicts: args.force_conflicts,
+            force_fields: false,
             server_dry_run: false,
             concurrency: usize::from(args.concurrency),
         },
