@@ -2,7 +2,13 @@
 //! ([`FleetSpec`]: one schema, one validation). The CRD is generated from these types
 //! (`tkn-multi operator crd`, committed as `manifests/crd.yaml` and drift-tested).
 //!
-//! The reconciler that drives it with the shared driver is not built yet (see issue 15's note).
+//! [`reconcile`] decides (pure); [`controller`] runs the kube-runtime `Controller` that observes,
+//! plans and executes each `TektonFleet` with the shared driver; [`serve`] answers `/metrics`
+//! and the health probes.
+
+pub mod controller;
+pub mod reconcile;
+pub mod serve;
 
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
@@ -42,9 +48,35 @@ pub struct TektonFleetStatus {
     /// The shared layer, when installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared: Option<SharedStatus>,
-    /// Every instance, installed or pending.
+    /// Every instance the fleet manages: those the spec lists, and those it listed that are
+    /// not uninstalled yet. This is the operator's record of what it owns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceStatus>,
+    /// Installed instances this fleet does not manage (the CLI's, another fleet's): left
+    /// alone; listing one in the spec adopts it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged_instances: Vec<String>,
+    /// A plan that deletes or replaces objects, waiting for its approval annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_plan: Option<PendingPlan>,
+    /// The counts of the last plan the operator applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<String>,
+}
+
+/// A destructive plan waiting for approval.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingPlan {
+    /// The value of the `tkn-multi.tekton.dev/approve-plan` annotation that approves it.
+    pub hash: String,
+    /// Its counts.
+    pub summary: String,
+    /// Its deleting and replacing steps (`-` delete, `-/+` replace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// How to approve it.
+    pub message: String,
 }
 
 /// A status condition (`metav1.Condition`'s fields).
@@ -75,6 +107,15 @@ pub struct SharedStatus {
     pub version: String,
     /// Its namespace.
     pub namespace: String,
+    /// The matrix's verdict on the instances it serves (empty when nothing was planned).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub verdict: String,
+    /// The matrix's warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// Storage migrations the layer's version needs (`crd: from → to`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<String>,
 }
 
 /// One instance's state.
@@ -83,11 +124,15 @@ pub struct SharedStatus {
 pub struct InstanceStatus {
     /// Its name.
     pub name: String,
-    /// The version installed (empty while pending).
+    /// Its namespace.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// The version installed (empty while none is).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
-    /// Whether its Deployments are Available.
-    pub ready: bool,
+    /// `Ready` (installed at the spec's version, its Deployments Available when last applied),
+    /// `Pending` (not yet), `Removing` (no longer listed, not yet uninstalled).
+    pub phase: String,
 }
 
 /// The `TektonFleet` CRD as YAML (`manifests/crd.yaml`).
