@@ -415,6 +415,17 @@ fn the_committed_tektonfleet_crd_is_what_the_types_generate() {
 }
 
 #[test]
+fn operator_run_refuses_a_release_file_before_connecting() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = tkn(cache.path())
+        .args(["operator", "run", "--release-file", "x.yaml", "--kubeconfig", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("use --release-dir"), "{}", stderr(&out));
+}
+
+#[test]
 fn completions_and_man_pages_come_from_the_real_flags() {
     let cache = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {

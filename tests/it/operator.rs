@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
-use crate::cluster::{CLUSTER, client, kubeconfig, wait_until};
+use crate::cluster::{CLUSTER, client, kubeconfig, unique, wait_until};
 use tkn_multi::operator::TektonFleet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +41,7 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     })
     .await;
     let fleets: Api<TektonFleet> = Api::all(c.clone());
-    let name = crate::cluster::unique("tkf");
+    let name = unique("tkf");
     let make = |spec: serde_json::Value| -> TektonFleet {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
@@ -89,4 +89,553 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     assert_eq!(from_resource, tkn_multi::plan::fleet::parse_fleet(file, "f").unwrap());
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
     let _ = crds.delete("tektonfleets.tkn-multi.tekton.dev", &DeleteParams::default()).await;
+}
+
+/// The operator as a process, under the service account and RBAC of `manifests/`.
+struct Operator {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Operator {
+    fn start(kubeconfig: &std::path::Path, port: u16, log: &std::path::Path) -> Self {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tkn-multi"))
+            .args(["operator", "run", "--resync", "10", "--lock-timeout", "5", "--timeout", "180"])
+            .arg(format!("--metrics-address=127.0.0.1:{port}"))
+            .env("KUBECONFIG", kubeconfig)
+            .env("TKN_MULTI_RELEASE_DIR", crate::common::release_dir().expect("release files"))
+            .env("TKN_MULTI_CACHE_DIR", kubeconfig.with_file_name("no-cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Operator { child, log: log.to_owned() }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- operator log ---\n{}", self.log());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `GET path` on the operator's metrics port: (status line, body).
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
+/// Whether the operator's service account may `verb` `group/resource` (named `name`) in
+/// `namespace`, by a `SubjectAccessReview`.
+async fn operator_may(
+    c: &kube::Client,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((r, s)) => (r, Some(s.to_owned())),
+        None => (resource, None),
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some("system:serviceaccount:tkn-multi-system:tkn-multi-operator".into()),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                "system:serviceaccounts:tkn-multi-system".into(),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: namespace.map(Into::into),
+                name: name.map(Into::into),
+                verb: Some(verb.into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                subresource,
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(c.clone());
+    api.create(&PostParams::default(), &review).await.unwrap().status.is_some_and(|s| s.allowed)
+}
+
+/// A kubeconfig for the operator's service account: the test cluster's server and CA, a token
+/// from the TokenRequest API.
+async fn service_account_kubeconfig(
+    c: &kube::Client,
+    admin: &std::path::Path,
+) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let sas: Api<ServiceAccount> = Api::namespaced(c.clone(), "tkn-multi-system");
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: vec![],
+            expiration_seconds: Some(3600),
+            ..TokenRequestSpec::default()
+        },
+        ..TokenRequest::default()
+    };
+    let token = sas
+        .create_token_request("tkn-multi-operator", &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    let kc = kube::config::Kubeconfig::read_from(admin).unwrap();
+    let cluster = kc.clusters[0].cluster.clone().unwrap();
+    let ca = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
+        (Some(data), _) => data.clone(),
+        (None, Some(file)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(file).unwrap())
+        }
+        (None, None) => panic!("the test kubeconfig names no CA"),
+    };
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"{}\", certificate-authority-data: \"{ca}\"}}\nusers:\n- name: operator\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: operator\n  context: {{cluster: test, user: operator}}\ncurrent-context: operator\n",
+        cluster.server.unwrap()
+    );
+    let path = admin.with_file_name("operator-kubeconfig");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn condition<'a>(f: &'a TektonFleet, type_: &str) -> Option<&'a tkn_multi::operator::Condition> {
+    f.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Waits until the fleet's status satisfies `check`; returns it.
+async fn wait_fleet(
+    api: &Api<TektonFleet>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&TektonFleet) -> bool,
+) -> TektonFleet {
+    let start = std::time::Instant::now();
+    loop {
+        let f = api.get(name).await.unwrap();
+        if check(&f) {
+            return f;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what} not reached within {timeout:?}; status: {}",
+            serde_json::to_string_pretty(&f.status).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn ready_at_generation(f: &TektonFleet) -> bool {
+    condition(f, "Ready").is_some_and(|c| c.status == "True")
+        && f.status.as_ref().and_then(|s| s.observed_generation) == f.metadata.generation
+}
+
+/// Events the operator recorded about `fleet`, as `Reason: note`.
+async fn fleet_events(c: &kube::Client, fleet: &str) -> Vec<String> {
+    use k8s_openapi::api::events::v1::Event;
+    let api: Api<Event> = Api::all(c.clone());
+    api.list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(fleet))
+        .map(|e| format!("{}: {}", e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+fn versions(path: &std::path::Path) -> Vec<(String, String)> {
+    crate::cluster::observed(path)
+        .instances
+        .into_iter()
+        .map(|i| (i.name, i.version.to_string()))
+        .collect()
+}
+
+async fn patch_spec(api: &Api<TektonFleet>, name: &str, spec: serde_json::Value) {
+    api.patch(name, &PatchParams::default(), &Patch::Merge(serde_json::json!({"spec": spec})))
+        .await
+        .unwrap();
+}
+
+/// Issue 15's acceptance, on the real cluster with real Tekton controllers and webhooks: the
+/// operator runs as a process with the RBAC of `manifests/` (a service-account token), and
+/// creates, upgrades, removes (after approval), reverts hand edits, refuses bad specs with 0
+/// writes, leaves a CLI-installed instance alone, survives a kill mid-apply, and on delete
+/// uninstalls its instances while keeping the CRDs a Task still needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let c = client(&path).await;
+    assert!(crate::cluster::observed(&path).instances.is_empty(), "the cluster starts empty");
+    // The CRD, the namespace and the RBAC, as `kubectl apply -k manifests/` (without the
+    // Deployment: the operator runs here as a process).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests");
+    for file in ["namespace.yaml", "crd.yaml", "rbac.yaml"] {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        for doc in text.split("\n---\n") {
+            let v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
+            let serde_json::Value::Object(map) = v else { panic!("{file}: a mapping") };
+            crate::cluster::apply(&c, &tkn_multi::release::Object::from_map(map)).await;
+        }
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
+    wait_until("the TektonFleet CRD Established", Duration::from_secs(60), || {
+        let crds = crds.clone();
+        async move {
+            crds.get("tektonfleets.tkn-multi.tekton.dev")
+                .await
+                .ok()
+                .and_then(|c| c.status)
+                .and_then(|s| s.conditions)
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+        }
+    })
+    .await;
+    // Least privilege, as the API server decides it.
+    for (verb, group, resource, ns, name) in [
+        ("patch", "apps", "deployments", Some("any-team"), None),
+        ("create", "rbac.authorization.k8s.io", "clusterroles", None, None),
+        ("escalate", "rbac.authorization.k8s.io", "clusterroles", None, None),
+        ("list", "tekton.dev", "tasks", None, None),
+        ("update", "tekton.dev", "pipelineruns", Some("any-team"), None),
+        ("patch", "tkn-multi.tekton.dev", "tektonfleets/status", None, None),
+        ("create", "events.k8s.io", "events", Some("default"), None),
+        ("update", "coordination.k8s.io", "leases", Some("kube-system"), Some("tkn-multi")),
+    ] {
+        assert!(
+            operator_may(&c, verb, group, resource, ns, name).await,
+            "may {verb} {group}/{resource}"
+        );
+    }
+    for (verb, group, resource, ns, name) in [
+        ("delete", "tekton.dev", "pipelineruns", Some("any-team"), None),
+        ("create", "", "pods", Some("any-team"), None),
+        ("get", "", "nodes", None, None),
+        ("update", "coordination.k8s.io", "leases", Some("kube-system"), Some("kube-scheduler")),
+        ("create", "coordination.k8s.io", "leases", Some("default"), None),
+    ] {
+        assert!(
+            !operator_may(&c, verb, group, resource, ns, name).await,
+            "may not {verb} {group}/{resource}"
+        );
+    }
+    let sa_kubeconfig = service_account_kubeconfig(&c, &path).await;
+    let port = free_port();
+    let log = path.with_file_name(format!("{}.log", unique("operator")));
+    let mut operator = Operator::start(&sa_kubeconfig, port, &log);
+    wait_until("the operator ready", Duration::from_secs(60), || async {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http_get(port, "/readyz").0.contains("200")
+    })
+    .await;
+
+    // 1. Create: two instances of different versions.
+    let fleets: Api<TektonFleet> = Api::all(c.clone());
+    let name = unique("fleet");
+    let (a, b) = (unique("op-a"), unique("op-b"));
+    let fleet: TektonFleet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
+        "metadata": {"name": name},
+        "spec": {"instances": [{"name": a, "version": "v0.56.0"}, {"name": b, "version": "v1.9.0"}]},
+    }))
+    .unwrap();
+    fleets.create(&PostParams::default(), &fleet).await.unwrap();
+    let f = wait_fleet(
+        &fleets,
+        &name,
+        "Ready after create",
+        Duration::from_secs(300),
+        ready_at_generation,
+    )
+    .await;
+    let status = f.status.clone().unwrap();
+    assert_eq!(
+        status
+            .instances
+            .iter()
+            .map(|i| (i.name.as_str(), i.version.as_str(), i.phase.as_str()))
+            .collect::<Vec<_>>(),
+        [(a.as_str(), "v0.56.0", "Ready"), (b.as_str(), "v1.9.0", "Ready")]
+    );
+    assert_eq!(status.shared.as_ref().map(|s| s.version.as_str()), Some("v1.9.0"));
+    assert_eq!(versions(&path), [(a.clone(), "v0.56.0".into()), (b.clone(), "v1.9.0".into())]);
+    let events = fleet_events(&c, &name).await;
+    assert!(
+        events.iter().any(|e| e.starts_with("Created: Deployment/tekton-pipelines-controller")),
+        "{events:#?}"
+    );
+    let (line, metrics) = http_get(port, "/metrics");
+    assert!(line.contains("200"), "{line}");
+    assert!(
+        metrics.contains("tkn_multi_operator_reconciles_total{result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("tkn_multi_operator_applied_steps_total 0\n"), "{metrics}");
+
+    // 2a. Edit: a version change upgrades that instance.
+    patch_spec(
+        &fleets,
+        &name,
+        serde_json::json!({"instances": [
+        {"name": a, "version": "v1.9.0"}, {"name": b, "version": "v1.9.0"}]}),
+    )
+    .await;
+    wait_fleet(
+        &fleets,
+        &name,
+        "Ready after upgrade",
+        Duration::from_secs(300),
+        ready_at_generation,
+    )
+    .await;
+    assert_eq!(versions(&path), [(a.clone(), "v1.9.0".into()), (b.clone(), "v1.9.0".into())]);
+
+    // 2b. A removed instance waits for approval, then goes.
+    patch_spec(
+        &fleets,
+        &name,
+        serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}]}),
+    )
+    .await;
+    let f = wait_fleet(&fleets, &name, "awaiting approval", Duration::from_secs(60), |f| {
+        f.status.as_ref().is_some_and(|s| s.pending_plan.is_some())
+    })
+    .await;
+    let pending = f.status.as_ref().unwrap().pending_plan.clone().unwrap();
+    assert!(pending.message.contains(&pending.hash), "{pending:?}");
+    assert!(
+        pending.steps.iter().any(|s| s.starts_with("- Deployment/tekton-pipelines-controller")),
+        "{pending:?}"
+    );
+    assert_eq!(condition(&f, "Ready").unwrap().reason, "AwaitingApproval");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(versions(&path).len(), 2, "nothing is removed before approval");
+    fleets
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+            "tkn-multi.tekton.dev/approve-plan": pending.hash}}})),
+        )
+        .await
+        .unwrap();
+    let f = wait_fleet(
+        &fleets,
+        &name,
+        "Ready after approval",
+        Duration::from_secs(180),
+        ready_at_generation,
+    )
+    .await;
+    assert_eq!(versions(&path), [(a.clone(), "v1.9.0".into())]);
+    assert!(f.status.as_ref().unwrap().pending_plan.is_none());
+
+    // 2c. Hand edits of a ConfigMap and a Deployment are reverted, with an event.
+    let cp = format!("tekton-{a}");
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.clone(), &cp);
+    let flag = |cm: &k8s_openapi::api::core::v1::ConfigMap| {
+        cm.data.as_ref().and_then(|d| d.get("enable-api-fields")).cloned()
+    };
+    let original = flag(&cms.get("feature-flags").await.unwrap());
+    // A value Tekton's own config webhook accepts (it refuses an invalid one).
+    let edited = if original.as_deref() == Some("alpha") { "stable" } else { "alpha" };
+    let by_hand =
+        PatchParams { field_manager: Some("kubectl-edit".into()), ..PatchParams::default() };
+    cms.patch(
+        "feature-flags",
+        &by_hand,
+        &Patch::Merge(serde_json::json!({"data": {"enable-api-fields": edited}})),
+    )
+    .await
+    .unwrap();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(c.clone(), &cp);
+    deployments
+        .patch(
+            "tekton-pipelines-controller",
+            &by_hand,
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    wait_until("hand edits reverted", Duration::from_secs(60), || {
+        let (cms, deployments, original) = (cms.clone(), deployments.clone(), original.clone());
+        async move {
+            let cm = cms.get("feature-flags").await.unwrap();
+            let d = deployments.get("tekton-pipelines-controller").await.unwrap();
+            flag(&cm) == original && d.spec.and_then(|s| s.replicas) == Some(1)
+        }
+    })
+    .await;
+    // The event comes once the plan's waits are over (the controller Available again).
+    wait_until("a DriftCorrected event", Duration::from_secs(120), || async {
+        fleet_events(&c, &name)
+            .await
+            .iter()
+            .any(|e| e.starts_with("DriftCorrected:") && e.contains("feature-flags"))
+    })
+    .await;
+    wait_fleet(&fleets, &name, "Ready after drift", Duration::from_secs(60), ready_at_generation)
+        .await;
+
+    // 3. Refusals: Stalled with the reason, and nothing written.
+    let before = crate::cluster::observed(&path);
+    for (spec, reason, says) in [
+        (
+            serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}, {"name": "op-old", "version": "v0.21.0"}]}),
+            "Incompatible",
+            "cannot share one layer",
+        ),
+        (
+            serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}, {"name": "op-c", "version": "v1.9.0", "namespace": a}]}),
+            "Conflict",
+            "is claimed by both",
+        ),
+    ] {
+        patch_spec(&fleets, &name, spec).await;
+        let f = wait_fleet(&fleets, &name, "Stalled", Duration::from_secs(60), |f| {
+            condition(f, "Stalled").is_some_and(|c| c.status == "True" && c.reason == reason)
+                && condition(f, "Stalled").and_then(|c| c.observed_generation)
+                    == f.metadata.generation
+        })
+        .await;
+        let stalled = condition(&f, "Stalled").unwrap();
+        assert!(stalled.message.contains(says), "{stalled:?}");
+        assert_eq!(condition(&f, "Ready").unwrap().status, "False");
+        assert_eq!(crate::cluster::observed(&path), before, "a refused spec writes nothing");
+    }
+    patch_spec(
+        &fleets,
+        &name,
+        serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}]}),
+    )
+    .await;
+    wait_fleet(&fleets, &name, "Ready again", Duration::from_secs(60), ready_at_generation).await;
+
+    // 5. Interplay: a CLI install takes the same lock, and the operator leaves its instance alone.
+    let cli = unique("op-cli");
+    let (code, _, err) = tokio::task::block_in_place(|| {
+        crate::cluster::tkn(&path, &["install", "v1.9.0", "--namespace", &cli, "--yes", "-q"])
+    });
+    assert_eq!(code, 0, "{err}");
+    let f =
+        wait_fleet(&fleets, &name, "the CLI's instance reported", Duration::from_secs(60), |f| {
+            f.status.as_ref().is_some_and(|s| s.unmanaged_instances.contains(&cli))
+        })
+        .await;
+    assert!(condition(&f, "Ready").is_some_and(|c| c.message.contains(&cli)), "{:?}", f.status);
+    tokio::time::sleep(Duration::from_secs(12)).await; // past a resync
+    assert!(versions(&path).iter().any(|(n, _)| n == &cli), "the operator left the CLI's instance");
+
+    // 6. Restart: killed mid-apply, a new operator converges.
+    let d = unique("op-d");
+    patch_spec(
+        &fleets,
+        &name,
+        serde_json::json!({"instances": [
+        {"name": a, "version": "v1.9.0"}, {"name": d, "version": "v1.9.0"}]}),
+    )
+    .await;
+    wait_fleet(&fleets, &name, "applying", Duration::from_secs(60), |f| {
+        condition(f, "Reconciling").is_some_and(|c| c.status == "True" && c.reason == "Applying")
+    })
+    .await;
+    operator.kill();
+    let mut operator = Operator::start(&sa_kubeconfig, port, &log);
+    let f = wait_fleet(
+        &fleets,
+        &name,
+        "Ready after restart",
+        Duration::from_secs(300),
+        ready_at_generation,
+    )
+    .await;
+    let names: Vec<&str> =
+        f.status.as_ref().unwrap().instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, [a.as_str(), d.as_str()]);
+    let installed = versions(&path);
+    assert!(
+        installed.iter().any(|(n, _)| n == &d) && installed.iter().any(|(n, _)| n == &cli),
+        "{installed:?}"
+    );
+
+    // 4. Delete: the fleet's instances go, the CRDs stay while a Task exists.
+    let (code, _, err) = tokio::task::block_in_place(|| {
+        crate::cluster::tkn(&path, &["uninstall", &cli, "--yes", "-q"])
+    });
+    assert_eq!(code, 0, "{err}");
+    let tasks = crate::cluster::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
+    let task: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "keep-me"},
+        "spec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]},
+    }))
+    .unwrap();
+    tasks.create(&PostParams::default(), &task).await.unwrap();
+    fleets.delete(&name, &DeleteParams::default()).await.unwrap();
+    wait_until("the TektonFleet gone", Duration::from_secs(300), || {
+        let fleets = fleets.clone();
+        let name = name.clone();
+        async move { matches!(fleets.get(&name).await, Err(kube::Error::Api(e)) if e.code == 404) }
+    })
+    .await;
+    let after = crate::cluster::observed(&path);
+    assert!(after.instances.is_empty(), "{:?}", after.instances);
+    assert!(after.shared.is_some(), "the shared layer stays while a Task exists");
+    assert!(crds.get("tasks.tekton.dev").await.is_ok());
+    assert!(tasks.get("keep-me").await.is_ok());
+    let events = fleet_events(&c, &name).await;
+    assert!(events.iter().any(|e| e.starts_with("SharedLayerKept:")), "{events:#?}");
+    operator.kill();
+
+    // Clean up: the Task, then the shared layer (a fleet with no instances).
+    tasks.delete("keep-me", &DeleteParams::default()).await.unwrap();
+    for ns in [&a, &b, &d, &cli] {
+        crate::cluster::delete_namespace_and_wait(&c, ns).await;
+    }
+    let empty = path.with_file_name(format!("{}.yaml", unique("empty-fleet")));
+    std::fs::write(
+        &empty,
+        "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances: []\n",
+    )
+    .unwrap();
+    let (code, _, err) = tokio::task::block_in_place(|| {
+        crate::cluster::tkn(&path, &["apply", "-f", empty.to_str().unwrap(), "--yes", "-q"])
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(crate::cluster::observed(&path).shared.is_none());
 }
