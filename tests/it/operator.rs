@@ -89,6 +89,15 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     assert_eq!(from_resource, tkn_multi::plan::fleet::parse_fleet(file, "f").unwrap());
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
     let _ = crds.delete("tektonfleets.tkn-multi.tekton.dev", &DeleteParams::default()).await;
+    // Gone before the next test applies it again (a terminating CRD would take that one too).
+    wait_until("the TektonFleet CRD deleted", Duration::from_secs(60), || {
+        let crds = crds.clone();
+        async move {
+            matches!(crds.get("tektonfleets.tkn-multi.tekton.dev").await,
+                Err(kube::Error::Api(e)) if e.code == 404)
+        }
+    })
+    .await;
 }
 
 /// The operator as a process, under the service account and RBAC of `manifests/`.
