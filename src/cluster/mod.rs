@@ -51,9 +51,13 @@ pub const RATE_LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_mil
 /// at all, inside a pod (`KUBERNETES_SERVICE_HOST` set), the pod's service account, as kubectl
 /// and client-go do.
 pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
+    let config = config(target).await?;
     let layer = tower::limit::RateLimitLayer::new(RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW);
-    let options =
-        KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
+}
+
+/// The client configuration for `target`: its kubeconfig and context, else the pod's.
+async fn config(target: &Connection) -> anyhow::Result<Config> {
     let kc = match &target.kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
             .with_context(|| format!("cannot read kubeconfig `{}`", path.display()))?,
@@ -63,10 +67,7 @@ pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
                 if target.context.is_none()
                     && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() =>
             {
-                let config = Config::incluster().context("cannot use the pod's service account")?;
-                return Ok(kube::client::ClientBuilder::try_from(config)?
-                    .with_layer(&layer)
-                    .build());
+                return Config::incluster().context("cannot use the pod's service account");
             }
             Err(e) => {
                 return Err(anyhow::Error::new(e)
@@ -85,8 +86,9 @@ pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
         ))
         .into());
     }
-    let config = Config::from_custom_kubeconfig(kc, &options).await?;
-    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
+    let options =
+        KubeConfigOptions { context: target.context.clone(), ..KubeConfigOptions::default() };
+    Ok(Config::from_custom_kubeconfig(kc, &options).await?)
 }
 
 /// (group, version, kind).

@@ -571,7 +571,7 @@ impl Context {
 
     /// When the last instance went and the shared layer stays (Tekton objects remain), says so.
     async fn kept_shared(&self, fleet: &TektonFleet, plan: &Plan, deleting: bool) {
-        if let Some(note) = plan.notes.iter().find(|n| n.contains("the shared layer stays"))
+        if let Some(note) = plan.notes.iter().find(|n| n.starts_with(crate::plan::SHARED_STAYS))
             && deleting
         {
             self.event(fleet, EventType::Normal, "SharedLayerKept", "Uninstall", note).await;

@@ -467,6 +467,9 @@ pub fn plan(
     Ok(plan)
 }
 
+/// How the notes that keep the installed shared layer begin (the operator reports them).
+pub const SHARED_STAYS: &str = "the shared layer stays";
+
 /// What a plan is made from: the desired objects of every owner, the shared layer chosen, and
 /// what keeps the shared layer when no instance needs it.
 #[derive(Debug)]
@@ -510,7 +513,7 @@ pub fn wanted(
         .collect();
     if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
         notes.push(format!(
-            "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
+            "{SHARED_STAYS}: Tekton objects remain ({}); it is removed once they are gone",
             remaining.join(", ")
         ));
     }
@@ -606,7 +609,7 @@ fn choose_shared(
             let kept = Request { allow_downgrade: false, ..req.clone() };
             let layer = check::check(matrix, &kept).map_err(Error::Incompatible)?;
             notes.push(format!(
-                "the shared layer stays at {}: lowering it is not safe ({})",
+                "{SHARED_STAYS} at {}: lowering it is not safe ({})",
                 layer.version,
                 problems.join("; ")
             ));

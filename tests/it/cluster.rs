@@ -95,7 +95,8 @@ where
     }
 }
 
-async fn crd_established(client: &Client, name: &str) -> bool {
+/// Whether the CRD `name` is Established.
+pub(crate) async fn crd_established(client: &Client, name: &str) -> bool {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     api.get(name)
         .await
@@ -115,14 +116,19 @@ async fn deployment_available(client: &Client, ns: &str, name: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"))
 }
 
+/// Whether `name` is gone from `api` (a 404).
+pub(crate) async fn gone<K>(api: &Api<K>, name: &str) -> bool
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    matches!(api.get(name).await, Err(kube::Error::Api(e)) if e.code == 404)
+}
+
 pub(crate) async fn delete_namespace_and_wait(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
     let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until(&format!("namespace {name} gone"), Duration::from_secs(120), || {
-        let api = api.clone();
-        async move { matches!(api.get(name).await, Err(kube::Error::Api(e)) if e.code == 404) }
-    })
-    .await;
+    wait_until(&format!("namespace {name} gone"), Duration::from_secs(120), || gone(&api, name))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

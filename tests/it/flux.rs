@@ -207,22 +207,11 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
                 .await;
         }
     }
-    let crds: Api<CustomResourceDefinition> = Api::all(mgmt.clone());
     for name in
         ["kustomizations.kustomize.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io"]
     {
         wait_until(&format!("{name} Established"), Duration::from_secs(60), || {
-            let crds = crds.clone();
-            async move {
-                crds.get(name)
-                    .await
-                    .ok()
-                    .and_then(|c| c.status)
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|cs| {
-                        cs.iter().any(|c| c.type_ == "Established" && c.status == "True")
-                    })
-            }
+            crate::cluster::crd_established(&mgmt, name)
         })
         .await;
     }

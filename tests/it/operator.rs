@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
-use crate::cluster::{CLUSTER, client, kubeconfig, unique, wait_until};
+use crate::cluster::{CLUSTER, client, crd_established, gone, kubeconfig, unique, wait_until};
 use tkn_multi::operator::TektonFleet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,15 +29,7 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     .await
     .unwrap();
     wait_until("the TektonFleet CRD Established", Duration::from_secs(60), || {
-        let crds = crds.clone();
-        async move {
-            crds.get("tektonfleets.tkn-multi.tekton.dev")
-                .await
-                .ok()
-                .and_then(|c| c.status)
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-        }
+        crd_established(&c, "tektonfleets.tkn-multi.tekton.dev")
     })
     .await;
     let fleets: Api<TektonFleet> = Api::all(c.clone());
@@ -91,11 +83,7 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     let _ = crds.delete("tektonfleets.tkn-multi.tekton.dev", &DeleteParams::default()).await;
     // Gone before the next test applies it again (a terminating CRD would take that one too).
     wait_until("the TektonFleet CRD deleted", Duration::from_secs(60), || {
-        let crds = crds.clone();
-        async move {
-            matches!(crds.get("tektonfleets.tkn-multi.tekton.dev").await,
-                Err(kube::Error::Api(e)) if e.code == 404)
-        }
+        gone(&crds, "tektonfleets.tkn-multi.tekton.dev")
     })
     .await;
 }
@@ -325,15 +313,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     }
     let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
     wait_until("the TektonFleet CRD Established", Duration::from_secs(60), || {
-        let crds = crds.clone();
-        async move {
-            crds.get("tektonfleets.tkn-multi.tekton.dev")
-                .await
-                .ok()
-                .and_then(|c| c.status)
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-        }
+        crd_established(&c, "tektonfleets.tkn-multi.tekton.dev")
     })
     .await;
     // Least privilege, as the API server decides it.
@@ -616,12 +596,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     .unwrap();
     tasks.create(&PostParams::default(), &task).await.unwrap();
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
-    wait_until("the TektonFleet gone", Duration::from_secs(300), || {
-        let fleets = fleets.clone();
-        let name = name.clone();
-        async move { matches!(fleets.get(&name).await, Err(kube::Error::Api(e)) if e.code == 404) }
-    })
-    .await;
+    wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name)).await;
     let after = crate::cluster::observed(&path);
     assert!(after.instances.is_empty(), "{:?}", after.instances);
     assert!(after.shared.is_some(), "the shared layer stays while a Task exists");
