@@ -18,6 +18,7 @@ pub mod cli;
 pub mod cluster;
 pub mod converge;
 pub mod fault;
+pub mod intake;
 pub mod managed;
 pub mod matrix;
 pub mod names;

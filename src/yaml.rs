@@ -55,6 +55,12 @@ fn parse_all(input: &str) -> Result<Vec<Option<Value>>, serde_saphyr::Error> {
     serde_saphyr::from_multiple_with_options(input, options())
 }
 
+/// How many documents `input` has (empty ones included): the count of its document marker lines,
+/// plus one. Cheap, and taken before any parse, so budgets hold whatever the input's size.
+pub fn count_documents(input: &str) -> usize {
+    document_runs(input).len()
+}
+
 /// Cuts `input` into consecutive runs, one per document: each cut is just before a document
 /// marker line (`---` at the start of a line, then a space, a line end or the end).
 fn document_runs(input: &str) -> Vec<&str> {

@@ -54,6 +54,7 @@ fn class_of(e: &(dyn StdError + 'static)) -> Option<Class> {
         crate::names::InvalidName,
         crate::release::model::InvalidVersion,
         crate::release::parse::Error,
+        crate::intake::Error,
         crate::release::fetch::NotFound,
         crate::release::bundle::Error,
         crate::split::Error,
@@ -97,12 +98,16 @@ fn hints(err: &anyhow::Error) -> Vec<String> {
         if let Some(matrix::check::Error::UnknownVersion { .. }) =
             e.downcast_ref::<matrix::check::Error>()
         {
-            hints.push("`tkn-multi matrix show` lists the known versions; a newer release can be added with \
-                        `tkn-multi matrix generate` and `--matrix-dir`"
+            hints.push("`tkn-multi matrix show` lists the versions this build ships; for any other version \
+                        tkn-multi derives the record from its release file when one can be had (`--release-dir`, \
+                        `TKN_MULTI_RELEASE_DIR`, the cache, a download, `bundle import`)"
                 .to_owned());
         }
-        if let Some(parse::Error::VersionMismatch { found, .. }) = e.downcast_ref::<parse::Error>()
-        {
+        let mismatch = e.downcast_ref::<parse::Error>().or_else(|| match e.downcast_ref() {
+            Some(crate::intake::Error::Parse(p)) => Some(p),
+            _ => None,
+        });
+        if let Some(parse::Error::VersionMismatch { found, .. }) = mismatch {
             hints.push(format!(
                 "the file is release {found}: ask for that version, or pass the right file"
             ));

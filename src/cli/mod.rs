@@ -142,7 +142,7 @@ pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Split(args) => commands::split::run(args, &env, &printer).await,
         Command::Fetch(args) => commands::fetch::run(args, &env, &printer).await,
         Command::Bundle(cmd) => commands::bundle::run(cmd, &env, &printer).await,
-        Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer),
+        Command::Matrix(cmd) => commands::matrix::run(cmd, &env, &printer).await,
         Command::Operator(cmd) => commands::operator::run(cmd, &env, &printer).await,
         Command::List(args) => commands::list::run(args, &env, &printer).await,
         Command::Status(args) => commands::status::run(args, &env, &printer).await,

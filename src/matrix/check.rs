@@ -141,6 +141,10 @@ pub struct SharedLayer {
     pub min_kubernetes_version: Option<String>,
     /// Every CRD of the layer, by name.
     pub crds: Vec<LayerCrd>,
+    /// Versions (the base's or an instance's) whose records this build does not ship: derived at
+    /// run time from their release files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived_at_run_time: Vec<TektonVersion>,
     /// Per-instance verdicts, oldest first.
     pub instances: Vec<InstanceVerdict>,
     /// Warnings and incompatibilities.
@@ -206,6 +210,25 @@ fn known(matrix: &Matrix) -> String {
         }
         _ => "none".into(),
     }
+}
+
+/// The versions among `instances` and `base` whose records were derived at run time.
+fn derived(
+    matrix: &Matrix,
+    instances: &[TektonVersion],
+    base: &TektonVersion,
+) -> Vec<TektonVersion> {
+    let mut out: Vec<TektonVersion> = instances
+        .iter()
+        .chain(std::iter::once(base))
+        .filter(|v| {
+            matrix.release(v).is_some_and(|r| r.provenance == super::Provenance::DerivedAtRunTime)
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The layer with base `base` for `instances` (sorted, known versions).
@@ -305,13 +328,13 @@ fn layer_for(
     } else {
         Verdict::Incompatible
     };
-    let min_kubernetes_version = min_kubernetes(matrix, instances, base);
     let layer = SharedLayer {
         version: base.clone(),
         verdict,
         current_shared: current.cloned(),
-        min_kubernetes_version,
+        min_kubernetes_version: min_kubernetes(matrix, instances, base),
         crds: crds.into_values().collect(),
+        derived_at_run_time: derived(matrix, instances, base),
         instances: verdicts,
         findings,
         migrations,

@@ -9,7 +9,8 @@
 use serde_json::Value;
 
 use super::{
-    ApiRef, Conversion, CrdRecord, FORMAT_VERSION, NamespaceScoping, ReleaseRecord, Scope,
+    ApiRef, Conversion, CrdRecord, FORMAT_VERSION, NamespaceScoping, Provenance, ReleaseRecord,
+    Scope,
 };
 use crate::release::capabilities::Capabilities;
 use crate::release::{Object, Release, TektonVersion};
@@ -37,6 +38,11 @@ pub fn derive_record(release: &Release, sha256: &str) -> ReleaseRecord {
         format_version: FORMAT_VERSION.into(),
         version: v.clone(),
         release_sha256: sha256.to_owned(),
+        provenance: if release.rebuilt_from_source {
+            Provenance::RebuiltFromSource
+        } else {
+            Provenance::Upstream
+        },
         image_registry: image_registry(release).unwrap_or_default(),
         min_kubernetes_version: min_kubernetes_version(release)
             .or_else(|| documented_min_kubernetes(v)),

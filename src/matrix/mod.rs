@@ -150,6 +150,27 @@ pub struct NamespaceScoping {
     pub events_controller: Option<bool>,
 }
 
+/// Where a record's release file came from, and when the record was derived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provenance {
+    /// Derived at build time from the upstream `release.yaml` (shipped with this build).
+    #[default]
+    Upstream,
+    /// Derived at build time from a `release.yaml` rebuilt from the Go module source, the way
+    /// Tekton's release task builds it (image digests absent; shipped with this build).
+    RebuiltFromSource,
+    /// Derived at run time from the release file, because this build does not ship the record.
+    DerivedAtRunTime,
+}
+
+impl Provenance {
+    /// Whether the record is the default kind (not written in record files).
+    pub fn is_upstream(&self) -> bool {
+        *self == Provenance::Upstream
+    }
+}
+
 /// The derived record of one release: `compat-matrix/<version>.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,6 +181,9 @@ pub struct ReleaseRecord {
     pub version: TektonVersion,
     /// sha256 of the `release.yaml` the record was derived from.
     pub release_sha256: String,
+    /// Where that file came from, and whether the record ships with this build.
+    #[serde(default, skip_serializing_if = "Provenance::is_upstream")]
+    pub provenance: Provenance,
     /// The registry host of the release's images.
     pub image_registry: String,
     /// The minimum Kubernetes version: `KUBERNETES_MIN_VERSION` where the release declares it
@@ -316,6 +340,33 @@ impl Matrix {
     /// The record of `version`, if known.
     pub fn release(&self, version: &TektonVersion) -> Option<&ReleaseRecord> {
         self.releases.get(version)
+    }
+
+    /// This matrix with a record derived at run time for every release of `releases` it does
+    /// not know (borrowed when it knows them all). The curated rules apply to derived records by
+    /// their version ranges, as to shipped ones.
+    pub fn completed<'a, 'r>(
+        &'a self,
+        releases: impl IntoIterator<Item = &'r crate::release::Release>,
+    ) -> std::borrow::Cow<'a, Matrix> {
+        let mut out = std::borrow::Cow::Borrowed(self);
+        for r in releases {
+            if !out.releases.contains_key(&r.version) {
+                let mut record = derive::derive_record(r, &r.sha256);
+                record.provenance = Provenance::DerivedAtRunTime;
+                out.to_mut().releases.insert(r.version.clone(), record);
+            }
+        }
+        out
+    }
+
+    /// The versions whose records were derived at run time.
+    pub fn derived_at_run_time(&self) -> Vec<TektonVersion> {
+        self.releases
+            .values()
+            .filter(|r| r.provenance == Provenance::DerivedAtRunTime)
+            .map(|r| r.version.clone())
+            .collect()
     }
 }
 

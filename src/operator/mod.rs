@@ -116,6 +116,10 @@ pub struct SharedStatus {
     /// Storage migrations the layer's version needs (`crd: from → to`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migrations: Vec<String>,
+    /// Versions whose matrix records this operator's build does not ship: derived at run time
+    /// from their release files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived_at_run_time: Vec<String>,
 }
 
 /// One instance's state.

@@ -288,6 +288,11 @@ pub fn shared(plan: Option<&Plan>, state: &ClusterState) -> Option<SharedStatus>
                 .iter()
                 .map(|m| format!("{}: {} → {}", m.crd, m.from_storage, m.to_storage))
                 .collect(),
+            derived_at_run_time: layer
+                .derived_at_run_time
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         });
     }
     state.shared.as_ref().map(|s| SharedStatus {

@@ -501,7 +501,17 @@ pub fn wanted(
 ) -> Result<Wanted, Error> {
     validate(desired, observed)?;
     let mut notes = Vec::new();
-    let shared_layer = choose_shared(desired, observed, matrix, &mut notes)?;
+    // A version this build ships no record of is judged by the record of its own release file,
+    // derived here as `matrix generate` would (and marked so in the layer).
+    let current = observed.shared.iter().map(|s| &s.version);
+    let judged = desired.instances.iter().map(|i| &i.version).chain(current);
+    for v in judged.take_while(|_| !desired.instances.is_empty()) {
+        if matrix.release(v).is_none() && !releases.contains_key(v) {
+            return Err(Error::MissingRelease(v.clone()));
+        }
+    }
+    let matrix = matrix.completed(releases.values());
+    let shared_layer = choose_shared(desired, observed, &matrix, &mut notes)?;
     // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
     // reads them, stay until they are gone.
     let remaining: Vec<String> = observed

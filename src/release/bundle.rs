@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use super::fetch::{sha256_hex, store_in_cache};
 use super::model::TektonVersion;
-use super::parse::parse_release;
 
 /// The manifest's file name inside the archive.
 pub const MANIFEST: &str = "tkn-multi-bundle.json";
@@ -152,7 +151,7 @@ pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Manifest, Error> {
                 format!("has sha256 {actual}, the manifest says {}", e.sha256),
             ));
         }
-        parse_release(bytes, &e.version, &e.path)
+        crate::intake::release(bytes, &e.version, &e.path)
             .map_err(|err| entry_err(e, format!("is not usable: {err}")))?;
     }
     for e in &manifest.releases {

@@ -13,9 +13,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use super::model::TektonVersion;
+use super::model::{Release, TektonVersion};
+pub use super::parse::sha256_hex;
 
 /// The default download location; `{version}` is replaced by `vX.Y.Z`.
 pub const DEFAULT_RELEASE_URL: &str =
@@ -60,9 +59,11 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// A release's bytes with their origin and sha256.
+/// A release that passed [`crate::intake`], with its bytes, origin and sha256.
 #[derive(Debug, Clone)]
 pub struct Fetched {
+    /// The accepted release.
+    pub release: Release,
     /// The bytes of `release.yaml`.
     pub bytes: Vec<u8>,
     /// Where they came from.
@@ -89,14 +90,22 @@ fn list(tried: &[String]) -> String {
     s
 }
 
-/// The sha256 of `bytes` as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// The cache path of a version's release file.
 pub fn cache_path(cache_dir: &Path, version: &TektonVersion) -> PathBuf {
     cache_dir.join("releases").join("pipeline").join(version.to_string()).join("release.yaml")
+}
+
+/// The folders of a release directory that hold `<version>.yaml` files, looked in in this order:
+/// upstream's files, then files rebuilt from the module source (newer releases whose upstream
+/// file cannot be had).
+pub const RELEASE_DIR_FOLDERS: &[&str] = &["pipeline", "pipeline-from-source"];
+
+/// The file of `version` in a release directory, if one of [`RELEASE_DIR_FOLDERS`] has it.
+pub fn release_dir_file(dir: &Path, version: &TektonVersion) -> Option<PathBuf> {
+    RELEASE_DIR_FOLDERS
+        .iter()
+        .map(|f| dir.join(f).join(format!("{version}.yaml")))
+        .find(|p| p.is_file())
 }
 
 fn sidecar(path: &Path) -> PathBuf {
@@ -105,8 +114,10 @@ fn sidecar(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Stores a release in the cache, with its sha256 beside it. Writes to a temporary file first so
-/// that an interrupted run never leaves a truncated release behind.
+/// Stores a release in the cache, with its sha256 beside it. Only verified bytes come here (the
+/// callers pass what [`crate::intake`] accepted). Writes go to fresh temporary files that are then
+/// renamed into place, so an interrupted run never leaves a truncated release, and a symlink placed
+/// in the cache is replaced, never followed.
 pub fn store_in_cache(
     cache_dir: &Path,
     version: &TektonVersion,
@@ -115,16 +126,39 @@ pub fn store_in_cache(
     let path = cache_path(cache_dir, version);
     let dir = path.parent().expect("cache paths have a parent");
     fs_err::create_dir_all(dir)?;
-    let tmp = dir.join(".release.yaml.partial");
-    fs_err::write(&tmp, bytes)?;
-    fs_err::write(sidecar(&path), format!("{}  release.yaml\n", sha256_hex(bytes)))?;
-    fs_err::rename(&tmp, &path)?;
+    if fs_err::symlink_metadata(dir)?.file_type().is_symlink() {
+        return Err(std::io::Error::other(format!(
+            "cache directory `{}` is a symlink; refusing to write through it",
+            dir.display()
+        )));
+    }
+    let write_new = |name: &str, data: &[u8]| -> std::io::Result<PathBuf> {
+        let tmp = dir.join(format!(".{name}.{}.partial", std::process::id()));
+        let _ = fs_err::remove_file(&tmp);
+        let mut f = fs_err::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        std::io::Write::write_all(&mut f, data)?;
+        f.sync_all()?;
+        Ok(tmp)
+    };
+    let sum = write_new(
+        "release.yaml.sha256",
+        format!("{}  release.yaml\n", sha256_hex(bytes)).as_bytes(),
+    )?;
+    let body = write_new("release.yaml", bytes)?;
+    // rename replaces a symlink at the destination instead of writing through it.
+    fs_err::rename(&body, &path)?;
+    fs_err::rename(&sum, sidecar(&path))?;
     Ok(path)
 }
 
 fn read_cache(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    if !path.is_file() {
-        return Ok(None);
+    match fs_err::symlink_metadata(path) {
+        Err(_) => return Ok(None),
+        Ok(m) if !m.is_file() => return Err("not a regular file (a symlink?)".into()),
+        Ok(m) if m.len() > crate::intake::MAX_BYTES as u64 => {
+            return Err(format!("{} bytes, over the release budget", m.len()));
+        }
+        Ok(_) => {}
     }
     let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
     let recorded =
@@ -132,80 +166,130 @@ fn read_cache(path: &Path) -> Result<Option<Vec<u8>>, String> {
     let recorded = recorded.split_whitespace().next().unwrap_or_default().to_owned();
     let actual = sha256_hex(&bytes);
     if recorded != actual {
-        return Err(format!(
-            "sha256 mismatch: recorded {recorded}, file has {actual} (delete it to re-download)"
-        ));
+        return Err(format!("sha256 mismatch: recorded {recorded}, file has {actual}"));
     }
     Ok(Some(bytes))
 }
 
-fn check_expected(bytes: &[u8], expected: Option<&str>) -> Result<String, String> {
+fn check_expected(bytes: &[u8], expected: Option<&str>) -> Result<(), String> {
     let actual = sha256_hex(bytes);
     match expected {
         Some(want) if want != actual => {
             Err(format!("sha256 mismatch: expected {want}, got {actual}"))
         }
-        _ => Ok(actual),
+        _ => Ok(()),
     }
 }
 
-/// Obtains the release `version` from the first source that has it.
-pub async fn obtain(version: &TektonVersion, sources: &Sources) -> Result<Fetched, NotFound> {
+/// Obtains the release `version` from the first source that has it, accepted by
+/// [`crate::intake::release`]. A cached copy that is refused, or whose sha256 disagrees, is
+/// reported and replaced by the next verified download; a download is cached only once accepted.
+///
+/// # Errors
+/// [`NotFound`] listing every source tried, or the [`crate::intake::Error`] of a file the user
+/// named (`--release-file`, the release directory).
+pub async fn obtain(version: &TektonVersion, sources: &Sources) -> anyhow::Result<Fetched> {
     let mut tried = Vec::new();
     let expected = sources.expected_sha256.as_deref();
+    let accept = |bytes: Vec<u8>, origin: Origin| -> Result<Fetched, crate::intake::Error> {
+        let release = crate::intake::release(&bytes, version, &origin.to_string())?;
+        let sha256 = release.sha256.clone();
+        Ok(Fetched { release, bytes, origin, sha256 })
+    };
     if let Some(file) = &sources.release_file {
         // An explicit file is the user's choice: no checksum against the known upstream one, so
-        // patched or mirrored releases work; its version labels are still checked by `parse`.
+        // patched or mirrored releases work; it must still prove its version and pass intake.
         match fs_err::read(file) {
-            Ok(bytes) => {
-                let sha256 = sha256_hex(&bytes);
-                return Ok(Fetched { bytes, origin: Origin::File(file.clone()), sha256 });
-            }
+            Ok(bytes) => return Ok(accept(bytes, Origin::File(file.clone()))?),
             Err(e) => tried.push(format!("--release-file: {e}")),
         }
-        return Err(NotFound { version: version.clone(), tried });
+        return Err(NotFound { version: version.clone(), tried }.into());
     }
     if let Some(dir) = &sources.release_dir {
-        let path = dir.join("pipeline").join(format!("{version}.yaml"));
-        match fs_err::read(&path) {
-            Ok(bytes) => {
-                let sha256 = sha256_hex(&bytes);
-                return Ok(Fetched { bytes, origin: Origin::ReleaseDir(path), sha256 });
-            }
-            Err(e) => tried.push(format!("release directory: {e}")),
+        match release_dir_file(dir, version) {
+            Some(path) => match fs_err::read(&path) {
+                Ok(bytes) => return Ok(accept(bytes, Origin::ReleaseDir(path))?),
+                Err(e) => tried.push(format!("release directory: {e}")),
+            },
+            None => tried.push(format!(
+                "release directory: no {} in {}",
+                RELEASE_DIR_FOLDERS
+                    .iter()
+                    .map(|f| format!("{f}/{version}.yaml"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                dir.display()
+            )),
         }
     }
+    let mut bad_cache = None;
     if let Some(cache) = &sources.cache_dir {
         let path = cache_path(cache, version);
-        match read_cache(&path) {
-            Ok(Some(bytes)) => match check_expected(&bytes, expected) {
-                Ok(sha256) => return Ok(Fetched { bytes, origin: Origin::Cache(path), sha256 }),
-                Err(e) => tried.push(format!("cache {}: {e}", path.display())),
+        let found = read_cache(&path)
+            .and_then(|b| b.map(|b| check_expected(&b, expected).map(|()| b)).transpose());
+        match found {
+            Ok(Some(bytes)) => match accept(bytes, Origin::Cache(path.clone())) {
+                Ok(f) => return Ok(f),
+                Err(e) => {
+                    tried.push(format!("cache {}: refused: {e}", path.display()));
+                    bad_cache = Some(path);
+                }
             },
             Ok(None) => tried.push(format!("cache: {} does not exist", path.display())),
-            Err(e) => tried.push(format!("cache {}: {e}", path.display())),
+            Err(e) => {
+                tried.push(format!("cache {}: {e}", path.display()));
+                bad_cache = Some(path);
+            }
         }
     }
     match &sources.url_template {
         Some(template) => {
             let url = template.replace("{version}", &version.to_string());
+            let shown = redact_url(&url);
             match download(&url).await {
-                Ok(bytes) => match check_expected(&bytes, expected) {
-                    Ok(sha256) => {
+                Ok(bytes) => match check_expected(&bytes, expected).and_then(|()| {
+                    accept(bytes, Origin::Download(shown.clone())).map_err(|e| e.to_string())
+                }) {
+                    Ok(fetched) => {
                         if let Some(cache) = &sources.cache_dir {
                             // A cache that cannot be written only costs a later re-download.
-                            let _ = store_in_cache(cache, version, &bytes);
+                            let _ = store_in_cache(cache, version, &fetched.bytes);
                         }
-                        return Ok(Fetched { bytes, origin: Origin::Download(url), sha256 });
+                        return Ok(fetched);
                     }
-                    Err(e) => tried.push(format!("download {url}: {e}")),
+                    Err(e) => tried.push(format!("download {shown}: {e}")),
                 },
-                Err(e) => tried.push(format!("download {url}: {e}")),
+                Err(e) => tried.push(format!("download {shown}: {}", e.replace(&url, &shown))),
             }
         }
         None => tried.push("download: disabled (--offline)".into()),
     }
-    Err(NotFound { version: version.clone(), tried })
+    if let Some(path) = bad_cache {
+        tried.push(format!(
+            "the cached copy at {} is not usable: delete it, or let the next verified download replace it",
+            path.display()
+        ));
+    }
+    Err(NotFound { version: version.clone(), tried }.into())
+}
+
+/// `url` with any user info and query string replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once('?') {
+        Some((p, _)) => format!("{p}?***"),
+        None => path.to_owned(),
+    };
+    if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
+    }
 }
 
 async fn download(url: &str) -> Result<Vec<u8>, String> {
@@ -216,12 +300,24 @@ async fn download(url: &str) -> Result<Vec<u8>, String> {
         .user_agent(concat!("tkn-multi/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = client.get(url).send().await.map_err(|e| error_chain(&e))?;
+    let mut resp = client.get(url).send().await.map_err(|e| error_chain(&e))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("HTTP {status}"));
     }
-    resp.bytes().await.map(|b| b.to_vec()).map_err(|e| error_chain(&e))
+    let limit = crate::intake::MAX_BYTES;
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("the body is over the release budget of {limit} bytes"));
+    }
+    // Streamed, so a body over the budget is cut off, never read whole into memory.
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the body is over the release budget of {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -289,6 +289,11 @@ pub struct Release {
     pub version: TektonVersion,
     /// Every object of `release.yaml`, in file order.
     pub objects: Vec<Object>,
+    /// sha256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+    /// The file says it was rebuilt from the module source, not published upstream (the
+    /// `pipeline-from-source/` files' header).
+    pub rebuilt_from_source: bool,
 }
 
 /// Every one of these is about the request or its input.

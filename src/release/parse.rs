@@ -98,7 +98,26 @@ pub fn parse_release(
         return Err(Error::Empty { origin: origin.into() });
     }
     check_version(&objects, expected, origin)?;
-    Ok(Release { version: expected.clone(), objects })
+    Ok(Release {
+        version: expected.clone(),
+        objects,
+        sha256: sha256_hex(bytes),
+        rebuilt_from_source: says_rebuilt(text),
+    })
+}
+
+/// The sha256 of `bytes` as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Marker in the leading comment of a release file rebuilt from the module source.
+pub const REBUILT_MARKER: &str = "RECONSTRUCTED from source";
+
+/// Whether the file's leading comment says it was rebuilt from source (not the upstream file).
+fn says_rebuilt(text: &str) -> bool {
+    text.lines().take_while(|l| l.starts_with('#')).any(|l| l.contains(REBUILT_MARKER))
 }
 
 /// Finds the first version label that disagrees with `expected`.

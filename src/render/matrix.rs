@@ -30,7 +30,12 @@ pub fn show_text(matrix: &Matrix) -> String {
         .releases
         .values()
         .map(|r| {
-            let mut row = vec![r.version.to_string()];
+            let mark = match r.provenance {
+                crate::matrix::Provenance::Upstream => "",
+                crate::matrix::Provenance::RebuiltFromSource => " †",
+                crate::matrix::Provenance::DerivedAtRunTime => " ‡",
+            };
+            let mut row = vec![format!("{}{mark}", r.version)];
             for c in &cols {
                 row.push(r.crd(c).map_or_else(
                     || "-".to_owned(),
@@ -64,6 +69,8 @@ pub fn show_text(matrix: &Matrix) -> String {
     let mut out = table(&header, &rows);
     out.push_str(
         "\nserved versions per CRD; * storage version; (w) conversion by webhook; - not in the release\n\
+         † from a release.yaml rebuilt from the module source (upstream's file cannot be had; no image digests)\n\
+         ‡ derived at run time from the release file: not shipped with this build\n\
          ADMISSION: per-instance: its own webhooks, knative keeps their configurations; tkn-multi: its own\n         webhooks, tkn-multi writes their configurations and certificate (before v0.44); none: no admission\n",
     );
     out
@@ -82,6 +89,9 @@ pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
     }
     if let Some(k) = &layer.min_kubernetes_version {
         let _ = writeln!(out, "needs Kubernetes: {k} or later");
+    }
+    if let Some(note) = crate::render::plan::derived_note(layer) {
+        let _ = writeln!(out, "note: {note}");
     }
     out.push('\n');
     let header = ["CRD", "FROM", "SERVED", "STORAGE", "CONVERSION", "WHY"];

@@ -9,6 +9,9 @@ use crate::plan::{Plan, StepKind};
 /// step in execution order (waits inline), and a summary line.
 pub fn to_text(plan: &Plan) -> String {
     let mut notes = String::new();
+    if let Some(line) = plan.shared_layer.as_ref().and_then(derived_note) {
+        let _ = writeln!(notes, "note: {line}");
+    }
     for n in &plan.notes {
         let _ = writeln!(notes, "note: {n}");
     }
@@ -56,6 +59,19 @@ pub fn to_text(plan: &Plan) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The note that records were derived at run time, when some were.
+pub fn derived_note(layer: &crate::matrix::check::SharedLayer) -> Option<String> {
+    let versions = &layer.derived_at_run_time;
+    (!versions.is_empty()).then(|| {
+        let list: Vec<String> = versions.iter().map(ToString::to_string).collect();
+        format!(
+            "the matrix record of {} was derived at run time from its release file; it is not shipped \
+             with this build (curated rules apply by version range)",
+            list.join(", ")
+        )
+    })
 }
 
 fn section_header(plan: &Plan, owner: &str) -> String {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::table;
 use crate::plan::state::ClusterState;
+use crate::release::TektonVersion;
 
 /// One component's readiness.
 #[derive(Debug, Serialize)]
@@ -37,6 +38,10 @@ pub struct Report {
     pub instance: String,
     /// Its Tekton version.
     pub version: String,
+    /// This build ships no matrix record of the version: plans derive it at run time from the
+    /// release file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_derived_at_run_time: bool,
     /// The namespace it reconciles.
     pub namespace: String,
     /// Where its controller and webhook run.
@@ -88,6 +93,12 @@ pub fn status_text(report: &Report) -> String {
         report.control_plane_namespace,
         if report.ready { "ready" } else { "NOT READY" }
     );
+    if report.record_derived_at_run_time {
+        out.insert_str(
+            out.len() - 1,
+            &format!("note: {}\n", DERIVED_NOTE.replace("{}", &report.version)),
+        );
+    }
     let header = ["OWNER", "DEPLOYMENT", "READY", "AVAILABLE", "MESSAGE"];
     let rows: Vec<Vec<String>> = report
         .components
@@ -118,16 +129,29 @@ pub fn status_text(report: &Report) -> String {
     out
 }
 
-/// `list` as text: the instances, then the shared layer.
-pub fn list_text(state: &ClusterState) -> String {
+/// What `list` and `status` say of a version whose record this build does not ship.
+pub const DERIVED_NOTE: &str = "{} is not in this build's compatibility matrix: its record is derived at run time from its release file";
+
+/// `list` as text: the instances, then the shared layer. Versions `shipped` says no to are
+/// marked `‡` and explained below the table.
+pub fn list_text(state: &ClusterState, shipped: &dyn Fn(&TektonVersion) -> bool) -> String {
     let header = ["INSTANCE", "VERSION", "NAMESPACE", "CONTROL PLANE"];
+    let mut unshipped = std::collections::BTreeSet::new();
+    let mut mark = |v: &TektonVersion| {
+        if shipped(v) {
+            v.to_string()
+        } else {
+            unshipped.insert(v.clone());
+            format!("{v} ‡")
+        }
+    };
     let rows: Vec<Vec<String>> = state
         .instances
         .iter()
         .map(|i| {
             vec![
                 i.name.clone(),
-                i.version.to_string(),
+                mark(&i.version),
                 i.namespace.clone(),
                 i.control_plane_namespace.clone(),
             ]
@@ -139,12 +163,15 @@ pub fn list_text(state: &ClusterState) -> String {
             let _ = writeln!(
                 out,
                 "\nshared: tekton-pipelines {} in {}, {} CRDs",
-                s.version,
+                mark(&s.version),
                 s.namespace,
                 s.crds.len()
             );
         }
         None => out.push_str("\nshared: not installed\n"),
+    }
+    for v in unshipped {
+        let _ = writeln!(out, "‡ {}", DERIVED_NOTE.replace("{}", &v.to_string()));
     }
     out
 }

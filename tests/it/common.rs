@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use tkn_multi::release::parse::parse_release;
+use tkn_multi::intake;
+use tkn_multi::release::fetch::{RELEASE_DIR_FOLDERS, release_dir_file};
 use tkn_multi::release::{Release, TektonVersion};
 
 /// True when running in CI, where a missing prerequisite is a failure, never a skip.
@@ -28,27 +29,32 @@ pub fn release_dir() -> Option<PathBuf> {
     None
 }
 
-/// Every Pipelines release file, oldest first.
+/// Every Pipelines release file, oldest first: upstream's (`pipeline/`) and those rebuilt from
+/// the module source (`pipeline-from-source/`), as one set.
 pub fn all_versions() -> Vec<TektonVersion> {
     let Some(dir) = release_dir() else { return vec![] };
-    let mut versions: Vec<TektonVersion> = std::fs::read_dir(dir.join("pipeline"))
-        .expect("release directory is readable")
+    let mut versions: Vec<TektonVersion> = RELEASE_DIR_FOLDERS
+        .iter()
+        .filter_map(|f| std::fs::read_dir(dir.join(f)).ok())
+        .flatten()
         .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".yaml")?.parse().ok())
         .collect();
     versions.sort();
-    assert!(versions.len() >= 30, "expected the 37 shared releases, found {}", versions.len());
+    versions.dedup();
+    assert!(versions.len() >= 44, "expected the 44 shared releases, found {}", versions.len());
     versions
 }
 
 /// The path of one release file.
 pub fn release_path(version: &str) -> Option<PathBuf> {
-    release_dir().map(|d| d.join("pipeline").join(format!("{version}.yaml")))
+    let v: TektonVersion = version.parse().expect("a version");
+    release_dir().and_then(|d| release_dir_file(&d, &v))
 }
 
-/// Loads and parses one release.
+/// Loads one release through the same intake as the binary.
 pub fn load(version: &TektonVersion) -> Release {
     let dir = release_dir().expect("release directory");
-    let path = dir.join("pipeline").join(format!("{version}.yaml"));
+    let path = release_dir_file(&dir, version).expect("release file exists");
     let bytes = std::fs::read(&path).expect("release file is readable");
-    parse_release(&bytes, version, &path.display().to_string()).expect("real release parses")
+    intake::release(&bytes, version, &path.display().to_string()).expect("real release is accepted")
 }

@@ -7,6 +7,7 @@
 //! - `plan`: the planner on the in-memory fake cluster (Sequence 1 snapshots, random sequences,
 //!   the ordering-rule table).
 //! - `matrix`: the compatibility matrix against the real releases.
+//! - `intake`: the untrusted-release layer on mutated real releases; releases no build knows.
 //! - `lifecycle`: the changing commands with `--dry-run` and `--state`, as a user runs them.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
 //! - `clusters`: a fleet across the member clusters `east` and `west` of that kubeconfig.
@@ -32,6 +33,7 @@ mod clusters;
 mod common;
 mod converge;
 mod flux;
+mod intake;
 mod layers;
 mod lifecycle;
 mod matrix;

@@ -25,7 +25,7 @@ fn req(versions: &[&TektonVersion]) -> Request {
 fn committed_matrix_matches_the_release_files() {
     let Some(dir) = release_dir() else { return };
     let records = generate_records(&dir).unwrap();
-    assert_eq!(records.len(), 37);
+    assert_eq!(records.len(), 44);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat-matrix");
     for r in &records {
         let file = root.join(format!("{}.yaml", r.version));
@@ -111,7 +111,7 @@ fn unknown_versions_are_errors_not_panics() {
     let m = Matrix::embedded();
     let err = check(&m, &req(&[&v("v0.99.0")])).unwrap_err();
     assert!(
-        err.to_string().starts_with("Tekton Pipelines v0.99.0 is not in the compatibility matrix (known: 37 releases, v0.22.0 … v1.9.0"),
+        err.to_string().starts_with("Tekton Pipelines v0.99.0 is not in the compatibility matrix (known: 44 releases, v0.22.0 … v1.15.1"),
         "{err}"
     );
     assert!(matches!(check(&m, &Request::default()), Err(Error::Empty)));
@@ -189,7 +189,12 @@ fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
 }
 
 fn tkn() -> Command {
-    Command::cargo_bin("tkn-multi").unwrap()
+    let mut c = Command::cargo_bin("tkn-multi").unwrap();
+    // A version this build does not ship is looked up by download: on loopback, refused at once.
+    c.env("TKN_MULTI_RELEASE_URL", "http://127.0.0.1:9/{version}.yaml")
+        .env("TKN_MULTI_CACHE_DIR", std::env::temp_dir().join("tkn-multi-test-no-cache"))
+        .env_remove("TKN_MULTI_RELEASE_DIR");
+    c
 }
 
 /// The worked answers of docs/compat-matrix.md: TEP-0129 Sequence 1 with real versions
@@ -278,22 +283,21 @@ fn show_and_check_output() {
     insta::assert_snapshot!("matrix-show", String::from_utf8(out.stdout).unwrap());
     let out = tkn().args(["matrix", "show", "-o", "json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 37);
+    assert_eq!(json.as_array().unwrap().len(), 44);
     let out = tkn().args(["matrix", "check", "v0.44.2", "v0.50.3", "-o", "json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["version"], "v0.50.3");
     assert_eq!(json["verdict"], "compatible-with-warnings");
     assert_eq!(json["problems"], serde_json::json!([]));
-    // Unknown version: exit 1 with a hint, nothing on stdout.
+    // A version this build does not ship and no source has: exit 1, every source named, a hint,
+    // nothing on stdout.
     let out = tkn().args(["matrix", "check", "v0.99.0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("error: Tekton Pipelines v0.99.0 is not in the compatibility matrix"),
-        "{err}"
-    );
-    assert!(err.contains("hint: `tkn-multi matrix show` lists the known versions"), "{err}");
+    assert!(err.starts_with("error: cannot obtain Tekton Pipelines v0.99.0; tried:\n"), "{err}");
+    assert!(err.contains("  - download http://127.0.0.1:9/v0.99.0.yaml: "), "{err}");
+    assert!(err.contains("hint: pass `--release-file <FILE>`"), "{err}");
 }
 
 #[test]

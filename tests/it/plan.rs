@@ -320,9 +320,12 @@ fn bad_requests_fail_before_any_step() {
         err.to_string(),
         "the shared layer v0.44.2 cannot serve v0.50.3 and the policy forbids changing it (--shared=skip)"
     );
-    // An unknown version: the matrix's error, no plan.
+    // A version the matrix does not ship: the planner asks for its release (to derive its
+    // record), and plans nothing.
     let d = desired(&[("team-a", "v0.99.0")], &["team-a"], SharedPolicy::default());
-    assert!(matches!(plan(&d, &empty, r, &m), Err(Error::Incompatible(_))));
+    assert!(
+        matches!(plan(&d, &empty, r, &m), Err(Error::MissingRelease(v)) if v.to_string() == "v0.99.0")
+    );
 }
 
 #[test]

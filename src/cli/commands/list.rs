@@ -21,6 +21,12 @@ pub struct ListArgs {
     pub kube: KubeArgs,
 }
 
+/// Whether this build ships the matrix record of a version.
+pub(crate) fn shipped() -> impl Fn(&crate::release::TektonVersion) -> bool {
+    let matrix = crate::matrix::Matrix::embedded();
+    move |v| matrix.release(v).is_some()
+}
+
 /// Runs `list`.
 pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if let Some(file) = &args.fleet {
@@ -31,7 +37,7 @@ pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Resul
     let text = match args.output {
         PlanOutput::Yaml => crate::yaml::to_string(&state)?,
         PlanOutput::Json => serde_json::to_string_pretty(&state)? + "\n",
-        PlanOutput::Text => crate::render::status::list_text(&state),
+        PlanOutput::Text => crate::render::status::list_text(&state, &shipped()),
     };
     printer.data(&text)?;
     Ok(ExitStatus::Success)
@@ -59,7 +65,7 @@ async fn fleet(
                 .map(|((name, _), s)| {
                     let body = s
                         .as_ref()
-                        .map(crate::render::status::list_text)
+                        .map(|s| crate::render::status::list_text(s, &shipped()))
                         .map_err(|e| format!("cannot observe: {e:#}"));
                     (name.as_str(), body)
                 })

@@ -7,15 +7,14 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::cli::exit::ExitStatus;
-use crate::cli::settings::Env;
+use crate::cli::settings::{Env, SourceArgs};
 use crate::fault::UserError;
 use crate::matrix::check::{self, Request};
 use crate::matrix::derive::derive_record;
 use crate::matrix::{Matrix, ReleaseRecord};
 use crate::printer::Printer;
 use crate::release::TektonVersion;
-use crate::release::fetch::sha256_hex;
-use crate::release::parse::parse_release;
+use crate::release::fetch::RELEASE_DIR_FOLDERS;
 use crate::render::matrix::{check_text, show_text};
 
 /// Output format of `matrix` commands.
@@ -57,7 +56,8 @@ pub struct MatrixSource {
 /// Arguments of `matrix generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// A directory with `pipeline/<VERSION>.yaml` release files.
+    /// A directory with `pipeline/<VERSION>.yaml` (and `pipeline-from-source/<VERSION>.yaml`)
+    /// release files.
     #[arg(long, value_name = "DIR")]
     pub release_dir: PathBuf,
     /// Where to write the records.
@@ -97,6 +97,10 @@ pub struct CheckArgs {
     /// Where the matrix comes from.
     #[command(flatten)]
     pub source: MatrixSource,
+    /// Where the releases of versions this build has no record of come from (their records are
+    /// derived at run time).
+    #[command(flatten)]
+    pub releases: SourceArgs,
 }
 
 /// Loads the matrix from `--matrix-dir` or the built-in copy.
@@ -113,26 +117,38 @@ pub fn load_matrix(source: &MatrixSource) -> anyhow::Result<Matrix> {
     Ok(Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
 }
 
-/// Derives the records of every release in `dir/pipeline`.
+/// Derives the records of every release in the release directory's folders
+/// ([`RELEASE_DIR_FOLDERS`]: upstream's files, then those rebuilt from source), each file
+/// accepted by [`crate::intake`] first.
 pub fn generate_records(dir: &Path) -> anyhow::Result<Vec<ReleaseRecord>> {
-    let mut records = Vec::new();
-    let pipeline = dir.join("pipeline");
-    let mut paths: Vec<PathBuf> = fs_err::read_dir(&pipeline)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        let version: TektonVersion = stem.parse().with_context(|| {
-            format!("release file `{}` is not named `<VERSION>.yaml`", path.display())
-        })?;
-        let bytes = fs_err::read(&path)?;
-        let release = parse_release(&bytes, &version, &path.display().to_string())?;
-        records.push(derive_record(&release, &sha256_hex(&bytes)));
+    let mut records: Vec<ReleaseRecord> = Vec::new();
+    for folder in RELEASE_DIR_FOLDERS {
+        let Ok(entries) = fs_err::read_dir(dir.join(folder)) else { continue };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let version: TektonVersion = stem.parse().with_context(|| {
+                format!("release file `{}` is not named `<VERSION>.yaml`", path.display())
+            })?;
+            if records.iter().any(|r| r.version == version) {
+                continue; // upstream's own file wins over a rebuilt one
+            }
+            let bytes = fs_err::read(&path)?;
+            let release = crate::intake::release(&bytes, &version, &path.display().to_string())?;
+            records.push(derive_record(&release, &release.sha256));
+        }
     }
     if records.is_empty() {
-        return Err(UserError(format!("no release files in `{}`", pipeline.display())).into());
+        return Err(UserError(format!(
+            "no release files in `{}` (looked in {})",
+            dir.display(),
+            RELEASE_DIR_FOLDERS.join(", ")
+        ))
+        .into());
     }
     records.sort_by(|a, b| a.version.cmp(&b.version));
     Ok(records)
@@ -163,7 +179,7 @@ struct Report<'a> {
 }
 
 /// Runs a `matrix` command.
-pub fn run(cmd: MatrixCommand, _env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match cmd {
         MatrixCommand::Generate(args) => {
             let records = generate_records(&args.release_dir)?;
@@ -199,6 +215,23 @@ pub fn run(cmd: MatrixCommand, _env: &Env, printer: &Printer) -> anyhow::Result<
         }
         MatrixCommand::Check(args) => {
             let matrix = load_matrix(&args.source)?;
+            // Versions this build has no record of: derived from their release files.
+            let mut loaded = Vec::new();
+            for v in args.versions.iter().chain(&args.current_shared) {
+                if matrix.release(v).is_none()
+                    && !loaded.iter().any(|r: &crate::release::Release| &r.version == v)
+                {
+                    if args.releases.release_file.is_some() && args.versions.len() > 1 {
+                        return Err(UserError(
+                            "`--release-file` can only provide one version; use `--release-dir`"
+                                .into(),
+                        )
+                        .into());
+                    }
+                    loaded.push(super::load_release(v, &args.releases, env, printer).await?.0);
+                }
+            }
+            let matrix = matrix.completed(&loaded);
             let req = Request {
                 instances: args.versions,
                 current_shared: args.current_shared,

@@ -29,7 +29,6 @@ use crate::plan::state::{ClusterState, STATE_FORMAT_VERSION};
 use crate::plan::{Desired, Plan};
 use crate::printer::Printer;
 use crate::release::fetch::{Fetched, obtain};
-use crate::release::parse::parse_release;
 use crate::release::{Release, TektonVersion};
 use crate::render::plan::{to_json, to_text};
 use crate::split::SharedSpec;
@@ -41,13 +40,16 @@ pub(crate) async fn load_release(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<(Release, Fetched)> {
-    let fetched = obtain(version, &resolve_sources(sources, env)).await?;
+    let fetched = match obtain(version, &resolve_sources(sources, env)).await {
+        Ok(f) => f,
+        Err(e) if e.is::<crate::release::fetch::NotFound>() => return Err(e),
+        Err(e) => return Err(e.context(format!("cannot use Tekton Pipelines {version}"))),
+    };
     if printer.verbose > 0 {
         printer
             .info(&format!("using {version} from {} (sha256 {})", fetched.origin, fetched.sha256));
     }
-    let release = parse_release(&fetched.bytes, version, &fetched.origin.to_string())
-        .with_context(|| format!("cannot use Tekton Pipelines {version}"))?;
+    let release = fetched.release.clone();
     Ok((release, fetched))
 }
 

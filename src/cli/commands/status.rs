@@ -65,6 +65,7 @@ async fn report(client: &kube::Client, instance: &InstanceName) -> anyhow::Resul
     Ok(Some(Report {
         instance: inst.name.clone(),
         version: inst.version.to_string(),
+        record_derived_at_run_time: !super::list::shipped()(&inst.version),
         namespace: inst.namespace.clone(),
         control_plane_namespace: inst.control_plane_namespace.clone(),
         ready: components.iter().all(|c| c.available) && problems.is_empty(),

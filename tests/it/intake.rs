@@ -1,0 +1,275 @@
+//! The untrusted-release layer (`tkn_multi::intake`) on mutated real releases, and releases this
+//! build has never seen (a real file relabelled as a version no build knows) through the binary.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use tkn_multi::intake::{self, Error, MAX_DOCUMENTS};
+use tkn_multi::release::TektonVersion;
+
+use crate::common::{all_versions, release_dir, release_path};
+
+fn v(s: &str) -> TektonVersion {
+    s.parse().unwrap()
+}
+
+fn text(version: &str) -> Option<String> {
+    release_path(version).map(|p| std::fs::read_to_string(p).unwrap())
+}
+
+/// The refusal of `body` as `version`, as a string.
+fn refusal(body: &str, version: &str) -> String {
+    match intake::release(body.as_bytes(), &v(version), "mutated") {
+        Ok(_) => panic!("a mutated {version} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn every_real_release_is_accepted_and_rebuilt_ones_say_so() {
+    let versions = all_versions();
+    if versions.is_empty() {
+        return;
+    }
+    assert_eq!(versions.len(), 44);
+    for version in versions {
+        let path = release_path(&version.to_string()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let r = intake::release(&bytes, &version, "real").unwrap();
+        let rebuilt = path.parent().unwrap().ends_with("pipeline-from-source");
+        assert_eq!(r.rebuilt_from_source, rebuilt, "{version}");
+    }
+}
+
+/// Each mutation of a real release is refused, naming the object and the reason.
+#[test]
+fn mutations_that_widen_rights_or_escape_are_refused_by_name() {
+    let Some(base) = text("v1.15.1") else { return };
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: evil\n  labels: {app.kubernetes.io/component: controller}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects:\n- {kind: ServiceAccount, name: tekton-pipelines-controller, namespace: tekton-pipelines}\n",
+            "ClusterRoleBinding/evil",
+            "binds ClusterRole `cluster-admin`, which the release does not define",
+        ),
+        (
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: all\n  labels: {rbac.authorization.k8s.io/aggregate-to-edit: \"true\"}\nrules:\n- {apiGroups: [\"*\"], resources: [\"*\"], verbs: [\"*\"]}\n",
+            "ClusterRole/all",
+            "a rule grants `*` in verbs",
+        ),
+        (
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: secrets\n  labels: {rbac.authorization.k8s.io/aggregate-to-view: \"true\"}\nrules:\n- {apiGroups: [\"\"], resources: [secrets], verbs: [get]}\n",
+            "ClusterRole/secrets",
+            "grants more than Tekton's own API groups",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tekton-pipelines-controller-2\n  namespace: tekton-pipelines\n  labels: {app.kubernetes.io/component: controller, app.kubernetes.io/version: v1.15.1}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: \"ghcr.io/tektoncd/pipeline/controller:v1.15.1\"}]\n      volumes: [{name: root, hostPath: {path: /}}]\n",
+            "Deployment/tekton-pipelines-controller-2 in namespace tekton-pipelines",
+            "hostPath",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: priv\n  namespace: tekton-pipelines\n  labels: {app.kubernetes.io/component: controller, app.kubernetes.io/version: v1.15.1}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: \"ghcr.io/tektoncd/pipeline/controller:v1.15.1\", securityContext: {privileged: true}}]\n",
+            "Deployment/priv in namespace tekton-pipelines",
+            "privileged",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-x\n  namespace: kube-system\n  labels: {app.kubernetes.io/component: controller}\n",
+            "ConfigMap/config-x in namespace kube-system",
+            "namespace `kube-system` is not the release's own",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: ../../ESCAPED-ns\n",
+            "ConfigMap/escape in namespace ../../ESCAPED-ns",
+            "not the release's own",
+        ),
+        (
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: stray, namespace: tekton-pipelines}\n",
+            "ServiceAccount/stray in namespace tekton-pipelines",
+            "no split rule places this object",
+        ),
+        (
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {app.kubernetes.io/component: controller}\n",
+            "Namespace/default",
+            "only its own namespaces",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: surprise, namespace: tekton-pipelines}\nspec: {}\n",
+            "StatefulSet/surprise in namespace tekton-pipelines",
+            "a Tekton Pipelines release ships no object of this kind",
+        ),
+        (
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.tekton.dev}\nspec:\n  group: tekton.dev\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true}]\n  conversion: {strategy: Webhook, webhook: {conversionReviewVersions: [v1], clientConfig: {url: \"https://evil.example/convert\"}}}\n",
+            "CustomResourceDefinition/widgets.tekton.dev",
+            "conversion webhook is a URL",
+        ),
+        (
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.tekton.dev}\nspec:\n  group: tekton.dev\n  names: {kind: Widget, plural: widgets}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true}]\n  conversion: {strategy: Webhook, webhook: {conversionReviewVersions: [v1], clientConfig: {service: {name: other, namespace: tekton-pipelines}}}}\n",
+            "CustomResourceDefinition/widgets.tekton.dev",
+            "not tekton-pipelines/tekton-pipelines-webhook",
+        ),
+        (
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: pods.example.com}\nspec:\n  group: example.com\n  names: {kind: Pod, plural: pods}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true}]\n",
+            "CustomResourceDefinition/pods.example.com",
+            "group `example.com` is not Tekton's",
+        ),
+    ];
+    for (extra, object, why) in cases {
+        let err = refusal(&format!("{base}\n---\n{extra}"), "v1.15.1");
+        assert!(
+            err.starts_with(&format!("release `mutated` is refused: {object}: ")),
+            "{object}: {err}"
+        );
+        assert!(err.contains(why), "{object}: {err}");
+    }
+}
+
+#[test]
+fn a_release_must_prove_its_version() {
+    let Some(v056) = text("v0.56.0") else { return };
+    // Labels stripped: the images still say v0.56.0.
+    let stripped: String = v056
+        .lines()
+        .filter(|l| {
+            !l.contains("app.kubernetes.io/version:")
+                && !l.contains("pipeline.tekton.dev/release:")
+                && !l.trim_start().starts_with("version: \"v0.56.0\"")
+        })
+        .fold(String::new(), |mut acc, l| {
+            acc.push_str(l);
+            acc.push('\n');
+            acc
+        });
+    for claimed in ["v0.24.1", "v9.9.9"] {
+        let err = refusal(&stripped, claimed);
+        assert!(err.contains(&format!("does not prove it is Tekton Pipelines {claimed}")), "{err}");
+    }
+    // Even as itself, a release without version labels on its Deployments proves nothing.
+    let err = refusal(&stripped, "v0.56.0");
+    assert!(err.contains("carries no version label"), "{err}");
+    // pipelines-info naming another version.
+    let at = v056.find("name: pipelines-info").unwrap();
+    let (head, tail) = v056.split_at(at);
+    let lied =
+        format!("{head}{}", tail.replacen("version: \"v0.56.0\"", "version: \"v0.55.0\"", 1));
+    let err = refusal(&lied, "v0.56.0");
+    assert!(
+        err.contains("ConfigMap/pipelines-info in namespace tekton-pipelines says version v0.55.0"),
+        "{err}"
+    );
+    // A `devel` label is a local build, not a release.
+    let devel = v056.replacen(
+        "app.kubernetes.io/version: \"v0.56.0\"",
+        "app.kubernetes.io/version: \"devel\"",
+        1,
+    );
+    assert_ne!(devel, v056);
+    assert!(refusal(&devel, "v0.56.0").contains("app.kubernetes.io/version=devel"));
+}
+
+#[test]
+fn budgets_hold_whatever_the_file_size() {
+    // Many small documents in a small file.
+    let many = "---\na: 1\n".repeat(MAX_DOCUMENTS + 1);
+    assert!(many.len() < 16 * 1024);
+    let err = intake::release(many.as_bytes(), &v("v1.0.0"), "many").unwrap_err();
+    assert!(
+        matches!(err, Error::TooManyDocuments { documents, .. } if documents == MAX_DOCUMENTS + 1)
+    );
+    // One huge document.
+    let huge = format!("a: \"{}\"\n", "x".repeat(intake::MAX_BYTES));
+    let err = intake::release(huge.as_bytes(), &v("v1.0.0"), "huge").unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+}
+
+fn tkn(cache: &Path) -> Command {
+    let mut c = Command::cargo_bin("tkn-multi").unwrap();
+    c.env_remove("TKN_MULTI_RELEASE_DIR")
+        .env("TKN_MULTI_CACHE_DIR", cache)
+        .env("TKN_MULTI_RELEASE_URL", "http://127.0.0.1:9/{version}.yaml");
+    c
+}
+
+/// v1.15.1's file relabelled v1.99.0, in `dir/pipeline/`; with `extra` appended.
+pub fn relabelled(dir: &Path, extra: &str) -> bool {
+    let Some(body) = text("v1.15.1") else { return false };
+    std::fs::create_dir_all(dir.join("pipeline")).unwrap();
+    std::fs::write(dir.join("pipeline/v1.99.0.yaml"), body.replace("v1.15.1", "v1.99.0") + extra)
+        .unwrap();
+    true
+}
+
+#[test]
+fn a_release_no_build_knows_plans_offline_with_the_derived_mark() {
+    if release_dir().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("releases");
+    assert!(relabelled(&dir, ""));
+    let state = tmp.path().join("empty.yaml");
+    std::fs::write(&state, "formatVersion: \"1\"\n").unwrap();
+    let plan = |format: &str| {
+        tkn(tmp.path())
+            .args(["install", "v1.99.0", "-n", "team-c", "--dry-run", "--offline", "-o", format])
+            .arg("--state")
+            .arg(&state)
+            .arg("--release-dir")
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = plan("text");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("note: the matrix record of v1.99.0 was derived at run time from its release file; it is not shipped with this build"), "{stdout}");
+    assert!(stdout.contains("instance team-c: tekton-pipelines v1.99.0"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&plan("json").stdout).unwrap();
+    assert_eq!(json["sharedLayer"]["derivedAtRunTime"], serde_json::json!(["v1.99.0"]));
+    assert_eq!(json["sharedLayer"]["version"], "v1.99.0");
+    // `matrix check` derives it the same way, next to a shipped version.
+    let out = tkn(tmp.path())
+        .args(["matrix", "check", "v0.56.0", "v1.99.0", "--offline", "-o", "json", "--release-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["derivedAtRunTime"], serde_json::json!(["v1.99.0"]));
+    // A patch of a known minor that no source has: every source named, exit 1.
+    let out = tkn(tmp.path())
+        .args(["matrix", "check", "v1.15.2", "--offline", "--release-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: cannot obtain Tekton Pipelines v1.15.2; tried:")
+    );
+}
+
+#[test]
+fn a_release_no_build_knows_with_an_unplaced_object_is_refused_by_name() {
+    if release_dir().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("releases");
+    let extra = "\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: surprise, namespace: tekton-pipelines}\nspec: {}\n";
+    assert!(relabelled(&dir, extra));
+    let state = tmp.path().join("empty.yaml");
+    std::fs::write(&state, "formatVersion: \"1\"\n").unwrap();
+    let out = tkn(tmp.path())
+        .args(["install", "v1.99.0", "-n", "team-c", "--dry-run", "--offline", "--state"])
+        .arg(&state)
+        .arg("--release-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("is refused: StatefulSet/surprise in namespace tekton-pipelines: a Tekton Pipelines release ships no object of this kind"),
+        "{err}"
+    );
+}
