@@ -501,17 +501,22 @@ pub fn wanted(
 ) -> Result<Wanted, Error> {
     validate(desired, observed)?;
     let mut notes = Vec::new();
-    // A version this build ships no record of is judged by the record of its own release file,
-    // derived here as `matrix generate` would (and marked so in the layer).
+    // A version this build ships no record of (newer than the oldest it ships) is judged by the
+    // record of its own release file, derived here as `matrix generate` would, and marked so in
+    // the layer.
     let current = observed.shared.iter().map(|s| &s.version);
     let judged = desired.instances.iter().map(|i| &i.version).chain(current);
+    // Older than every shipped release: below the supported floor, the matrix refuses it.
+    let floor = matrix.releases.keys().next();
     for v in judged.take_while(|_| !desired.instances.is_empty()) {
-        if matrix.release(v).is_none() && !releases.contains_key(v) {
+        if matrix.release(v).is_none() && !releases.contains_key(v) && floor.is_some_and(|f| v > f)
+        {
             return Err(Error::MissingRelease(v.clone()));
         }
     }
     let matrix = matrix.completed(releases.values());
     let shared_layer = choose_shared(desired, observed, &matrix, &mut notes)?;
+    notes.extend(desired.instances.iter().filter_map(shared_only_config));
     // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
     // reads them, stay until they are gone.
     let remaining: Vec<String> = observed
@@ -533,6 +538,31 @@ pub fn wanted(
     let (wanted, target) =
         desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
     Ok(Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target })
+}
+
+/// From v1.12 an instance's controller sends no `CloudEvents`: the events controller, which runs
+/// once in the shared layer, sends them for every run in the cluster from the shared
+/// `config-events` and `feature-flags`. An instance's own settings of them change nothing.
+fn shared_only_config(i: &DesiredInstance) -> Option<String> {
+    if !i.version.at_least(1, 12, 0) {
+        return None;
+    }
+    let mut keys = Vec::new();
+    if i.config.contains_key("config-events") {
+        keys.push("`config-events`".to_owned());
+    }
+    if i.config.get("feature-flags").is_some_and(|f| f.contains_key("send-cloudevents-for-runs")) {
+        keys.push("`feature-flags: send-cloudevents-for-runs`".to_owned());
+    }
+    (!keys.is_empty()).then(|| {
+        format!(
+            "instance `{}` ({}): {} has no effect: from v1.12 the shared events controller sends \
+             every run's CloudEvents, from the shared layer's ConfigMaps",
+            i.spec.name,
+            i.version,
+            keys.join(" and ")
+        )
+    })
 }
 
 /// The checks [`plan`] makes of a desired state before it looks at a cluster: no instance

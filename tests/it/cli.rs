@@ -16,7 +16,7 @@ fn tkn(cache: &Path) -> Command {
     let mut c = Command::cargo_bin("tkn-multi").unwrap();
     c.env_remove("TKN_MULTI_RELEASE_DIR")
         // Downloads go to loopback unless a test names its own server.
-        .env("TKN_MULTI_RELEASE_URL", "http://127.0.0.1:9/{version}.yaml")
+        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
         .env("TKN_MULTI_CACHE_DIR", cache);
     c
 }

@@ -280,6 +280,7 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
         .args(yes)
         .env("KUBECONFIG", &path)
         .env("TKN_MULTI_RELEASE_DIR", crate::common::release_dir().unwrap())
+        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -6,6 +6,10 @@ use tkn_multi::intake;
 use tkn_multi::release::fetch::{RELEASE_DIR_FOLDERS, release_dir_file};
 use tkn_multi::release::{Release, TektonVersion};
 
+/// A release URL on loopback that refuses at once: tests that may look a version up by download
+/// use it, so no test traffic leaves the machine.
+pub const NO_DOWNLOADS: &str = "http://127.0.0.1:9/{version}.yaml";
+
 /// True when running in CI, where a missing prerequisite is a failure, never a skip.
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")

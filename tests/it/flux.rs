@@ -4,7 +4,7 @@
 //! kubeConfig Secrets. The artifact comes from a local HTTP server and the `GitRepository`'s
 //! status is set by hand, as Flux's own tests do (no source-controller, no git).
 //!
-//! The instances are v1.9.0, whose controllers and webhooks the members' process kubelets run
+//! The instances are v1.15.1, whose controllers and webhooks the members' process kubelets run
 //! for real: Flux's drift detection dry-runs every object through their admission webhooks.
 
 use std::fmt::Write as _;
@@ -126,7 +126,7 @@ clusters:
 - {{name: west, context: west, labels: {{tier: prod}}}}
 instances:
 - name: fx-{id}
-  version: v1.9.0
+  version: v1.15.1
   placement: {{clusterSelector: {{matchLabels: {{tier: prod}}}}}}
   overrides:
   - clusters: [west]
@@ -136,7 +136,7 @@ instances:
     );
     if with_east_only {
         let _ =
-            writeln!(f, "- {{name: fe-{id}, version: v1.9.0, placement: {{clusters: [east]}}}}");
+            writeln!(f, "- {{name: fe-{id}, version: v1.15.1, placement: {{clusters: [east]}}}}");
     }
     f
 }

@@ -184,12 +184,12 @@ fn tkn(cache: &Path) -> Command {
     let mut c = Command::cargo_bin("tkn-multi").unwrap();
     c.env_remove("TKN_MULTI_RELEASE_DIR")
         .env("TKN_MULTI_CACHE_DIR", cache)
-        .env("TKN_MULTI_RELEASE_URL", "http://127.0.0.1:9/{version}.yaml");
+        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS);
     c
 }
 
 /// v1.15.1's file relabelled v1.99.0, in `dir/pipeline/`; with `extra` appended.
-pub fn relabelled(dir: &Path, extra: &str) -> bool {
+pub(crate) fn relabelled(dir: &Path, extra: &str) -> bool {
     let Some(body) = text("v1.15.1") else { return false };
     std::fs::create_dir_all(dir.join("pipeline")).unwrap();
     std::fs::write(dir.join("pipeline/v1.99.0.yaml"), body.replace("v1.15.1", "v1.99.0") + extra)

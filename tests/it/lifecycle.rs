@@ -12,7 +12,7 @@ fn tkn(dir: &Path) -> Command {
         .env("TKN_MULTI_CACHE_DIR", dir.join("no-cache"))
         // A version no file has is looked up by download: refused at once on loopback, so no
         // test traffic leaves the machine.
-        .env("TKN_MULTI_RELEASE_URL", "http://127.0.0.1:9/{version}.yaml")
+        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
         .arg("--quiet");
     c
 }

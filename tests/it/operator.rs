@@ -71,13 +71,13 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     // same fleet file gives.
     let f = make(serde_json::json!({"instances": [
         {"name": "team-a", "version": "v0.50.3", "config": {"feature-flags": {"enable-api-fields": "beta"}}},
-        {"name": "team-b", "version": "v1.9.0", "namespace": "builds"},
+        {"name": "team-b", "version": "v1.15.1", "namespace": "builds"},
     ]}));
     fleets.create(&PostParams::default(), &f).await.unwrap();
     let stored = fleets.get(&name).await.unwrap();
     assert_eq!(stored.spec.fleet.shared.update, tkn_multi::plan::UpdateShared::IfOlder);
     let from_resource = stored.spec.fleet.desired().unwrap();
-    let file = "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n- {name: team-a, version: v0.50.3, config: {feature-flags: {enable-api-fields: beta}}}\n- {name: team-b, version: v1.9.0, namespace: builds}\n";
+    let file = "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n- {name: team-a, version: v0.50.3, config: {feature-flags: {enable-api-fields: beta}}}\n- {name: team-b, version: v1.15.1, namespace: builds}\n";
     assert_eq!(from_resource, tkn_multi::plan::fleet::parse_fleet(file, "f").unwrap());
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
     let _ = crds.delete("tektonfleets.tkn-multi.tekton.dev", &DeleteParams::default()).await;
@@ -103,6 +103,7 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .env("TKN_MULTI_RELEASE_DIR", crate::common::release_dir().expect("release files"))
             .env("TKN_MULTI_CACHE_DIR", kubeconfig.with_file_name("no-cache"))
+            .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
             .stdout(std::process::Stdio::null())
             .stderr(out)
             .spawn()
@@ -361,7 +362,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     let fleet: TektonFleet = serde_json::from_value(serde_json::json!({
         "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
         "metadata": {"name": name},
-        "spec": {"instances": [{"name": a, "version": "v0.56.0"}, {"name": b, "version": "v1.9.0"}]},
+        "spec": {"instances": [{"name": a, "version": "v0.56.0"}, {"name": b, "version": "v1.15.1"}]},
     }))
     .unwrap();
     fleets.create(&PostParams::default(), &fleet).await.unwrap();
@@ -380,10 +381,10 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
             .iter()
             .map(|i| (i.name.as_str(), i.version.as_str(), i.phase.as_str()))
             .collect::<Vec<_>>(),
-        [(a.as_str(), "v0.56.0", "Ready"), (b.as_str(), "v1.9.0", "Ready")]
+        [(a.as_str(), "v0.56.0", "Ready"), (b.as_str(), "v1.15.1", "Ready")]
     );
-    assert_eq!(status.shared.as_ref().map(|s| s.version.as_str()), Some("v1.9.0"));
-    assert_eq!(versions(&path), [(a.clone(), "v0.56.0".into()), (b.clone(), "v1.9.0".into())]);
+    assert_eq!(status.shared.as_ref().map(|s| s.version.as_str()), Some("v1.15.1"));
+    assert_eq!(versions(&path), [(a.clone(), "v0.56.0".into()), (b.clone(), "v1.15.1".into())]);
     let events = fleet_events(&c, &name).await;
     assert!(
         events.iter().any(|e| e.starts_with("Created: Deployment/tekton-pipelines-controller")),
@@ -402,7 +403,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         &fleets,
         &name,
         serde_json::json!({"instances": [
-        {"name": a, "version": "v1.9.0"}, {"name": b, "version": "v1.9.0"}]}),
+        {"name": a, "version": "v1.15.1"}, {"name": b, "version": "v1.15.1"}]}),
     )
     .await;
     wait_fleet(
@@ -413,13 +414,13 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         ready_at_generation,
     )
     .await;
-    assert_eq!(versions(&path), [(a.clone(), "v1.9.0".into()), (b.clone(), "v1.9.0".into())]);
+    assert_eq!(versions(&path), [(a.clone(), "v1.15.1".into()), (b.clone(), "v1.15.1".into())]);
 
     // 2b. A removed instance waits for approval, then goes.
     patch_spec(
         &fleets,
         &name,
-        serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}]}),
+        serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}]}),
     )
     .await;
     let f = wait_fleet(&fleets, &name, "awaiting approval", Duration::from_secs(60), |f| {
@@ -452,7 +453,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         ready_at_generation,
     )
     .await;
-    assert_eq!(versions(&path), [(a.clone(), "v1.9.0".into())]);
+    assert_eq!(versions(&path), [(a.clone(), "v1.15.1".into())]);
     assert!(f.status.as_ref().unwrap().pending_plan.is_none());
 
     // 2c. Hand edits of a ConfigMap and a Deployment are reverted, with an event.
@@ -506,12 +507,12 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     let before = crate::cluster::observed(&path);
     for (spec, reason, says) in [
         (
-            serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}, {"name": "op-old", "version": "v0.21.0"}]}),
+            serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-old", "version": "v0.21.0"}]}),
             "Incompatible",
             "cannot share one layer",
         ),
         (
-            serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}, {"name": "op-c", "version": "v1.9.0", "namespace": a}]}),
+            serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-c", "version": "v1.15.1", "namespace": a}]}),
             "Conflict",
             "is claimed by both",
         ),
@@ -531,7 +532,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     patch_spec(
         &fleets,
         &name,
-        serde_json::json!({"instances": [{"name": a, "version": "v1.9.0"}]}),
+        serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}]}),
     )
     .await;
     wait_fleet(&fleets, &name, "Ready again", Duration::from_secs(60), ready_at_generation).await;
@@ -539,7 +540,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     // 5. Interplay: a CLI install takes the same lock, and the operator leaves its instance alone.
     let cli = unique("op-cli");
     let (code, _, err) = tokio::task::block_in_place(|| {
-        crate::cluster::tkn(&path, &["install", "v1.9.0", "--namespace", &cli, "--yes", "-q"])
+        crate::cluster::tkn(&path, &["install", "v1.15.1", "--namespace", &cli, "--yes", "-q"])
     });
     assert_eq!(code, 0, "{err}");
     let f =
@@ -557,7 +558,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         &fleets,
         &name,
         serde_json::json!({"instances": [
-        {"name": a, "version": "v1.9.0"}, {"name": d, "version": "v1.9.0"}]}),
+        {"name": a, "version": "v1.15.1"}, {"name": d, "version": "v1.15.1"}]}),
     )
     .await;
     wait_fleet(&fleets, &name, "applying", Duration::from_secs(60), |f| {

@@ -354,6 +354,45 @@ fn config_overrides_update_only_the_configmap() {
     assert_eq!(changed, BTreeSet::from(["~ ConfigMap/feature-flags".to_owned()]));
 }
 
+/// v1.12+ sends CloudEvents only from the shared events controller: an instance's own settings
+/// are pointless and the plan says so; older instances beside a v1.12+ layer get the matrix's
+/// warning of double delivery.
+#[test]
+fn cloudevents_settings_follow_the_events_controller() {
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let mut d = desired(
+        &[("team-a", "v1.9.6"), ("team-b", "v1.15.1")],
+        &["team-a", "team-b"],
+        SharedPolicy::default(),
+    );
+    for i in &mut d.instances {
+        i.config.insert(
+            "config-events".into(),
+            BTreeMap::from([("sink".into(), "http://sink.invalid".into())]),
+        );
+    }
+    let p = plan(&d, &ClusterState::empty(), r, &m).unwrap();
+    let notes = p.notes.join("\n");
+    assert!(
+        notes.contains("instance `team-b` (v1.15.1): `config-events` has no effect"),
+        "{notes}"
+    );
+    assert!(!notes.contains("team-a"), "v1.9.6 sends its own: {notes}");
+    let layer = p.shared_layer.unwrap();
+    let rules: Vec<(String, String)> =
+        layer.findings.iter().map(|f| (f.instance.to_string(), f.rule.clone())).collect();
+    assert!(
+        rules.contains(&("v1.9.6".into(), "cloudevents-from-shared-events-controller".into())),
+        "{rules:?}"
+    );
+    assert!(
+        !rules
+            .iter()
+            .any(|(v, r)| v == "v1.15.1" && r == "cloudevents-from-shared-events-controller")
+    );
+}
+
 #[test]
 fn plans_are_deterministic_and_serialise_with_a_format_version() {
     let Some(r) = releases() else { return };

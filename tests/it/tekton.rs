@@ -303,16 +303,16 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     let t1b = k.get("tekton.dev/v1beta1", "Task", &a, "hello").unwrap();
     assert_eq!(t1b["apiVersion"], "tekton.dev/v1beta1");
 
-    // 3. v1.9.0 in c.
-    run_ok(&path, &["install", "v1.9.0", "-n", &c]);
+    // 3. v1.15.1 in c.
+    run_ok(&path, &["install", "v1.15.1", "-n", &c]);
     let shared = crate::cluster::observed(&path).shared.unwrap();
-    assert_eq!(shared.version.to_string(), "v1.9.0");
+    assert_eq!(shared.version.to_string(), "v1.15.1");
 
     // 4. Every instance reconciles its own namespace, and only its own.
     let runs = [
         (&a, "tekton.dev/v1beta1", "v0.24.1"),
         (&b, "tekton.dev/v1", "v0.56.0"),
-        (&c, "tekton.dev/v1", "v1.9.0"),
+        (&c, "tekton.dev/v1", "v1.15.1"),
     ];
     for (ns, api_version, _) in runs {
         k.create(&taskrun(api_version, ns, "tr", &none)).unwrap();
@@ -374,9 +374,26 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
         }
     }
 
-    // 6. The v0.24.1 instance still works with the v1.9.0 shared layer.
+    // 6. The v0.24.1 instance still works with the v1.15.1 shared layer: its v1beta1 objects
+    //    convert through v1.15.1's webhook, and its runs reconcile to Succeeded.
     k.create(&taskrun("tekton.dev/v1beta1", &a, "tr-later", &none)).unwrap();
-    assert_eq!(k.wait_run("tekton.dev/v1beta1", "TaskRun", &a, "tr-later").0, "True");
+    assert_eq!(
+        k.wait_run("tekton.dev/v1beta1", "TaskRun", &a, "tr-later"),
+        ("True".into(), "Succeeded".into())
+    );
+    let hello = k.get("tekton.dev/v1beta1", "Task", &a, "hello").unwrap();
+    assert_eq!(hello["spec"]["steps"][0]["name"], "s");
+    // v1.15 reads `enable-informer-cache-transforms` from its own feature-flags at start-up (a
+    // direct GET in its control-plane namespace): the instance's RBAC allows it.
+    let c_logs = pod_logs(&dir, &cp_c, &earlier);
+    assert!(
+        c_logs.iter().any(|(_, l)| l.contains("Informer cache transforms enabled")),
+        "v1.15.1's controller read its feature-flags"
+    );
+    assert!(
+        !c_logs.iter().any(|(_, l)| l.contains("Failed to read feature-flags ConfigMap")),
+        "{c_logs:#?}"
+    );
 
     // 7. The shared conversion webhook dies: v1beta1 reads fail and `status` names the cause;
     //    once it is back the runs go on.
@@ -441,7 +458,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     }
     k.rt.block_on(check_isolation(&k.path, &b, &c));
 
-    // 9. Upgrade under load: b moves v0.56.0 → v1.9.0 while PipelineRuns run in every namespace
+    // 9. Upgrade under load: b moves v0.56.0 → v1.15.1 while PipelineRuns run in every namespace
     //    (each task's pod takes 6 s); none is lost or disturbed.
     let slow = json!({"tkn-multi.test/duration": "6s"});
     for (ns, api_version, _) in runs {
@@ -454,7 +471,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
         "still running: {}",
         running["status"]
     );
-    run_ok(&path, &["upgrade", &b, "--to", "v1.9.0"]);
+    run_ok(&path, &["upgrade", &b, "--to", "v1.15.1"]);
     for (ns, api_version, _) in runs {
         assert_eq!(
             k.wait_run(api_version, "PipelineRun", ns, "under-load"),
@@ -463,11 +480,11 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
         );
     }
     let upgraded = crate::cluster::observed(&path);
-    assert_eq!(upgraded.instance(&b).unwrap().version.to_string(), "v1.9.0");
-    // The new controller takes over: a run created now gets v1.9.0's entrypoint.
+    assert_eq!(upgraded.instance(&b).unwrap().version.to_string(), "v1.15.1");
+    // The new controller takes over: a run created now gets v1.15.1's entrypoint.
     k.create(&taskrun("tekton.dev/v1", &b, "after-upgrade", &none)).unwrap();
     assert_eq!(k.wait_run("tekton.dev/v1", "TaskRun", &b, "after-upgrade").0, "True");
-    let entrypoint = controller_flag("v1.9.0", "-entrypoint-image");
+    let entrypoint = controller_flag("v1.15.1", "-entrypoint-image");
     assert!(k.pod_images("tekton.dev/v1", &b, "after-upgrade").contains(&entrypoint));
 
     // Clean up: Tekton objects first (while the controllers that may hold finalizers run), so the
@@ -756,5 +773,115 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
             "{ns}'s configuration went"
         );
     }
+    assert!(crate::cluster::observed(&path).shared.is_none());
+}
+
+/// A release directory whose `pipeline/` has every shared release plus v1.15.1's file relabelled
+/// v1.99.0 (with `extra` appended), a version no build knows.
+fn release_dir_with_v1_99(root: &Path, extra: &str) -> PathBuf {
+    let shared = crate::common::release_dir().expect("release files");
+    let dir = root.join("releases");
+    std::fs::create_dir_all(dir.join("pipeline")).unwrap();
+    for e in std::fs::read_dir(shared.join("pipeline")).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), dir.join("pipeline").join(e.file_name())).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        shared.join("pipeline-from-source"),
+        dir.join("pipeline-from-source"),
+    )
+    .unwrap();
+    assert!(crate::intake::relabelled(&dir, extra));
+    dir
+}
+
+/// Issue "Current Tekton": a release no build knows (v1.15.1's content as v1.99.0) installs on the
+/// real cluster from its own YAML, its record derived at run time, and runs: v1.15.1's binaries
+/// serve as v1.99.0's. The same file with an object no rule places is refused and writes nothing.
+#[test]
+fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = cluster_dir(&path);
+    let k = Kube::new(&path);
+    let link = dir.join("tekton/v1.99.0");
+    if !link.exists() {
+        let real = std::fs::read_link(dir.join("tekton/v1.15.1")).expect("v1.15.1 is built");
+        std::os::unix::fs::symlink(real, &link).unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = unique("rt-new");
+    let cp = format!("tekton-{ns}");
+    let none = json!({});
+
+    // Refused first: one object no rule places; nothing is written.
+    let bad = release_dir_with_v1_99(
+        &tmp.path().join("bad"),
+        "\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: stray, namespace: tekton-pipelines}\n",
+    );
+    let before = crate::cluster::observed(&path);
+    let bad_dir = bad.display().to_string();
+    let (code, out, err) =
+        tkn(&path, &["install", "v1.99.0", "-n", &ns, "--yes", "--release-dir", &bad_dir]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("is refused: ServiceAccount/stray in namespace tekton-pipelines: no split rule places this object"),
+        "{err}"
+    );
+    assert_eq!(crate::cluster::observed(&path), before, "nothing was written");
+
+    // Installed from its own file, planned with the derived mark.
+    let good = release_dir_with_v1_99(&tmp.path().join("good"), "");
+    let good_dir = good.display().to_string();
+    let (code, out, err) =
+        tkn(&path, &["install", "v1.99.0", "-n", &ns, "--dry-run", "--release-dir", &good_dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("note: the matrix record of v1.99.0 was derived at run time"), "{out}");
+    run_ok(&path, &["install", "v1.99.0", "-n", &ns, "--release-dir", &good_dir]);
+    assert!(!live_processes(&dir, &cp).is_empty(), "its controller runs as a real process");
+    let (code, out, err) = tkn(&path, &["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("v1.99.0 ‡"), "{out}");
+    assert!(
+        out.contains("‡ v1.99.0 is not in this build's compatibility matrix: its record is derived at run time"),
+        "{out}"
+    );
+    let (code, out, err) = tkn(&path, &["status", &ns, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["recordDerivedAtRunTime"], true, "{out}");
+    let (_, out, _) = tkn(&path, &["status", &ns]);
+    assert!(out.contains("note: v1.99.0 is not in this build's compatibility matrix"), "{out}");
+
+    // It runs: a TaskRun and a PipelineRun succeed, and its webhook refuses an invalid Task.
+    k.create(&taskrun("tekton.dev/v1", &ns, "tr", &none)).unwrap();
+    k.create(&pipelinerun("tekton.dev/v1", &ns, "pr", &none)).unwrap();
+    assert_eq!(
+        k.wait_run("tekton.dev/v1", "TaskRun", &ns, "tr"),
+        ("True".into(), "Succeeded".into())
+    );
+    assert_eq!(k.wait_run("tekton.dev/v1", "PipelineRun", &ns, "pr").0, "True");
+    let err = k
+        .create(
+            &json!({
+                "apiVersion": "tekton.dev/v1", "kind": "Task",
+                "metadata": {"name": "invalid", "namespace": ns},
+                "spec": {"steps": [{"name": "no-image", "command": ["true"]}]}
+            })
+            .to_string(),
+        )
+        .unwrap_err();
+    assert!(
+        err.contains(&format!("validation.webhook.{ns}.pipeline.tekton.dev"))
+            && err.contains("missing field(s)"),
+        "{err}"
+    );
+
+    k.delete_all(&ns, "tekton.dev/v1", &["PipelineRun", "TaskRun", "Task"]);
+    let (code, _, err) = tkn(
+        &path,
+        &["uninstall", &ns, "--yes", "--force-conflicts", "-q", "--release-dir", &good_dir],
+    );
+    assert_eq!(code, 0, "{err}");
     assert!(crate::cluster::observed(&path).shared.is_none());
 }

@@ -217,8 +217,11 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
             let matrix = load_matrix(&args.source)?;
             // Versions this build has no record of: derived from their release files.
             let mut loaded = Vec::new();
+            // Older than every shipped release: below the supported floor, refused as it is.
+            let floor = matrix.releases.keys().next().cloned();
             for v in args.versions.iter().chain(&args.current_shared) {
                 if matrix.release(v).is_none()
+                    && floor.as_ref().is_some_and(|f| v > f)
                     && !loaded.iter().any(|r: &crate::release::Release| &r.version == v)
                 {
                     if args.releases.release_file.is_some() && args.versions.len() > 1 {
