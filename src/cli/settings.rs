@@ -82,6 +82,7 @@ pub fn resolve_sources(args: &SourceArgs, env: &Env) -> Sources {
                 .unwrap_or_else(|| DEFAULT_RELEASE_URL.to_owned())
         }),
         expected_sha256: None,
+        release_file_for_its_version_only: false,
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Sources {
     pub url_template: Option<String>,
     /// The sha256 the release must have, when tkn-multi knows it.
     pub expected_sha256: Option<String>,
+    /// `release_file` serves only the version it proves to be; other versions are looked up in
+    /// the other sources (commands whose plans may need several versions).
+    pub release_file_for_its_version_only: bool,
 }
 
 /// Where a release came from.
@@ -199,11 +202,23 @@ pub async fn obtain(version: &TektonVersion, sources: &Sources) -> anyhow::Resul
     if let Some(file) = &sources.release_file {
         // An explicit file is the user's choice: no checksum against the known upstream one, so
         // patched or mirrored releases work; it must still prove its version and pass intake.
-        match fs_err::read(file) {
-            Ok(bytes) => return Ok(accept(bytes, Origin::File(file.clone()))?),
-            Err(e) => tried.push(format!("--release-file: {e}")),
+        match fs_err::read(file).map(|bytes| accept(bytes, Origin::File(file.clone()))) {
+            Ok(Ok(fetched)) => return Ok(fetched),
+            Ok(Err(crate::intake::Error::Parse(super::parse::Error::VersionMismatch {
+                found,
+                ..
+            }))) if sources.release_file_for_its_version_only => {
+                tried.push(format!("--release-file: {} is release {found}", file.display()));
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => {
+                tried.push(format!("--release-file: {e}"));
+                return Err(NotFound { version: version.clone(), tried }.into());
+            }
         }
-        return Err(NotFound { version: version.clone(), tried }.into());
+        if !sources.release_file_for_its_version_only {
+            return Err(NotFound { version: version.clone(), tried }.into());
+        }
     }
     if let Some(dir) = &sources.release_dir {
         match release_dir_file(dir, version) {

@@ -313,6 +313,73 @@ fn fetch_downloads_once_then_uses_the_verified_cache() {
     assert!(stderr(&out).contains("v0.99.0.yaml: HTTP 404 Not Found"), "{}", stderr(&out));
 }
 
+/// Issue "Hardening" (cache poisoning): a download is cached only once it is accepted as the
+/// version asked for; another version's body, an HTML page, a body over the budget and a URL
+/// without `{version}` leave the cache empty, and a good URL then works. URLs with credentials
+/// are redacted in every message.
+#[test]
+fn only_verified_downloads_reach_the_cache() {
+    let Some(dir) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::copy(dir.join("pipeline/v0.56.0.yaml"), site.join("v0.44.2.yaml")).unwrap();
+    std::fs::write(site.join("page.yaml"), "<html><body>sign in</body></html>\n").unwrap();
+    std::fs::copy(dir.join("pipeline/v0.56.0.yaml"), site.join("fixed.yaml")).unwrap();
+    let big = std::fs::File::create(site.join("big.yaml")).unwrap();
+    big.set_len(tkn_multi::intake::MAX_BYTES as u64 + 1).unwrap();
+    std::fs::copy(dir.join("pipeline/v0.44.2.yaml"), site.join("good-v0.44.2.yaml")).unwrap();
+    let (base, _) = serve(site, 20);
+    let cached = tmp.path().join("releases/pipeline/v0.44.2/release.yaml");
+    for (url, why) in [
+        (format!("{base}/{{version}}.yaml"), "is Tekton Pipelines v0.56.0, not v0.44.2"),
+        (format!("{base}/page.yaml"), "is not a Kubernetes object"),
+        (format!("{base}/big.yaml"), "over the release budget"),
+        (format!("{base}/fixed.yaml"), "is Tekton Pipelines v0.56.0, not v0.44.2"),
+    ] {
+        let out =
+            tkn(tmp.path()).args(["fetch", "v0.44.2", "--release-url", &url]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        assert!(stderr(&out).contains(why), "{url}: {}", stderr(&out));
+        assert!(!cached.exists(), "{url}: nothing cached");
+    }
+    let good = format!("{base}/good-{{version}}.yaml");
+    let out = tkn(tmp.path()).args(["fetch", "v0.44.2", "--release-url", &good]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(cached.exists());
+    // A cached entry that is no longer accepted is reported with its path and replaced by the
+    // next verified download.
+    std::fs::write(&cached, b"kind: [broken\n").unwrap();
+    let sum = tkn_multi::release::fetch::sha256_hex(b"kind: [broken\n");
+    std::fs::write(cached.with_extension("yaml.sha256"), format!("{sum}  release.yaml\n")).unwrap();
+    let out = tkn(tmp.path()).args(["render", "v0.44.2", "-n", "a", "--offline"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("cache {}: refused", cached.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("let the next verified download replace it"), "{}", stderr(&out));
+    let out = tkn(tmp.path()).args(["fetch", "v0.44.2", "--release-url", &good]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(dir.join("pipeline/v0.44.2.yaml")).unwrap()
+    );
+    // Credentials in the URL never show.
+    let secret = format!(
+        "{}/{{version}}.yaml?access_token=SECRET",
+        base.replace("http://", "http://user:PASSWORD@")
+    );
+    let out = tkn(tmp.path())
+        .args(["fetch", "v0.99.0", "-v", "--release-url", &secret])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("SECRET") && !err.contains("PASSWORD"), "{err}");
+    assert!(err.contains("http://***@127.0.0.1"), "{err}");
+}
+
 #[test]
 fn bundles_round_trip_and_tampering_changes_nothing() {
     let Some(dir) = release_dir() else { return };

@@ -402,3 +402,33 @@ fn walk(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// `--release-file` on a changing command serves the version it proves to be; other versions are
+/// looked up as usual, and a file of another version is named among the places tried.
+#[test]
+fn release_file_serves_the_version_it_proves_to_be() {
+    if release_dir().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("empty.yaml");
+    std::fs::write(&state, "formatVersion: \"1\"\n").unwrap();
+    let file = |v: &str| crate::common::release_path(v).unwrap().display().to_string();
+    let plan = |version: &str, with: &str| {
+        let out = Command::cargo_bin("tkn-multi")
+            .unwrap()
+            .env_remove("TKN_MULTI_RELEASE_DIR")
+            .env("TKN_MULTI_CACHE_DIR", tmp.path().join("cache"))
+            .args(["install", version, "-n", "team-a", "--dry-run", "--offline", "-q"])
+            .args(["--release-file", with, "--state"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        (out.status.code().unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    assert_eq!(plan("v0.24.1", &file("v0.24.1")), (0, String::new()));
+    let (code, err) = plan("v0.24.1", &file("v0.56.0"));
+    assert_eq!(code, 1);
+    assert!(err.contains("is release v0.56.0"), "{err}");
+    assert!(err.contains("download: disabled (--offline)"), "{err}");
+}

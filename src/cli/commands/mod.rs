@@ -40,7 +40,15 @@ pub(crate) async fn load_release(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<(Release, Fetched)> {
-    let fetched = match obtain(version, &resolve_sources(sources, env)).await {
+    load_from(version, &resolve_sources(sources, env), printer).await
+}
+
+async fn load_from(
+    version: &TektonVersion,
+    sources: &crate::release::fetch::Sources,
+    printer: &Printer,
+) -> anyhow::Result<(Release, Fetched)> {
+    let fetched = match obtain(version, sources).await {
         Ok(f) => f,
         Err(e) if e.is::<crate::release::fetch::NotFound>() => return Err(e),
         Err(e) => return Err(e.context(format!("cannot use Tekton Pipelines {version}"))),
@@ -53,8 +61,8 @@ pub(crate) async fn load_release(
     Ok((release, fetched))
 }
 
-/// Releases from the flags' and the environment's sources (never `--release-file`: a plan may
-/// need several versions).
+/// Releases from the flags' and the environment's sources. A plan may need several versions, so
+/// `--release-file` serves the version it proves to be, and the others are looked up as usual.
 struct Sources<'a> {
     source: SourceArgs,
     env: &'a Env,
@@ -63,7 +71,9 @@ struct Sources<'a> {
 
 impl converge::ReleaseSource for Sources<'_> {
     async fn load(&self, version: &TektonVersion) -> anyhow::Result<Release> {
-        Ok(load_release(version, &self.source, self.env, self.printer).await?.0)
+        let mut sources = resolve_sources(&self.source, self.env);
+        sources.release_file_for_its_version_only = true;
+        Ok(load_from(version, &sources, self.printer).await?.0)
     }
 }
 
@@ -204,8 +214,7 @@ pub(crate) async fn change_with(
 ) -> anyhow::Result<ExitStatus> {
     let printer = &driver_printer(args, printer);
     let matrix = matrix::load_matrix(&args.matrix)?;
-    let sources =
-        Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
+    let sources = Sources { source: args.source.clone(), env, printer };
     let ui = Terminal { output: args.output, printer };
     let request = request(args, certificates);
     let registry = args.image_registry.clone();
@@ -291,8 +300,7 @@ async fn run_fleet<C: converge::Cluster>(
     use converge::fleet::Result as R;
     let printer = &driver_printer(args, printer);
     let matrix = matrix::load_matrix(&args.matrix)?;
-    let sources =
-        Sources { source: SourceArgs { release_file: None, ..args.source.clone() }, env, printer };
+    let sources = Sources { source: args.source.clone(), env, printer };
     let ui = Terminal { output: args.output, printer };
     let request = request(args, crate::tls::Force::default());
     let refused = |e: &anyhow::Error| {
