@@ -229,6 +229,16 @@ fn vet(release: &Release, origin: &str) -> Result<(), Error> {
             }
             Some(_) => {}
         }
+        let name = o.name();
+        let name_ok = name.len() <= 253
+            && !name.contains("..")
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.:".contains(c));
+        if !name_ok {
+            return Err(refuse(o, "its name is not a Kubernetes object name".into()));
+        }
         if o.kind() == "Namespace" && !RELEASE_NAMESPACES.contains(&o.name()) {
             return Err(refuse(o, "a release may create only its own namespaces".into()));
         }

@@ -6,8 +6,9 @@
 //!   "path", "sha256"}]}`
 //! - `pipeline/<version>.yaml`: each release, byte for byte.
 //!
-//! Import verifies every checksum and parses every release before anything is written to the
-//! cache, so a damaged bundle changes nothing.
+//! Import verifies every checksum and accepts every release through [`crate::intake`] before
+//! anything is written to the cache, so a damaged bundle changes nothing; only listed entries are
+//! read, each under the release byte budget.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -51,9 +52,18 @@ pub struct Entry {
 /// A bundle that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Reading or writing the archive failed.
-    #[error("cannot read or write bundle `{path}`")]
+    /// Writing the bundle, or the release cache, failed.
+    #[error("cannot write `{path}`")]
     Io {
+        /// The file written.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bundle cannot be opened or is not a readable tar.gz (damaged, truncated).
+    #[error("bundle `{path}` cannot be read: it is missing, damaged or not a tar.gz")]
+    Unreadable {
         /// The bundle file.
         path: String,
         /// The cause.
@@ -79,6 +89,20 @@ pub enum Error {
         why: String,
     },
 }
+
+/// What an import did.
+#[derive(Debug)]
+pub struct Imported {
+    /// The bundle's manifest.
+    pub manifest: Manifest,
+    /// Versions whose cached release had other bytes, now replaced (with the old sha256).
+    pub replaced: Vec<(TektonVersion, String)>,
+}
+
+/// The largest manifest read.
+const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+/// The most releases a bundle may list.
+const MAX_RELEASES: usize = 500;
 
 /// Writes a bundle of `releases` (version, bytes) to `out`.
 pub fn export(out: &Path, releases: &[(TektonVersion, Vec<u8>)]) -> Result<Manifest, Error> {
@@ -115,30 +139,61 @@ pub fn export(out: &Path, releases: &[(TektonVersion, Vec<u8>)]) -> Result<Manif
 }
 
 /// Reads a bundle, verifies every release, and stores them all in `cache_dir`.
-pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Manifest, Error> {
+///
+/// Nothing is read into memory but the manifest and the entries it lists, each under the release
+/// byte budget: unlisted entries are skipped as the archive streams by. Every release is checked
+/// (sha256, [`crate::intake`]) before anything is written, and the writes are staged so that a
+/// failure leaves the cache as it was.
+pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Imported, Error> {
     let path = bundle.display().to_string();
-    let io = |source| Error::Io { path: path.clone(), source };
-    let file = fs_err::File::open(bundle).map_err(io)?;
+    let unreadable = |source| Error::Unreadable { path: path.clone(), source };
+    let file = fs_err::File::open(bundle).map_err(unreadable)?;
     let mut archive = tar::Archive::new(GzDecoder::new(file));
+    let mut manifest: Option<Manifest> = None;
+    // Entries seen before the manifest are kept only if they look like releases (our bundles write
+    // the manifest first); afterwards, only listed ones.
     let mut files = std::collections::BTreeMap::new();
-    for entry in archive.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        let name = entry.path().map_err(io)?.to_string_lossy().into_owned();
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let name = entry.path().map_err(unreadable)?.to_string_lossy().into_owned();
+        if name == MANIFEST {
+            let mut raw = Vec::new();
+            (&mut entry).take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut raw).map_err(unreadable)?;
+            if raw.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(Error::Manifest { path, why: "over 1 MiB".into() });
+            }
+            let m: Manifest = serde_json::from_slice(&raw)
+                .map_err(|e| Error::Manifest { path: path.clone(), why: e.to_string() })?;
+            check_manifest(&m, &path)?;
+            files.retain(|k, _| m.releases.iter().any(|e| &e.path == k));
+            manifest = Some(m);
+            continue;
+        }
+        let wanted = match &manifest {
+            Some(m) => m.releases.iter().any(|e| e.path == name),
+            None => {
+                name.starts_with("pipeline/")
+                    && name.ends_with(".yaml")
+                    && files.len() < MAX_RELEASES
+            }
+        };
+        if !wanted {
+            continue;
+        }
+        let limit = crate::intake::MAX_BYTES as u64;
         let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(io)?;
+        (&mut entry).take(limit + 1).read_to_end(&mut data).map_err(unreadable)?;
+        if data.len() as u64 > limit {
+            return Err(Error::Entry {
+                path,
+                entry: name,
+                why: format!("is over the release budget of {limit} bytes"),
+            });
+        }
         files.insert(name, data);
     }
-    let raw = files
-        .get(MANIFEST)
-        .ok_or_else(|| Error::Manifest { path: path.clone(), why: "missing".into() })?;
-    let manifest: Manifest = serde_json::from_slice(raw)
-        .map_err(|e| Error::Manifest { path: path.clone(), why: e.to_string() })?;
-    if manifest.format_version != FORMAT_VERSION {
-        return Err(Error::Manifest {
-            path,
-            why: format!("format version `{}` is not supported", manifest.format_version),
-        });
-    }
+    let manifest =
+        manifest.ok_or_else(|| Error::Manifest { path: path.clone(), why: "missing".into() })?;
     let entry_err =
         |e: &Entry, why: String| Error::Entry { path: path.clone(), entry: e.path.clone(), why };
     for e in &manifest.releases {
@@ -154,17 +209,79 @@ pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Manifest, Error> {
         crate::intake::release(bytes, &e.version, &e.path)
             .map_err(|err| entry_err(e, format!("is not usable: {err}")))?;
     }
+    let mut replaced = Vec::new();
     for e in &manifest.releases {
-        store_in_cache(cache_dir, &e.version, &files[&e.path]).map_err(io)?;
+        let cached = super::fetch::cache_path(cache_dir, &e.version);
+        if let Ok(old) = fs_err::read(&cached) {
+            let old = sha256_hex(&old);
+            if old != e.sha256 {
+                replaced.push((e.version.clone(), old));
+            }
+        }
     }
-    Ok(manifest)
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |source| Error::Io { path: p, source }
+    };
+    // Every release written beside its place first; only then renamed into place.
+    let mut staged = Vec::new();
+    for e in &manifest.releases {
+        let stage = cache_dir.join(".import").join(e.version.to_string());
+        match store_in_cache(&stage, &e.version, &files[&e.path]) {
+            Ok(p) => staged.push((e.version.clone(), p)),
+            Err(err) => {
+                let _ = fs_err::remove_dir_all(cache_dir.join(".import"));
+                return Err(io(&stage)(err));
+            }
+        }
+    }
+    for (v, from) in staged {
+        let to = super::fetch::cache_path(cache_dir, &v);
+        let dir = to.parent().expect("cache paths have a parent");
+        fs_err::create_dir_all(dir).map_err(io(dir))?;
+        let mut sum_from = from.as_os_str().to_owned();
+        sum_from.push(".sha256");
+        let mut sum_to = to.as_os_str().to_owned();
+        sum_to.push(".sha256");
+        fs_err::rename(&from, &to).map_err(io(&to))?;
+        fs_err::rename(&sum_from, &sum_to).map_err(io(&to))?;
+    }
+    let _ = fs_err::remove_dir_all(cache_dir.join(".import"));
+    Ok(Imported { manifest, replaced })
+}
+
+fn check_manifest(m: &Manifest, path: &str) -> Result<(), Error> {
+    let bad = |why: String| Error::Manifest { path: path.to_owned(), why };
+    if m.format_version != FORMAT_VERSION {
+        return Err(bad(format!("format version `{}` is not supported", m.format_version)));
+    }
+    if m.releases.len() > MAX_RELEASES {
+        return Err(bad(format!("lists {} releases; at most {MAX_RELEASES}", m.releases.len())));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &m.releases {
+        if !seen.insert(&e.version) {
+            return Err(bad(format!("lists {} twice", e.version)));
+        }
+        if e.path != format!("pipeline/{}.yaml", e.version) {
+            return Err(bad(format!(
+                "entry `{}` for {} is not at `pipeline/{}.yaml`",
+                crate::render::escape(&e.path),
+                e.version,
+                e.version
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A bad bundle is the user's input; failing to read or write it is not.
 impl crate::fault::Classify for Error {
     fn class(&self) -> crate::fault::Class {
         match self {
-            Error::Manifest { .. } | Error::Entry { .. } => crate::fault::Class::User,
+            Error::Manifest { .. } | Error::Entry { .. } | Error::Unreadable { .. } => {
+                crate::fault::Class::User
+            }
             Error::Io { .. } => crate::fault::Class::Unexpected,
         }
     }

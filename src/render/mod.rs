@@ -82,3 +82,54 @@ pub fn table_with_gap(header: &[impl AsRef<str>], rows: &[Vec<String>], gap: usi
     }
     out
 }
+
+/// Why a relative path built from data cannot be written under an output directory, if it
+/// cannot: it must be relative, of plain components only (no `..`, `.`, root or empty part), and
+/// free of control characters.
+pub fn tree_path_problem(path: &std::path::Path) -> Option<String> {
+    use std::path::Component;
+    let text = path.to_string_lossy();
+    if text.is_empty() {
+        return Some("an empty path".into());
+    }
+    if text.chars().any(char::is_control) {
+        return Some("it contains control characters".into());
+    }
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => {}
+            Component::ParentDir => return Some("it climbs out with `..`".into()),
+            Component::RootDir | Component::Prefix(_) => return Some("it is absolute".into()),
+            Component::CurDir => return Some("it has a `.` component".into()),
+        }
+    }
+    None
+}
+
+/// `s` with control characters (terminal escape sequences among them) shown as `\u{…}`
+/// escapes, for printing text that came from data.
+pub fn escape(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn tree_paths_from_data_stay_inside() {
+        let p = |s: &str| tree_path_problem(std::path::Path::new(s));
+        assert_eq!(p("namespaces/team-a/configmap-x.yaml"), None);
+        assert!(p("namespaces/../../ESCAPED-ns/configmap-x.yaml").unwrap().contains(".."));
+        assert!(p("/etc/passwd").unwrap().contains("absolute"));
+        assert!(p("a/./b").is_none() || p("a/./b").unwrap().contains('.'));
+        assert!(p("cluster/\u{1b}[31mred.yaml").unwrap().contains("control"));
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(escape("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+    }
+}

@@ -440,6 +440,103 @@ fn bundles_round_trip_and_tampering_changes_nothing() {
     );
 }
 
+/// Writes a bundle of (name, data) entries, the manifest first when given.
+fn bundle_of(path: &Path, entries: &[(&str, &[u8])]) {
+    let out = std::fs::File::create(path).unwrap();
+    let mut builder =
+        tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast()));
+    for (name, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        builder.append_data(&mut h, name, *data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+/// Issue "Hardening": bundles are untrusted input too. A damaged archive is the user's error
+/// (exit 1); a version listed twice and an entry over the budget are refused; an unlisted entry is
+/// skipped without being read into memory; a re-import that changes a cached release says so.
+#[test]
+fn bundle_import_is_bounded_and_says_what_it_replaces() {
+    let Some(dir) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let v041 = std::fs::read(dir.join("pipeline/v0.41.2.yaml")).unwrap();
+    let sum = tkn_multi::release::fetch::sha256_hex(&v041);
+    let manifest = |entries: &[(&str, &str)]| {
+        let list: Vec<String> = entries
+            .iter()
+            .map(|(v, s)| format!(r#"{{"component":"pipeline","version":"{v}","path":"pipeline/{v}.yaml","sha256":"{s}"}}"#))
+            .collect();
+        format!(r#"{{"formatVersion":"1","releases":[{}]}}"#, list.join(","))
+    };
+    let import = |bundle: &Path, cache: &Path| {
+        tkn(cache).args(["bundle", "import"]).arg(bundle).output().unwrap()
+    };
+    // An unlisted entry of 64 MiB (zeros, a few KB compressed) is skipped.
+    let good = tmp.path().join("good.tar.gz");
+    let zeros = vec![0u8; 64 << 20];
+    let m = manifest(&[("v0.41.2", &sum)]);
+    bundle_of(
+        &good,
+        &[
+            ("tkn-multi-bundle.json", m.as_bytes()),
+            ("junk/zeros", &zeros),
+            ("pipeline/v0.41.2.yaml", &v041),
+        ],
+    );
+    let cache = tmp.path().join("cache");
+    let out = import(&good, &cache);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("replaced"));
+    // The same version with other (valid) bytes: replaced, and said.
+    let mut other = v041.clone();
+    other.extend_from_slice(b"\n# a comment\n");
+    let other_sum = tkn_multi::release::fetch::sha256_hex(&other);
+    let changed = tmp.path().join("changed.tar.gz");
+    let m = manifest(&[("v0.41.2", &other_sum)]);
+    bundle_of(
+        &changed,
+        &[("tkn-multi-bundle.json", m.as_bytes()), ("pipeline/v0.41.2.yaml", &other)],
+    );
+    let out = import(&changed, &cache);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("replaced the cached v0.41.2 (it had sha256 {sum})")),
+        "{}",
+        stderr(&out)
+    );
+    // Listed twice.
+    let twice = tmp.path().join("twice.tar.gz");
+    let m = manifest(&[("v0.41.2", &sum), ("v0.41.2", &sum)]);
+    bundle_of(&twice, &[("tkn-multi-bundle.json", m.as_bytes()), ("pipeline/v0.41.2.yaml", &v041)]);
+    let out = import(&twice, &tmp.path().join("c2"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("lists v0.41.2 twice"), "{}", stderr(&out));
+    // A listed entry over the budget.
+    let huge = tmp.path().join("huge.tar.gz");
+    let big = vec![b'#'; tkn_multi::intake::MAX_BYTES + 1];
+    let m = manifest(&[("v0.41.2", &sum)]);
+    bundle_of(&huge, &[("tkn-multi-bundle.json", m.as_bytes()), ("pipeline/v0.41.2.yaml", &big)]);
+    let out = import(&huge, &tmp.path().join("c3"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is over the release budget"), "{}", stderr(&out));
+    // Truncated: the user's input, exit 1, nothing written.
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = tmp.path().join("cut.tar.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let c4 = tmp.path().join("c4");
+    let out = import(&cut, &c4);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be read: it is missing, damaged or not a tar.gz"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!c4.join("releases").exists());
+}
+
 #[test]
 fn cli_reference_is_current() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");

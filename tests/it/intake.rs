@@ -87,6 +87,11 @@ fn mutations_that_widen_rights_or_escape_are_refused_by_name() {
             "no split rule places this object",
         ),
         (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"../../x\", namespace: tekton-pipelines}\n",
+            "ConfigMap/../../x in namespace tekton-pipelines",
+            "not a Kubernetes object name",
+        ),
+        (
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n  labels: {app.kubernetes.io/component: controller}\n",
             "Namespace/default",
             "only its own namespaces",
@@ -272,4 +277,29 @@ fn a_release_no_build_knows_with_an_unplaced_object_is_refused_by_name() {
         err.contains("is refused: StatefulSet/surprise in namespace tekton-pipelines: a Tekton Pipelines release ships no object of this kind"),
         "{err}"
     );
+}
+
+/// `render --output-dir` writes only inside the directory, even through a symlink placed in it.
+#[test]
+fn render_writes_only_inside_the_output_directory() {
+    if release_dir().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out_dir.join("namespaces")).unwrap();
+    let out = tkn(tmp.path())
+        .args(["render", "v0.56.0", "-n", "team-a", "--offline", "--output-dir"])
+        .arg(&out_dir)
+        .arg("--release-file")
+        .arg(release_path("v0.56.0").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("is a symlink or a file, and could lead outside --output-dir"), "{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written outside");
 }

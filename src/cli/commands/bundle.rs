@@ -79,7 +79,11 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
                     "no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into(),
                 )
             })?;
-            let manifest = bundle::import(&args.bundle, &cache)?;
+            let imported = bundle::import(&args.bundle, &cache)?;
+            for (v, old) in &imported.replaced {
+                printer.warn(&format!("replaced the cached {v} (it had sha256 {old})"));
+            }
+            let manifest = imported.manifest;
             for e in &manifest.releases {
                 printer.data(&format!("{}\t{}\n", e.version, e.sha256))?;
             }

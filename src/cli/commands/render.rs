@@ -193,15 +193,50 @@ async fn fleet(
     Ok(ExitStatus::Success)
 }
 
-/// Writes a tree of (relative path, content) files under `dir`, and says how many.
+/// Writes a tree of (relative path, content) files under `dir`, and says how many. Paths come
+/// from data (namespaces, kinds, names, cluster names): every one is checked before anything is
+/// written ([`crate::render::tree_path_problem`]), and each file's final directory must lie
+/// inside `dir` (a symlink placed in the output directory does not lead out of it).
 fn write_tree<P: AsRef<std::path::Path>>(
     dir: &std::path::Path,
     files: &[(P, String)],
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    for (rel, _) in files {
+        if let Some(why) = crate::render::tree_path_problem(rel.as_ref()) {
+            return Err(crate::fault::UserError(format!(
+                "refusing to write `{}` under --output-dir: {why}",
+                crate::render::escape(&rel.as_ref().display().to_string())
+            ))
+            .into());
+        }
+    }
+    fs_err::create_dir_all(dir)?;
+    let root = fs_err::canonicalize(dir)?;
     for (rel, content) in files {
-        let path = dir.join(rel);
-        fs_err::create_dir_all(path.parent().expect("tree paths have a parent"))?;
+        let path = root.join(rel);
+        // Directory by directory, never through a symlink: create_dir_all would follow one.
+        let mut cur = root.clone();
+        let parents = rel.as_ref().parent().map(|p| p.components().count()).unwrap_or(0);
+        for c in rel.as_ref().components().take(parents) {
+            cur.push(c);
+            match fs_err::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(crate::fault::UserError(format!(
+                        "refusing to write `{}`: `{}` is a symlink or a file, and could lead outside --output-dir {}",
+                        rel.as_ref().display(),
+                        cur.display(),
+                        dir.display()
+                    ))
+                    .into());
+                }
+                Err(_) => fs_err::create_dir(&cur)?,
+            }
+        }
+        if fs_err::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            fs_err::remove_file(&path)?;
+        }
         fs_err::write(&path, content)?;
     }
     printer.info(&format!("wrote {} files to {}", files.len(), dir.display()));
