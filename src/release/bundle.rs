@@ -173,7 +173,7 @@ pub fn import(bundle: &Path, cache_dir: &Path) -> Result<Imported, Error> {
             Some(m) => m.releases.iter().any(|e| e.path == name),
             None => {
                 name.starts_with("pipeline/")
-                    && name.ends_with(".yaml")
+                    && Path::new(&name).extension().is_some_and(|e| e == "yaml")
                     && files.len() < MAX_RELEASES
             }
         };

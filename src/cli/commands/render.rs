@@ -217,7 +217,7 @@ fn write_tree<P: AsRef<std::path::Path>>(
         let path = root.join(rel);
         // Directory by directory, never through a symlink: create_dir_all would follow one.
         let mut cur = root.clone();
-        let parents = rel.as_ref().parent().map(|p| p.components().count()).unwrap_or(0);
+        let parents = rel.as_ref().parent().map_or(0, |p| p.components().count());
         for c in rel.as_ref().components().take(parents) {
             cur.push(c);
             match fs_err::symlink_metadata(&cur) {
