@@ -125,8 +125,15 @@ where
         printer.timing(&crate::timings::Timing::phase("lock", start.elapsed()));
     }
     let outcome = run(cluster, releases, matrix, request, desired, ui, printer).await;
-    if writes {
-        cluster.unlock().await?;
+    if writes && let Err(unlock) = cluster.unlock().await {
+        // The run's own error comes first; the failed unlock is said beside it, never instead.
+        return Err(match outcome {
+            Ok(_) => unlock.context("the run succeeded, but releasing the cluster lock failed"),
+            Err(run) => {
+                printer.warn(&format!("releasing the cluster lock failed too: {unlock:#}"));
+                run
+            }
+        });
     }
     outcome
 }
@@ -299,7 +306,10 @@ pub fn prepare_certificates(
         } else {
             None
         };
-        desired.certificates.insert(name, plan::CertificateWork { reason, new_ca });
+        let dates = crate::tls::dates_after_writing(now, observed, new_ca.is_some());
+        desired
+            .certificates
+            .insert(name, plan::CertificateWork { reason, new_ca, dates: Some(dates) });
     }
     Ok(())
 }

@@ -209,6 +209,29 @@ pub fn serving_due(o: &ObservedCertificate, now: OffsetDateTime, force: Force) -
     force.serving.then(|| "rotate-certs".into())
 }
 
+/// The dates an instance's certificates have once the certificate step ran at `now`: a new
+/// serving certificate, and a new CA or the observed one.
+pub fn dates_after_writing(
+    now: OffsetDateTime,
+    observed: Option<&ObservedCertificate>,
+    new_ca: bool,
+) -> crate::plan::CertificateDates {
+    let at = |t: OffsetDateTime| {
+        t.replace_nanosecond(0)
+            .unwrap_or(t)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let ca_not_after = match observed {
+        Some(o) if !new_ca => o.ca_not_after.clone(),
+        _ => at(now + Duration::days(CA_DAYS)),
+    };
+    crate::plan::CertificateDates {
+        ca_not_after,
+        serving_not_after: at(now + Duration::days(SERVING_DAYS)),
+    }
+}
+
 /// The current time.
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()

@@ -432,6 +432,7 @@ pub fn add_certificates(
                 owner: name.clone(),
                 reason: work.reason.clone(),
                 new_ca: work.new_ca.clone(),
+                dates: work.dates.clone(),
             },
             manifest: None,
         });

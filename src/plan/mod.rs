@@ -123,6 +123,18 @@ pub struct CertificateWork {
     pub reason: String,
     /// A CA generated for this run, stored by the certificate step.
     pub new_ca: Option<NewCa>,
+    /// The validity the step's certificates will have (the shell knows the clock), recorded in
+    /// the state a plan leaves (`--save-state`).
+    pub dates: Option<CertificateDates>,
+}
+
+/// The `notAfter` dates (RFC 3339) of an instance's CA and serving certificate once written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateDates {
+    /// The CA's.
+    pub ca_not_after: String,
+    /// The serving certificate's.
+    pub serving_not_after: String,
 }
 
 /// A CA generated for a run, carried to the step that stores it: never serialised, and its
@@ -236,6 +248,9 @@ pub enum StepKind {
         /// A CA made for this run (not serialised).
         #[serde(skip)]
         new_ca: Option<NewCa>,
+        /// The dates the certificates will have (not serialised).
+        #[serde(skip)]
+        dates: Option<CertificateDates>,
     },
     /// Rewrite every object of a CRD at the new storage version and set `storedVersions`.
     MigrateStoredVersions {

@@ -233,10 +233,15 @@ impl ClusterState {
                     }
                 }
                 StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => {}
-                StepKind::Certificate { owner, new_ca, .. } => {
+                StepKind::Certificate { owner, new_ca, dates, .. } => {
                     // As the certificate step leaves it: the (new) CA trusted, a current serving
-                    // certificate (dates far ahead: the fake has no clock).
-                    let far = "9999-12-31T00:00:00Z".to_owned();
+                    // certificate with the dates the shell computed. Only the in-memory fake of
+                    // the pure tests, which has no clock, plans without dates: far-off ones.
+                    let far = "9999-12-31T00:00:00Z";
+                    let (ca_not_after, serving_not_after) = dates.as_ref().map_or_else(
+                        || (far.to_owned(), far.to_owned()),
+                        |d| (d.ca_not_after.clone(), d.serving_not_after.clone()),
+                    );
                     let bundle = new_ca
                         .as_ref()
                         .map(|c| super::ca_bundle(&c.cert_pem, c.previous_cert_pem.as_deref()));
@@ -246,8 +251,8 @@ impl ClusterState {
                             owner.clone(),
                             ObservedCertificate {
                                 ca_bundle,
-                                ca_not_after: far.clone(),
-                                serving_not_after: Some(far),
+                                ca_not_after,
+                                serving_not_after: Some(serving_not_after),
                                 serving_current: true,
                             },
                         );

@@ -30,6 +30,7 @@ struct Fake {
     locks: Cell<usize>,
     executions: RefCell<Vec<Plan>>,
     unreachable: Cell<bool>,
+    fail_unlock: Cell<bool>,
 }
 
 struct FakeRunner<'a> {
@@ -75,6 +76,9 @@ impl Cluster for Fake {
     }
     async fn unlock(&mut self) -> anyhow::Result<()> {
         self.locked.set(false);
+        if self.fail_unlock.get() {
+            anyhow::bail!("injected unlock failure");
+        }
         Ok(())
     }
     async fn observe(&self) -> anyhow::Result<ClusterState> {
@@ -390,6 +394,28 @@ fn a_failed_rollback_says_so_and_keeps_both_causes() {
     assert!(!err.is::<RolledBack>(), "{text}");
     assert!(text.contains("the rollback failed too"), "{text}");
     assert!(text.contains("injected failure at step 1"), "the rollback's cause: {text}");
+}
+
+/// Issue "Hardening": a run that fails keeps its own error when releasing the lock fails too; a
+/// run that succeeded reports the failed release.
+#[test]
+fn a_failed_unlock_never_hides_the_runs_error() {
+    let Some(mut w) = World::new() else { return };
+    w.run(&request(Mode::Apply, true, false), with("a", "v0.50.3"), &nobody()).unwrap();
+    w.cluster.executions.borrow_mut().clear();
+    *w.cluster.fail.borrow_mut() = Some(("a".into(), "tekton-pipelines-controller".into()));
+    w.cluster.fail_unlock.set(true);
+    let err =
+        w.run(&request(Mode::Apply, true, false), with("a", "v0.56.0"), &nobody()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("injected failure at step"), "the run's own error: {text}");
+    assert!(!text.contains("injected unlock failure"), "{text}");
+    *w.cluster.fail.borrow_mut() = None;
+    let err =
+        w.run(&request(Mode::Apply, true, false), with("a", "v0.56.0"), &nobody()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("the run succeeded, but releasing the cluster lock failed"), "{text}");
+    assert!(text.contains("injected unlock failure"), "{text}");
 }
 
 /// The fleet driver over two fake clusters, `east` and `west`, each wanting `desired`.

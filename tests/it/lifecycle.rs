@@ -432,3 +432,40 @@ fn release_file_serves_the_version_it_proves_to_be() {
     assert!(err.contains("is release v0.56.0"), "{err}");
     assert!(err.contains("download: disabled (--offline)"), "{err}");
 }
+
+/// A saved state holds the dates the certificates will have, not made-up ones.
+#[test]
+fn saved_states_hold_real_certificate_dates() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.yaml");
+    let saved = tmp.path().join("saved.yaml");
+    std::fs::write(&empty, "formatVersion: \"1\"\n").unwrap();
+    let (code, _, err) = run(
+        &releases,
+        &[
+            "install",
+            "v0.24.1",
+            "-n",
+            "team-a",
+            "--dry-run",
+            "--state",
+            &empty.display().to_string(),
+            "--save-state",
+            &saved.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(!text.contains("9999"), "{text}");
+    let date = |key: &str| -> String {
+        let line = text.lines().find(|l| l.trim_start().starts_with(key)).unwrap();
+        line.split('"').nth(1).unwrap().to_owned()
+    };
+    let (ca, serving) = (date("caNotAfter:"), date("servingNotAfter:"));
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now_year = 1970 + secs.as_secs() / 31_556_952;
+    let year = |d: &str| d[..4].parse::<u64>().unwrap();
+    assert!(year(&serving) >= now_year && year(&serving) <= now_year + 1, "{serving}");
+    assert!(year(&ca) >= now_year + 9, "a 10-year CA: {ca}");
+}
