@@ -230,7 +230,8 @@ fn vet(release: &Release, origin: &str) -> Result<(), Error> {
             Some(_) => {}
         }
         let name = o.name();
-        let name_ok = name.len() <= 253
+        // 150 leaves room for the prefixes of the names tkn-multi derives (`tkn-multi:<instance>:`).
+        let name_ok = name.len() <= 150
             && !name.contains("..")
             && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && name

@@ -381,9 +381,62 @@ impl Plan {
     }
 }
 
+/// Namespaces that belong to Kubernetes, to a single-tenant Tekton install or to Flux: never an
+/// instance's, never the shared layer's (an uninstall would delete them).
+pub const RESERVED_NAMESPACES: &[&str] = &[
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "tekton-pipelines",
+    "tekton-pipelines-resolvers",
+    "flux-system",
+];
+
 /// A desired state the planner refuses, before any step exists.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A reserved namespace asked for.
+    #[error(
+        "namespace `{namespace}` ({role} of `{owner}`) is reserved: tkn-multi never installs into \
+         `default`, `kube-*`, `tekton-pipelines*` or `flux-system`, whose removal would break the cluster"
+    )]
+    ReservedNamespace {
+        /// The namespace.
+        namespace: String,
+        /// What it would be.
+        role: &'static str,
+        /// The instance, or `shared`.
+        owner: String,
+    },
+    /// A Deployment setting Kubernetes would refuse.
+    #[error("instance `{instance}`, Deployment `{deployment}`: {why}")]
+    InvalidOverride {
+        /// The instance.
+        instance: String,
+        /// The Deployment.
+        deployment: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A name that grows past Kubernetes' limits once tkn-multi derives its names from it.
+    #[error("{0}")]
+    NameTooLong(String),
+    /// The observation (a live cluster or a `--state` file) is not one tkn-multi could have made.
+    #[error("the observed state is not valid: {0}")]
+    InvalidObservation(String),
+    /// The shared layer is installed in another namespace than the one asked for.
+    #[error(
+        "the shared layer is installed in namespace `{installed}`, not `{asked}`: moving it would \
+         delete its CRDs and every Tekton object; ask for `{installed}` (--shared-namespace, or \
+         `shared.namespace` in a fleet file)"
+    )]
+    SharedNamespaceMoved {
+        /// Where it is.
+        installed: String,
+        /// Where it was asked for.
+        asked: String,
+    },
     /// Two instances with one name.
     #[error("instance `{0}` is listed twice")]
     DuplicateInstance(String),
@@ -419,6 +472,20 @@ pub enum Error {
     /// loads releases lazily (`converge` loads it and plans again).
     #[error("release {0} is needed and was not loaded")]
     MissingRelease(TektonVersion),
+    /// A `config:` entry names a `ConfigMap` the instance's release does not have.
+    #[error(
+        "instance `{instance}` sets keys of ConfigMap `{configmap}`, which Tekton Pipelines {version} does not have (it has {known})"
+    )]
+    UnknownConfigMap {
+        /// The instance.
+        instance: String,
+        /// The name given.
+        configmap: String,
+        /// The instance's version.
+        version: TektonVersion,
+        /// The `ConfigMap`s it has.
+        known: String,
+    },
     /// An override names a Deployment the instance's release does not have.
     #[error(
         "instance `{instance}` overrides Deployment `{deployment}`, which Tekton Pipelines {version} does not have (it has {known})"
@@ -605,6 +672,48 @@ fn validate(desired: &Desired, observed: &ClusterState) -> Result<(), Error> {
             }
         }
     };
+    check_observation(observed)?;
+    let reserved = |ns: &str, role: &'static str, owner: &str| {
+        if RESERVED_NAMESPACES.contains(&ns) {
+            Err(Error::ReservedNamespace {
+                namespace: ns.to_owned(),
+                role,
+                owner: owner.to_owned(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    reserved(desired.shared.namespace.as_str(), "the namespace", SHARED_OWNER)?;
+    if let Some(s) = &observed.shared
+        && s.namespace != desired.shared.namespace.as_str()
+        && !desired.instances.is_empty()
+    {
+        return Err(Error::SharedNamespaceMoved {
+            installed: s.namespace.clone(),
+            asked: desired.shared.namespace.to_string(),
+        });
+    }
+    if desired.shared.resolvers_namespace().len() > 63 {
+        return Err(Error::NameTooLong(format!(
+            "the shared namespace `{}` leaves no room for its `-resolvers` namespace (63 characters at most)",
+            desired.shared.namespace
+        )));
+    }
+    for i in &desired.instances {
+        let owner = i.spec.name.as_str();
+        for (deployment, d) in &i.overrides.deployments {
+            if let Some(why) = d.problem() {
+                return Err(Error::InvalidOverride {
+                    instance: owner.to_owned(),
+                    deployment: deployment.clone(),
+                    why,
+                });
+            }
+        }
+        reserved(i.spec.namespace.as_str(), "the watched namespace", owner)?;
+        reserved(i.spec.control_plane_namespace.as_str(), "the control-plane namespace", owner)?;
+    }
     claim(desired.shared.namespace.as_str(), SHARED_OWNER)?;
     claim(&desired.shared.resolvers_namespace(), SHARED_OWNER)?;
     for i in &desired.instances {
@@ -621,6 +730,59 @@ fn validate(desired: &Desired, observed: &ClusterState) -> Result<(), Error> {
             if !names.contains(&o.name) {
                 claim(&o.namespace, &o.name)?;
                 claim(&o.control_plane_namespace, &o.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What every command's observation must be (a live cluster's, or a `--state` file's): valid,
+/// unique instance names; valid namespace names, none reserved, none claimed twice.
+///
+/// # Errors
+/// The first problem, as [`Error::InvalidObservation`].
+pub fn check_observation(observed: &ClusterState) -> Result<(), Error> {
+    let bad = |why: String| Err(Error::InvalidObservation(why));
+    let mut names = BTreeSet::new();
+    let mut claims: BTreeMap<&str, &str> = BTreeMap::new();
+    if let Some(s) = &observed.shared {
+        if s.namespace.parse::<crate::names::NamespaceName>().is_err() {
+            return bad(format!(
+                "the shared namespace `{}` is not a namespace name",
+                crate::render::escape(&s.namespace)
+            ));
+        }
+        if RESERVED_NAMESPACES.contains(&s.namespace.as_str()) {
+            return bad(format!("the shared layer is in the reserved namespace `{}`", s.namespace));
+        }
+        claims.insert(&s.namespace, SHARED_OWNER);
+    }
+    for i in &observed.instances {
+        if let Err(e) = i.name.parse::<crate::names::InstanceName>() {
+            return bad(crate::render::escape(&e.to_string()));
+        }
+        if !names.insert(i.name.as_str()) {
+            return bad(format!("instance `{}` appears twice", i.name));
+        }
+        for ns in [&i.namespace, &i.control_plane_namespace] {
+            if let Err(e) = ns.parse::<crate::names::NamespaceName>() {
+                return bad(format!(
+                    "instance `{}`: {}",
+                    i.name,
+                    crate::render::escape(&e.to_string())
+                ));
+            }
+            if RESERVED_NAMESPACES.contains(&ns.as_str()) {
+                return bad(format!("instance `{}` is in the reserved namespace `{ns}`", i.name));
+            }
+            match claims.insert(ns, &i.name) {
+                Some(other) if other != i.name => {
+                    return bad(format!(
+                        "namespace `{ns}` is claimed by both `{other}` and `{}`",
+                        i.name
+                    ));
+                }
+                _ => {}
             }
         }
     }
@@ -764,6 +926,16 @@ fn desired_objects(
                 deployment: unknown.clone(),
                 version: i.version.clone(),
                 known: deployments.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+            });
+        }
+        let configmaps: Vec<&str> =
+            objects.iter().filter(|o| o.kind() == "ConfigMap").map(Object::name).collect();
+        if let Some(unknown) = i.config.keys().find(|c| !configmaps.contains(&c.as_str())) {
+            return Err(Error::UnknownConfigMap {
+                instance: i.spec.name.to_string(),
+                configmap: unknown.clone(),
+                version: i.version.clone(),
+                known: configmaps.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
             });
         }
         for mut o in objects {

@@ -41,9 +41,14 @@ impl FromStr for ImageRegistry {
             && !hostname.starts_with(['.', '-'])
             && (port.is_empty() && !host.contains(':')
                 || !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()));
+        let host_ok = host_ok
+            && hostname.len() <= 253
+            && hostname.split('.').all(|l| !l.is_empty() && !l.ends_with('-'))
+            && (port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0));
         let path_ok = (path.is_empty() && !s.ends_with('/'))
             || path.split('/').all(|c| {
-                !c.is_empty()
+                c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+                    && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
                     && c.chars().all(|ch| {
                         ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch)
                     })
@@ -104,6 +109,147 @@ pub struct DeploymentOverride {
     /// The pod's `tolerations`, replacing the release's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerations: Option<Vec<Toleration>>,
+}
+
+impl DeploymentOverride {
+    /// Why these settings are not what Kubernetes accepts, if they are not: replicas within
+    /// `int32`, resource names and non-negative quantities, label keys and values of the node
+    /// selector, and tolerations as Kubernetes validates them.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(n) = self.replicas
+            && n > i32::MAX as u32
+        {
+            return Some(format!("replicas {n} is over {}", i32::MAX));
+        }
+        if let Some(r) = &self.resources {
+            for (which, map) in [("requests", &r.requests), ("limits", &r.limits)] {
+                for (name, q) in map {
+                    if !qualified_name(name) {
+                        return Some(format!("resources.{which}: `{name}` is not a resource name"));
+                    }
+                    if !quantity(q) {
+                        return Some(format!(
+                            "resources.{which}.{name}: `{q}` is not a non-negative quantity (e.g. `500m`, `1`, `256Mi`)"
+                        ));
+                    }
+                }
+            }
+        }
+        for (k, v) in self.node_selector.iter().flatten() {
+            if !qualified_name(k) {
+                return Some(format!("nodeSelector: `{k}` is not a label key"));
+            }
+            if !label_value(v) {
+                return Some(format!("nodeSelector.{k}: `{v}` is not a label value"));
+            }
+        }
+        for t in self.tolerations.iter().flatten() {
+            if let Some(why) = t.problem() {
+                return Some(format!("tolerations: {why}"));
+            }
+        }
+        None
+    }
+}
+
+impl Toleration {
+    /// Why Kubernetes would refuse this toleration, if it would.
+    fn problem(&self) -> Option<String> {
+        let op = self.operator.as_deref().unwrap_or("Equal");
+        if !matches!(op, "Equal" | "Exists") {
+            return Some(format!("operator `{op}` is not `Equal` or `Exists`"));
+        }
+        if let Some(k) = &self.key
+            && !k.is_empty()
+            && !qualified_name(k)
+        {
+            return Some(format!("key `{k}` is not a label key"));
+        }
+        if self.key.as_deref().unwrap_or_default().is_empty() && op != "Exists" {
+            return Some("an empty key needs operator `Exists`".into());
+        }
+        if op == "Exists" && self.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Some("operator `Exists` takes no value".into());
+        }
+        if let Some(v) = &self.value
+            && !label_value(v)
+        {
+            return Some(format!("value `{v}` is not a label value"));
+        }
+        if let Some(e) = &self.effect
+            && !matches!(e.as_str(), "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute")
+        {
+            return Some(format!(
+                "effect `{e}` is not `NoSchedule`, `PreferNoSchedule` or `NoExecute`"
+            ));
+        }
+        if self.toleration_seconds.is_some() && self.effect.as_deref() != Some("NoExecute") {
+            return Some("tolerationSeconds needs effect `NoExecute`".into());
+        }
+        None
+    }
+}
+
+/// A qualified name (label keys, resource names): an optional DNS-subdomain prefix and `/`, then
+/// a name of at most 63 characters, alphanumeric at both ends, with `-`, `_`, `.` inside.
+fn qualified_name(s: &str) -> bool {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            })
+    });
+    prefix_ok && !name.is_empty() && label_value(name)
+}
+
+/// A label value: at most 63 characters, empty or alphanumeric at both ends with `-`, `_`, `.`
+/// inside.
+fn label_value(s: &str) -> bool {
+    s.len() <= 63
+        && (s.is_empty()
+            || s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+}
+
+/// A non-negative Kubernetes quantity: a decimal number, then a binary (`Ki` … `Ei`), decimal
+/// (`m`, `k`, `M` … `E`) or exponent (`e3`) suffix.
+fn quantity(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let digits_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, suffix) = s.split_at(digits_end);
+    let number_ok = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
+    let suffix_ok = matches!(
+        suffix,
+        "" | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+            | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .map(|e| e.strip_prefix(['+', '-']).unwrap_or(e))
+        .is_some_and(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()));
+    number_ok && suffix_ok
 }
 
 /// A container's requests and limits.
@@ -233,6 +379,34 @@ fn relocate(o: &mut Object, registry: &ImageRegistry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deployment_settings_are_checked_as_kubernetes_would() {
+        let d = |y: &str| -> DeploymentOverride { crate::yaml::from_str(y).unwrap() };
+        assert_eq!(d("{replicas: 2, resources: {requests: {cpu: 500m, memory: 256Mi}, limits: {cpu: '1', memory: 1e9}}, nodeSelector: {kubernetes.io/os: linux}, tolerations: [{key: dedicated, operator: Equal, value: tekton, effect: NoSchedule}, {operator: Exists}]}").problem(), None);
+        for (y, why) in [
+            ("{replicas: 4294967295}", "is over 2147483647"),
+            ("{resources: {requests: {cpu: lots}}}", "`lots` is not a non-negative quantity"),
+            ("{resources: {limits: {memory: -5Gi}}}", "`-5Gi` is not a non-negative quantity"),
+            ("{nodeSelector: {'bad key!': x}}", "`bad key!` is not a label key"),
+            ("{tolerations: [{key: a, operator: Bogus}]}", "operator `Bogus`"),
+            ("{tolerations: [{key: a, operator: Exists, value: b}]}", "takes no value"),
+            ("{tolerations: [{key: a, effect: Sometimes}]}", "effect `Sometimes`"),
+        ] {
+            let p = d(y).problem().unwrap_or_else(|| panic!("{y} accepted"));
+            assert!(p.contains(why), "{y}: {p}");
+        }
+    }
+
+    #[test]
+    fn registries_are_hosts_with_ports_and_clean_paths() {
+        for ok in ["mirror.example.com:5000", "m.local/tekton", "10.0.0.1:443/a/b-c"] {
+            assert!(ok.parse::<ImageRegistry>().is_ok(), "{ok}");
+        }
+        for bad in ["host/../..", "a..b", "m:99999999999", "m:0", "https://m", "m/", "m/.hidden"] {
+            assert!(bad.parse::<ImageRegistry>().is_err(), "{bad}");
+        }
+    }
 
     fn reg(s: &str) -> ImageRegistry {
         s.parse().unwrap()

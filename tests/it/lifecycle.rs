@@ -469,3 +469,131 @@ fn saved_states_hold_real_certificate_dates() {
     assert!(year(&serving) >= now_year && year(&serving) <= now_year + 1, "{serving}");
     assert!(year(&ca) >= now_year + 9, "a 10-year CA: {ca}");
 }
+
+/// Issue "Hardening": one validation of the observed state for every command, reserved
+/// namespaces refused, and a shared layer never moved by a plan.
+#[test]
+fn observations_and_namespaces_are_validated_for_every_command() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).display().to_string();
+    std::fs::write(p("empty.yaml"), "formatVersion: \"1\"\n").unwrap();
+    let (code, _, err) = run(
+        &releases,
+        &[
+            "install",
+            "v0.50.3",
+            "-n",
+            "team-a",
+            "--dry-run",
+            "--state",
+            &p("empty.yaml"),
+            "--save-state",
+            &p("one.yaml"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let one = std::fs::read_to_string(p("one.yaml")).unwrap();
+    // Reserved namespaces, for instances and their control planes.
+    for args in [
+        vec!["install", "v0.50.3", "-n", "kube-system"],
+        vec!["install", "v0.50.3", "-n", "team-b", "--control-plane-namespace", "flux-system"],
+        vec!["install", "v0.50.3", "-n", "default"],
+    ] {
+        let empty = p("empty.yaml");
+        let mut all = args.clone();
+        all.extend(["--dry-run", "--state", &empty]);
+        let (code, out, err) = run(&releases, &all);
+        assert_eq!((code, out.as_str()), (1, ""), "{args:?}");
+        assert!(err.contains("is reserved: tkn-multi never installs into"), "{err}");
+    }
+    // A shared layer observed in another namespace: `apply -f` refuses to move it, as install does.
+    std::fs::write(
+        p("moved.yaml"),
+        one.replace("namespace: tekton-shared", "namespace: other-shared"),
+    )
+    .unwrap();
+    std::fs::write(
+        p("fleet.yaml"),
+        "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n- {name: team-a, version: v0.50.3}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        &releases,
+        &["apply", "-f", &p("fleet.yaml"), "--dry-run", "--state", &p("moved.yaml")],
+    );
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains(
+            "the shared layer is installed in namespace `other-shared`, not `tekton-shared`"
+        ),
+        "{err}"
+    );
+    // An observation no cluster could give: an instance twice, an invalid name, a reserved namespace.
+    let instance_block =
+        one.split("instances:\n").nth(1).unwrap().split("objects:").next().unwrap().to_owned();
+    for (bad, why) in [
+        (
+            one.replace("instances:\n", &format!("instances:\n{instance_block}")),
+            "instance `team-a` appears twice",
+        ),
+        (one.replace("name: team-a", "name: Team_A"), "is not a valid instance name"),
+        (
+            one.replace(
+                "controlPlaneNamespace: tekton-team-a",
+                "controlPlaneNamespace: kube-system",
+            ),
+            "reserved namespace `kube-system`",
+        ),
+    ] {
+        std::fs::write(p("bad.yaml"), &bad).unwrap();
+        let (code, out, err) =
+            run(&releases, &["uninstall", "team-a", "--dry-run", "--state", &p("bad.yaml")]);
+        assert_eq!((code, out.as_str()), (1, ""), "{why}: {err}");
+        assert!(err.contains(why), "{why}: {err}");
+    }
+}
+
+/// Issue "Hardening": fleet values are checked as Kubernetes would, before any plan: an unknown
+/// ConfigMap lists the known ones; a bad quantity, toleration or name is named.
+#[test]
+fn fleet_values_are_validated() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let states = tmp.path().join("states");
+    std::fs::create_dir_all(&states).unwrap();
+    std::fs::write(states.join("a.yaml"), "formatVersion: \"1\"\n").unwrap();
+    let d = states.display().to_string();
+    let fleet = tmp.path().join("fleet.yaml");
+    let f = fleet.display().to_string();
+    let file = |shared: &str, extra: &str| {
+        format!(
+            "apiVersion: tkn-multi.tekton.dev/v1alpha2\nkind: Fleet\nclusters:\n- {{name: a, context: a}}\n{shared}instances:\n- {{name: team-a, version: v0.56.0, placement: {{clusters: [a]}}{extra}}}\n"
+        )
+    };
+    for (extra, why) in [
+        (
+            ", config: {feature-flag: {enable-api-fields: beta}}",
+            "sets keys of ConfigMap `feature-flag`, which Tekton Pipelines v0.56.0 does not have (it has ",
+        ),
+        (
+            ", overrides: [{clusters: [a], deployments: {tekton-pipelines-controller: {resources: {requests: {cpu: lots}}}}}]",
+            "`lots` is not a non-negative quantity",
+        ),
+        (
+            ", overrides: [{clusters: [a], deployments: {tekton-pipelines-controller: {tolerations: [{key: a, operator: Bogus}]}}}]",
+            "operator `Bogus`",
+        ),
+        ("", "leaves no room for its `-resolvers` namespace"),
+    ] {
+        let shared = if extra.is_empty() {
+            format!("shared: {{namespace: {}}}\n", "s".repeat(63))
+        } else {
+            String::new()
+        };
+        std::fs::write(&fleet, file(&shared, extra)).unwrap();
+        let (code, _, err) = run(&releases, &["apply", "-f", &f, "--dry-run", "--state-dir", &d]);
+        assert_eq!(code, 1, "{extra}: {err}");
+        assert!(err.contains(why), "{extra}: {err}");
+    }
+}
