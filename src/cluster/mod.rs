@@ -127,7 +127,10 @@ impl Apis {
             ar
         } else {
             let (ar, _) = discovery::pinned_kind(&self.client, gvk).await.with_context(|| {
-                format!("the cluster does not serve `{}/{}` `{}`", gvk.group, gvk.version, gvk.kind)
+                format!(
+                    "cannot discover `{}/{}` `{}` (the API server is unreachable or does not serve it)",
+                    gvk.group, gvk.version, gvk.kind
+                )
             })?;
             self.resources
                 .lock()

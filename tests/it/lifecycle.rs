@@ -254,9 +254,16 @@ fn a_fleet_across_clusters_plans_offline_per_cluster_from_a_state_dir() {
         "{err}"
     );
     // Executing from saved observations is refused, as with `--state`.
-    let (code, _, err) = run(&releases, &["apply", "-f", example, "--state-dir", &dir, "--yes"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("use `--dry-run`"), "{err}");
+    let (code, out, err) = run(&releases, &["apply", "-f", example, "--state-dir", &dir, "--yes"]);
+    assert_eq!((code, out.as_str()), (1, ""), "nothing planned or printed");
+    assert!(
+        err.contains("is for review only and cannot change a cluster; use `--dry-run`"),
+        "{err}"
+    );
+    let state = format!("{dir}/east.yaml");
+    let (code, out, err) = run(&releases, &["install", "v0.56.0", "-n", "x", "--state", &state]);
+    assert_eq!((code, out.as_str()), (1, ""), "nothing planned or printed");
+    assert!(err.contains("from `--state` is for review only"), "{err}");
     // A Deployment override the release does not have is refused on that cluster, and nothing runs
     // anywhere.
     let bad = std::fs::read_to_string(example).unwrap().replace(

@@ -212,6 +212,9 @@ pub(crate) async fn change_with(
     certificates: crate::tls::Force,
     desired: impl FnOnce(&ClusterState) -> anyhow::Result<Desired>,
 ) -> anyhow::Result<ExitStatus> {
+    if args.state.is_some() && args.dry_run.is_none() {
+        return Err(review_only_flag("--state"));
+    }
     let printer = &driver_printer(args, printer);
     let matrix = matrix::load_matrix(&args.matrix)?;
     let sources = Sources { source: args.source.clone(), env, printer };
@@ -243,6 +246,15 @@ pub(crate) async fn change_with(
     })
 }
 
+/// A saved observation can be planned from, never applied: refused before anything is planned or
+/// printed.
+fn review_only_flag(flag: &str) -> anyhow::Error {
+    UserError(format!(
+        "a plan made from `{flag}` is for review only and cannot change a cluster; use `--dry-run`"
+    ))
+    .into()
+}
+
 /// `apply -f` of a fleet with clusters: every cluster's handle first (an unknown context stops
 /// the run before anything is locked), then the fleet driver; a summary per cluster on stderr.
 pub(crate) async fn change_fleet(
@@ -267,6 +279,9 @@ pub(crate) async fn change_fleet(
         })
         .collect();
     if let Some(dir) = state_dir {
+        if args.dry_run.is_none() {
+            return Err(review_only_flag("--state-dir"));
+        }
         let mut handles = Vec::new();
         for (name, _, desired) in members {
             let path = dir.join(format!("{name}.yaml"));
