@@ -470,7 +470,12 @@ impl Cluster for Live {
         opts: &apply::Options,
         printer: &Printer,
     ) -> anyhow::Result<()> {
-        apply::execute(&self.client, plan, opts, printer).await
+        // Every step first asks the lock's guard: a run that lost the lock writes nothing more.
+        let opts = apply::Options {
+            guard: self.lock.as_ref().map(crate::cluster::lock::Held::guard),
+            ..opts.clone()
+        };
+        apply::execute(&self.client, plan, &opts, printer).await
     }
 }
 

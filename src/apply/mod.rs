@@ -53,6 +53,8 @@ pub struct Options {
     pub server_dry_run: bool,
     /// How many independent steps run at once (at least 1).
     pub concurrency: usize,
+    /// The cluster lock, asked before every step: a run that lost it writes nothing more.
+    pub guard: Option<crate::cluster::lock::Guard>,
 }
 
 /// A plan that stopped part-way.
@@ -215,6 +217,9 @@ impl schedule::Runner for Run<'_> {
 
 impl Run<'_> {
     async fn step(&self, step: &Step) -> anyhow::Result<()> {
+        if let Some(g) = &self.opts.guard {
+            g.check()?;
+        }
         let (opts, total, n) = (self.opts, self.plan.steps.len(), step.index + 1);
         match &step.kind {
             StepKind::Object { action, object, hash, immutable_hash, .. } => {

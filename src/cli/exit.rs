@@ -64,6 +64,7 @@ fn class_of(e: &(dyn StdError + 'static)) -> Option<Class> {
         crate::plan::fleet::Error,
         crate::yaml::Error,
         crate::apply::Conflict,
+        crate::cluster::lock::Lost,
     )
 }
 

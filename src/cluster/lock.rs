@@ -3,6 +3,17 @@
 //! One Lease, `kube-system/tkn-multi`, held for the whole plan-and-apply of a changing command and
 //! renewed every 10 s. A second run waits up to `--lock-timeout`, then fails naming the holder. A
 //! killed run stops renewing, so its lease expires after 30 s and the next run takes it over.
+//!
+//! Renewal replaces the Lease with its `resourceVersion` as precondition, and only while the Lease
+//! still names this run. A run that finds another holder, or could not renew for longer than the
+//! lease lasts (a stalled process, an unreachable API server), has **lost** the lock: [`Guard`]
+//! refuses every later write (the executor asks it before each step), naming the new holder.
+//!
+//! Written by hand rather than with a leader-election crate: tkn-multi needs a lock for one run
+//! (take, renew, release, and refuse writes once lost), not a leader elected forever; the crates
+//! for kube-rs (kube-leader-election, kube-lease-manager) renew by a patch without the
+//! `resourceVersion` precondition or hold leadership in a background loop the caller cannot ask
+//! "do I still hold it, now?" before a write.
 
 use std::time::Duration;
 
@@ -11,8 +22,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{Api, DeleteParams, PostParams};
 
 use crate::fault::UserError;
 
@@ -29,6 +39,77 @@ pub struct Held {
     api: Api<Lease>,
     identity: String,
     renewer: tokio::task::JoinHandle<()>,
+    guard: Guard,
+}
+
+/// Asks, before a write, whether this run still holds the lock. Cheap (no request): the renewer
+/// records what it found, and a renewal older than the lease is a loss.
+#[derive(Clone)]
+pub struct Guard(std::sync::Arc<std::sync::Mutex<GuardState>>);
+
+struct GuardState {
+    last_renewal: std::time::Instant,
+    lost: Option<String>,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Guard")
+    }
+}
+
+/// The lock was lost while the run was writing.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "this run lost the cluster lock `kube-system/tkn-multi`: {0}; it stopped before its next write (re-run to converge)"
+)]
+pub struct Lost(pub String);
+
+/// Nobody's input: exit 2.
+impl crate::fault::Classify for Lost {
+    fn class(&self) -> crate::fault::Class {
+        crate::fault::Class::Unexpected
+    }
+}
+
+impl Guard {
+    fn new() -> Self {
+        Guard(std::sync::Arc::new(std::sync::Mutex::new(GuardState {
+            last_renewal: std::time::Instant::now(),
+            lost: None,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GuardState> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether this run may still write.
+    ///
+    /// # Errors
+    /// [`Lost`]: another run holds the lock, or this one could not renew it in time.
+    pub fn check(&self) -> Result<(), Lost> {
+        let s = self.state();
+        if let Some(why) = &s.lost {
+            return Err(Lost(why.clone()));
+        }
+        let since = s.last_renewal.elapsed();
+        if since > Duration::from_secs(LEASE_SECONDS.unsigned_abs().into()) {
+            return Err(Lost(format!(
+                "it was last renewed {} s ago, longer than the lease lasts ({LEASE_SECONDS} s): another run may hold it now",
+                since.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    fn renewed(&self) {
+        self.state().last_renewal = std::time::Instant::now();
+    }
+
+    fn lose(&self, why: String) {
+        self.state().lost.get_or_insert(why);
+    }
 }
 
 impl Drop for Held {
@@ -109,18 +190,60 @@ pub async fn acquire(client: &Client, identity: &str, timeout: Duration) -> anyh
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let renew_api = api.clone();
-    let renewer = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(RENEW_EVERY).await;
-            let patch = json!({"spec": {"renewTime": MicroTime(Timestamp::now())}});
-            let _ = renew_api.patch(LOCK_NAME, &PatchParams::default(), &Patch::Merge(patch)).await;
+    let guard = Guard::new();
+    let renewer = tokio::spawn(renew(api.clone(), identity.to_owned(), guard.clone()));
+    Ok(Held { api, identity: identity.to_owned(), renewer, guard })
+}
+
+/// Renews every [`RENEW_EVERY`] while the Lease names `identity`, with its `resourceVersion` as
+/// precondition; records a loss in `guard` and stops when another run holds it, or when no
+/// renewal succeeded for as long as the lease lasts.
+async fn renew(api: Api<Lease>, identity: String, guard: Guard) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        if guard.check().is_err() {
+            // Stalled past the lease (the process was stopped, the API unreachable): whatever
+            // the Lease says now, this run must not write again.
+            if let Ok(current) = api.get(LOCK_NAME).await {
+                let holder = current.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+                guard.lose(format!("its renewals stalled, and the Lease now names `{holder}`"));
+            } else {
+                guard.lose("its renewals stalled past the lease".into());
+            }
+            return;
         }
-    });
-    Ok(Held { api, identity: identity.to_owned(), renewer })
+        let current = match api.get(LOCK_NAME).await {
+            Ok(c) => c,
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                guard.lose("the Lease was deleted".into());
+                return;
+            }
+            Err(_) => continue, // retried; the guard times out if this lasts
+        };
+        let holder =
+            current.spec.as_ref().and_then(|s| s.holder_identity.clone()).unwrap_or_default();
+        if holder != identity {
+            guard.lose(format!("it is held by `{holder}` now"));
+            return;
+        }
+        let mut renewed = current.clone();
+        if let Some(spec) = renewed.spec.as_mut() {
+            spec.renew_time = Some(MicroTime(Timestamp::now()));
+        }
+        // On a conflict (changed since the read) the next round reads it again and sees who
+        // holds it.
+        if api.replace(LOCK_NAME, &PostParams::default(), &renewed).await.is_ok() {
+            guard.renewed();
+        }
+    }
 }
 
 impl Held {
+    /// The guard the executor asks before each write.
+    pub fn guard(&self) -> Guard {
+        self.guard.clone()
+    }
+
     /// Releases the lock if this run still holds it.
     pub async fn release(self) -> anyhow::Result<()> {
         self.renewer.abort();
@@ -142,4 +265,26 @@ pub fn identity() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map_or_else(|_| "unknown-host".into(), |h| h.trim().to_owned());
     format!("tkn-multi@{host}/{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guard_refuses_once_lost_or_stale() {
+        let g = Guard::new();
+        assert!(g.check().is_ok());
+        g.state().last_renewal = std::time::Instant::now() - Duration::from_secs(31);
+        let err = g.check().unwrap_err().to_string();
+        assert!(err.contains("last renewed 31 s ago"), "{err}");
+        g.renewed();
+        assert!(g.check().is_ok());
+        g.lose("it is held by `other` now".into());
+        g.lose("a later reason does not replace the first".into());
+        assert_eq!(
+            g.check().unwrap_err().to_string(),
+            "this run lost the cluster lock `kube-system/tkn-multi`: it is held by `other` now; it stopped before its next write (re-run to converge)"
+        );
+    }
 }

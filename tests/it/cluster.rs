@@ -686,6 +686,53 @@ fn a_killed_install_converges_when_re_run() {
     run_ok(&path, &["uninstall", &a]);
 }
 
+/// Issue "Hardening": a run that stalls past its lease (SIGSTOP) loses the lock to another run,
+/// and once it resumes it writes nothing more: it stops with exit 2, naming the new holder.
+#[test]
+fn a_stalled_run_that_lost_the_lock_writes_nothing_more() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (a, b) = (unique("stall-a"), unique("stall-b"));
+    let dir = crate::common::release_dir().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tkn-multi"))
+        .env("KUBECONFIG", &path)
+        .env("TKN_MULTI_RELEASE_DIR", dir)
+        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
+        .args(["install", "v0.50.3", "-n", &a, "--yes", "--force-conflicts", "-q"])
+        .args(["--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // Stop it once some of its objects exist.
+    let start = Instant::now();
+    loop {
+        let written = observed(&path).objects.iter().filter(|o| o.owner == a).count();
+        if written >= 5 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the install wrote nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    let frozen = observed(&path).objects.iter().filter(|o| o.owner == a).count();
+    // Another run waits out the stalled one's lease (30 s), takes the lock, and installs.
+    run_ok(&path, &["install", "v0.50.3", "-n", &b, "--lock-timeout", "90"]);
+    // The stalled run resumes: it must write nothing more, and say why.
+    std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("this run lost the cluster lock `kube-system/tkn-multi`"), "{err}");
+    let after = observed(&path).objects.iter().filter(|o| o.owner == a).count();
+    assert!(after <= frozen + 1, "at most the write in flight when it stopped: {frozen} → {after}");
+    // Re-running converges it.
+    run_ok(&path, &["install", "v0.50.3", "-n", &a]);
+    run_ok(&path, &["uninstall", &a]);
+    run_ok(&path, &["uninstall", &b]);
+}
+
 #[test]
 fn foreign_objects_and_bad_input_change_nothing() {
     let Some(path) = kubeconfig() else { return };
