@@ -275,7 +275,8 @@ mod tests {
     fn a_guard_refuses_once_lost_or_stale() {
         let g = Guard::new();
         assert!(g.check().is_ok());
-        g.state().last_renewal = std::time::Instant::now() - Duration::from_secs(31);
+        g.state().last_renewal =
+            std::time::Instant::now().checked_sub(Duration::from_secs(31)).unwrap();
         let err = g.check().unwrap_err().to_string();
         assert!(err.contains("last renewed 31 s ago"), "{err}");
         g.renewed();
