@@ -53,6 +53,8 @@ pub struct Options {
     pub server_dry_run: bool,
     /// How many independent steps run at once (at least 1).
     pub concurrency: usize,
+    /// Page size of large lists (`--chunk-size`).
+    pub chunk_size: u32,
     /// The cluster lock, asked before every step: a run that lost it writes nothing more.
     pub guard: Option<crate::cluster::lock::Guard>,
 }
@@ -280,7 +282,7 @@ impl Run<'_> {
             }
             StepKind::MigrateStoredVersions { crd, to, .. } => {
                 self.printer.progress(&format!("[{n}/{total}] » migrate {crd} to {to}"));
-                migrate(&self.apis, crd, to).await
+                migrate(&self.apis, crd, to, self.opts.chunk_size).await
             }
             StepKind::Certificate { namespace, owner, new_ca, .. } => {
                 self.printer.progress(&format!(
@@ -521,7 +523,41 @@ async fn wait_conversions(apis: &Apis, namespace: &str, deadline: Instant) -> an
 
 /// Rewrites every object of `crd` (a read and write back stores it at the storage version), then
 /// sets `status.storedVersions` to `[to]`, and checks it.
-async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
+/// Rewrites one object at the storage version (a replace of what was read).
+async fn rewrite(
+    apis: &Apis,
+    gvk: &GroupVersionKind,
+    crd_name: &str,
+    o: &kube::api::DynamicObject,
+) -> anyhow::Result<()> {
+    let ns_api = apis.api(gvk, o.metadata.namespace.as_deref()).await?;
+    let name = o.metadata.name.clone().unwrap_or_default();
+    // A rewrite passes the admission webhooks of the object's namespace; one that is rolling
+    // out at the same moment (an instance upgraded with the shared layer) may fail a call
+    // (seen on the real cluster: "failed calling webhook … rejected our request for an
+    // unknown reason" while a v0.41.2 instance webhook gave way to v0.56.0). Retry those.
+    let retry_until = Instant::now() + Duration::from_secs(60);
+    let written = loop {
+        match ns_api.replace(&name, &PostParams::default(), o).await {
+            Err(kube::Error::Api(e))
+                if e.code == 500
+                    && e.message.contains("failed calling webhook")
+                    && Instant::now() < retry_until =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => break other,
+        }
+    };
+    match written {
+        Ok(_) => Ok(()),
+        // Deleted or changed meanwhile: either way it was written at the storage version.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot rewrite {crd_name} `{name}`")),
+    }
+}
+
+async fn migrate(apis: &Apis, crd_name: &str, to: &str, chunk_size: u32) -> anyhow::Result<()> {
     let crds =
         apis.api(&gvk_of("apiextensions.k8s.io/v1", "CustomResourceDefinition"), None).await?;
     let crd = crds.get(crd_name).await?;
@@ -544,44 +580,41 @@ async fn migrate(apis: &Apis, crd_name: &str, to: &str) -> anyhow::Result<()> {
             other => break other?,
         }
     };
-    let listed = loop {
-        match api.list(&ListParams::default()).await {
-            Err(kube::Error::Api(e)) if e.code == 404 && Instant::now() < serving_deadline => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            other => break other,
-        }
-    };
-    let objects = listed.map_err(api_error).with_context(|| {
-        format!(
-            "cannot read the objects of `{crd_name}` at {to} to migrate them (objects stored at an older version are converted by the shared layer's webhook, which must be serving); `status.storedVersions` is left as it was"
-        )
-    })?;
-    for o in objects.items {
-        let ns_api = apis.api(&gvk, o.metadata.namespace.as_deref()).await?;
-        let name = o.metadata.name.clone().unwrap_or_default();
-        // A rewrite passes the admission webhooks of the object's namespace; one that is rolling
-        // out at the same moment (an instance upgraded with the shared layer) may fail a call
-        // (seen on the real cluster: "failed calling webhook … rejected our request for an
-        // unknown reason" while a v0.41.2 instance webhook gave way to v0.56.0). Retry those.
-        let retry_until = Instant::now() + Duration::from_secs(60);
-        let written = loop {
-            match ns_api.replace(&name, &PostParams::default(), &o).await {
-                Err(kube::Error::Api(e))
-                    if e.code == 500
-                        && e.message.contains("failed calling webhook")
-                        && Instant::now() < retry_until =>
-                {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Page by page (`--chunk-size`), so that a CRD with many objects is never one response. A
+    // continue token that expired (410) restarts the listing: rewriting an object twice is
+    // harmless.
+    let mut token: Option<String> = None;
+    loop {
+        let params = ListParams {
+            limit: Some(chunk_size),
+            continue_token: token.clone(),
+            ..ListParams::default()
+        };
+        let listed = loop {
+            match api.list(&params).await {
+                Err(kube::Error::Api(e)) if e.code == 404 && Instant::now() < serving_deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 other => break other,
             }
         };
-        match written {
-            Ok(_) => {}
-            // Deleted or changed meanwhile: either way it was written at the storage version.
-            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot rewrite {crd_name} `{name}`")),
+        let page = match listed {
+            Err(kube::Error::Api(e)) if e.code == 410 && token.is_some() => {
+                token = None;
+                continue;
+            }
+            other => other.map_err(api_error).with_context(|| {
+                format!(
+                    "cannot read the objects of `{crd_name}` at {to} to migrate them (objects stored at an older version are converted by the shared layer's webhook, which must be serving); `status.storedVersions` is left as it was"
+                )
+            })?,
+        };
+        for o in &page.items {
+            rewrite(apis, &gvk, crd_name, o).await?;
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
         }
     }
     crds.patch_status(

@@ -79,6 +79,10 @@ pub struct PlanArgs {
     /// How many independent steps to run at once (1: one at a time, in the printed order).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// Read large lists (the objects a storage migration rewrites) in pages of this many, as
+    /// kubectl's `--chunk-size`.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk_size: u32,
     /// How long to wait for another tkn-multi run's cluster lock, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub lock_timeout: u64,

@@ -174,6 +174,7 @@ fn request(mode: Mode, yes: bool, atomic: bool) -> Request {
             force_fields: false,
             server_dry_run: false,
             concurrency: 4,
+            chunk_size: 500,
             guard: None,
         },
         certificates: tkn_multi::tls::Force::default(),

@@ -187,6 +187,7 @@ fn request(args: &PlanArgs, certificates: crate::tls::Force) -> converge::Reques
             force_fields: false,
             server_dry_run: false,
             concurrency: usize::from(args.concurrency),
+            chunk_size: args.chunk_size,
             guard: None,
         },
         certificates,

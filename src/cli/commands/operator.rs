@@ -89,6 +89,7 @@ async fn operate(args: RunArgs, env: &Env, printer: Printer) -> anyhow::Result<(
             force_fields: true,
             server_dry_run: false,
             concurrency: usize::from(args.concurrency),
+            chunk_size: 500,
             guard: None,
         },
         metrics_address: args.metrics_address,
