@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+use serde_json::Value;
 use tkn_multi::intake::{self, Error, MAX_DOCUMENTS};
-use tkn_multi::release::TektonVersion;
+use tkn_multi::release::{Object, TektonVersion};
+use tkn_multi::split::{self, InstanceSpec, SharedSpec};
 
 use crate::common::{all_versions, release_dir, release_path};
 
@@ -302,4 +304,181 @@ fn render_writes_only_inside_the_output_directory() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("is a symlink or a file, and could lead outside --output-dir"), "{err}");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written outside");
+}
+
+/// Rights an instance's rendered objects grant: every ClusterRoleBinding binds only cluster-scoped
+/// resources to the instance's own service accounts, every RoleBinding is in one of its two
+/// namespaces; no rule of either part grants `*`.
+fn rbac_invariant(
+    shared: &[Object],
+    instance: &[Object],
+    inst: &str,
+    cp: &str,
+) -> Result<(), String> {
+    let strs = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    for o in shared.iter().chain(instance) {
+        if matches!(o.kind(), "Role" | "ClusterRole") {
+            for rule in o.pointer("/rules").and_then(Value::as_array).into_iter().flatten() {
+                for f in ["verbs", "apiGroups", "resources"] {
+                    if strs(rule.get(f)).iter().any(|s| s.contains('*')) {
+                        return Err(format!("{} grants `*` in {f}", o.object_ref()));
+                    }
+                }
+            }
+        }
+    }
+    let role = |name: &str| instance.iter().find(|o| o.kind() == "ClusterRole" && o.name() == name);
+    for o in instance {
+        match o.kind() {
+            "ClusterRoleBinding" => {
+                let rr = o.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
+                let Some(r) = role(rr) else {
+                    return Err(format!(
+                        "{} binds {rr}, which the instance does not define",
+                        o.object_ref()
+                    ));
+                };
+                for rule in r.pointer("/rules").and_then(Value::as_array).into_iter().flatten() {
+                    let groups = strs(rule.get("apiGroups"));
+                    for res in strs(rule.get("resources")) {
+                        let cluster = groups.iter().any(|g| {
+                            tkn_multi::split::resource_scope(g, &res)
+                                == tkn_multi::split::ResourceScope::Cluster
+                        });
+                        if !cluster {
+                            return Err(format!(
+                                "{} grants namespaced {res} cluster-wide",
+                                o.object_ref()
+                            ));
+                        }
+                    }
+                }
+                for s in o.pointer("/subjects").and_then(Value::as_array).into_iter().flatten() {
+                    if s["namespace"] != cp {
+                        return Err(format!("{} binds a subject outside {cp}", o.object_ref()));
+                    }
+                }
+            }
+            "RoleBinding" | "Role" => {
+                let ns = o.namespace().unwrap_or_default();
+                if ns != inst && ns != cp {
+                    return Err(format!("{} is outside the instance's namespaces", o.object_ref()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn render(release: &tkn_multi::release::Release) -> (Vec<Object>, Vec<Object>) {
+    let spec = InstanceSpec {
+        name: "team-a".parse().unwrap(),
+        namespace: "team-a".parse().unwrap(),
+        control_plane_namespace: "tekton-team-a".parse().unwrap(),
+        admission_ca: None,
+    };
+    let shared = SharedSpec::default();
+    (split::shared_part(release, &shared), split::instance_part(release, &spec, &shared).unwrap())
+}
+
+/// Issue "Hardening": over all 44 releases, each instance's rights stop at its namespaces and
+/// nothing grants `*`.
+#[test]
+fn rbac_stays_within_the_instance_for_every_release() {
+    for version in all_versions() {
+        let release = crate::common::load(&version);
+        let (shared, instance) = render(&release);
+        rbac_invariant(&shared, &instance, "team-a", "tekton-team-a")
+            .unwrap_or_else(|e| panic!("{version}: {e}"));
+    }
+}
+
+/// Objects a hostile or broken release might add.
+fn extra_object() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let kind = prop::sample::select(vec![
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Namespace"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "DaemonSet"),
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+    ]);
+    let namespace = prop::sample::select(vec![
+        "tekton-pipelines",
+        "tekton-pipelines-resolvers",
+        "kube-system",
+        "default",
+        "../../escaped",
+        "",
+    ]);
+    let name = prop::sample::select(vec![
+        "tekton-pipelines-controller",
+        "evil",
+        "a:b",
+        "../x",
+        "UPPER",
+        "x".repeat(240).leak() as &str,
+        "\u{1b}[2J",
+    ]);
+    let component = prop::sample::select(vec!["controller", "webhook", "resolvers", "events", ""]);
+    let body = prop::sample::select(vec![
+        "rules: [{apiGroups: ['*'], resources: ['*'], verbs: ['*']}]",
+        "rules: [{apiGroups: [''], resources: [secrets], verbs: [get, list]}]",
+        "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: tekton-pipelines-controller, namespace: tekton-pipelines}]",
+        "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: tekton-pipelines-controller-cluster-access}\nsubjects: [{kind: Group, name: system:authenticated}]",
+        "spec: {template: {spec: {hostNetwork: true, containers: [{name: c, image: 'ghcr.io/tektoncd/pipeline/controller:v1.15.1'}]}}}",
+        "spec: {group: example.com, names: {kind: W, plural: ws}, scope: Namespaced, versions: [{name: v1, served: true, storage: true}]}",
+        "webhooks: [{name: w.example.com, clientConfig: {url: 'https://evil.example'}, sideEffects: None, admissionReviewVersions: [v1]}]",
+        "data: {x: y}",
+    ]);
+    let aggregate = proptest::bool::ANY;
+    (kind, namespace, name, component, body, aggregate).prop_map(|((api, kind), ns, name, component, body, aggregate)| {
+        let mut labels = vec![format!("app.kubernetes.io/version: v1.15.1")];
+        if !component.is_empty() {
+            labels.push(format!("app.kubernetes.io/component: {component}"));
+        }
+        if aggregate {
+            labels.push("rbac.authorization.k8s.io/aggregate-to-edit: 'true'".into());
+        }
+        let ns = if ns.is_empty() { String::new() } else { format!("\n  namespace: {ns:?}") };
+        format!(
+            "\n---\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name:?}{ns}\n  labels: {{{}}}\n{body}\n",
+            labels.join(", ")
+        )
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..proptest::prelude::ProptestConfig::default() })]
+
+    /// Issue "Hardening": a real release with extra objects either renders within the RBAC
+    /// invariant or is refused naming the cause; nothing panics.
+    #[test]
+    fn mutated_releases_render_within_the_invariant_or_are_refused(extras in proptest::collection::vec(extra_object(), 1..4)) {
+        let Some(base) = text("v1.15.1") else { return Ok(()) };
+        let body = format!("{base}{}", extras.concat());
+        match intake::release(body.as_bytes(), &v("v1.15.1"), "mutated") {
+            Err(e) => {
+                let msg = e.to_string();
+                proptest::prop_assert!(msg.starts_with("release `mutated`"), "{}", msg);
+            }
+            Ok(release) => {
+                let (shared, instance) = render(&release);
+                let check = rbac_invariant(&shared, &instance, "team-a", "tekton-team-a");
+                proptest::prop_assert!(check.is_ok(), "accepted {:?}: {:?}", extras, check);
+            }
+        }
+    }
 }
