@@ -265,6 +265,12 @@ fn vet(release: &Release, origin: &str) -> Result<(), Error> {
                     .into(),
             ));
         }
+        if o.kind() == "Secret" && o.name() != "webhook-certs" {
+            return Err(refuse(
+                o,
+                "the only Secret a Tekton Pipelines release ships is `webhook-certs`".into(),
+            ));
+        }
         let why = match o.kind() {
             "Role" | "ClusterRole" => role_problem(o),
             "RoleBinding" | "ClusterRoleBinding" => binding_problem(o, &roles),

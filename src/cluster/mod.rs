@@ -169,7 +169,11 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
     let mut state = ClusterState::empty();
     let mut shared_webhook = None;
     let mut crds = Vec::new();
+    let mut webhook_namespaces = std::collections::BTreeSet::new();
     for crate::managed::Kind { group, version, kind, .. } in crate::managed::KINDS {
+        if *kind == "Secret" {
+            continue; // read by name below: no right to list Secrets is needed
+        }
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let api = apis.api(&gvk, None).await?;
         let list = api
@@ -177,6 +181,11 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
             .await
             .with_context(|| format!("cannot list {kind}s"))?;
         for o in list.items {
+            if *kind == "Deployment"
+                && o.metadata.name.as_deref() == Some("tekton-pipelines-webhook")
+            {
+                webhook_namespaces.extend(o.metadata.namespace.clone());
+            }
             let name = o.metadata.name.clone().unwrap_or_default();
             let namespace = if crate::release::model::is_cluster_scoped(kind) {
                 None
@@ -211,6 +220,7 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
             });
         }
     }
+    state.objects.extend(observe_webhook_secrets(client, &webhook_namespaces).await?);
     if let Some((version, namespace)) = shared_webhook {
         let mut observed = Vec::new();
         for crd in &crds {
@@ -232,6 +242,47 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
     state.instances.sort_by(|a, b| a.name.cmp(&b.name));
     state.objects.sort_by(|a, b| a.object.cmp(&b.object));
     Ok(state)
+}
+
+/// The only Secret a Tekton release ships is the webhook's `webhook-certs`, beside each managed
+/// webhook: read by name (the operator's RBAC grants Secrets by name only), kept when it is
+/// tkn-multi's.
+async fn observe_webhook_secrets(
+    client: &Client,
+    namespaces: &std::collections::BTreeSet<String>,
+) -> anyhow::Result<Vec<ObservedObject>> {
+    let mut out = Vec::new();
+    for ns in namespaces {
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+        let Some(o) = secrets
+            .get_opt(crate::tls::SERVING_SECRET)
+            .await
+            .with_context(|| format!("cannot read Secret {ns}/{}", crate::tls::SERVING_SECRET))?
+        else {
+            continue;
+        };
+        let labels = o.metadata.labels.clone().unwrap_or_default();
+        if labels.get(LABEL_MANAGED_BY).map(String::as_str) != Some(MANAGER) {
+            continue;
+        }
+        let annotations = o.metadata.annotations.clone().unwrap_or_default();
+        let get = |k: &str| annotations.get(k).cloned().unwrap_or_default();
+        out.push(ObservedObject {
+            object: ObjectRef {
+                kind: "Secret".into(),
+                namespace: Some(ns.clone()),
+                name: crate::tls::SERVING_SECRET.into(),
+            },
+            owner: match labels.get(crate::managed::LABEL_PART).map(String::as_str) {
+                Some("shared") => SHARED_OWNER.to_owned(),
+                _ => labels.get(crate::managed::LABEL_INSTANCE).cloned().unwrap_or_default(),
+            },
+            hash: get(ANNOTATION_HASH),
+            immutable_hash: get(ANNOTATION_IMMUTABLE_HASH),
+            retain: annotations.contains_key(ANNOTATION_RETAIN),
+        });
+    }
+    Ok(out)
 }
 
 /// The public facts of an instance's webhook certificate (before v0.44).

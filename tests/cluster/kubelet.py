@@ -22,7 +22,8 @@ so Deployments of versions that are not built still become Available. All other 
 pods, bare pods) are left to KWOK's stages.
 
 Images map to binaries by name: `.../cmd/<cmd>:<version>` or `.../<cmd>-<hash>:<version>`
-becomes `<bin-dir>/<version>/<cmd>`.
+becomes `<bin-dir>/<version>/<cmd>`; an exact image may be mapped by a test with an executable
+(or symlink) `<bin-dir>/images/<image with / as _>`.
 
 It polls the API server (no client library: the standard library only) and runs until killed;
 on SIGTERM it stops every process it started and removes their network namespaces.
@@ -139,6 +140,11 @@ IMAGE = re.compile(r"/(?:cmd/)?(?P<cmd>[a-z0-9]+?)(?:-[0-9a-f]{32})?:(?P<version
 
 
 def binary_for(image):
+    # A test may map an exact image to a binary: <bin-dir>/images/<image, `/` as `_`> (the
+    # operator's own image, run from the tkn-multi binary the tests built).
+    mapped = os.path.join(ARGS.bin_dir, "images", image.replace("/", "_"))
+    if os.access(mapped, os.X_OK):
+        return os.path.realpath(mapped)
     m = IMAGE.search(image)
     if not m:
         return None

@@ -685,3 +685,64 @@ fn status_takes_the_same_output_flag_as_every_other_command() {
         assert_eq!(out.status.code(), Some(1), "{bad:?}: {}", stderr(&out));
     }
 }
+
+/// Issue "Hardening": each class of docs/exit-codes.md, bundles and network included, exits
+/// with its documented code.
+#[test]
+fn every_documented_error_class_has_its_exit_code() {
+    let Some(dir) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).display().to_string();
+    std::fs::write(p("empty.yaml"), "formatVersion: \"1\"\n").unwrap();
+    std::fs::write(p("bad.yaml"), "instances: {oops\n").unwrap();
+    std::fs::write(p("cut.tar.gz"), [0x1f, 0x8b, 0x08, 0x00, 0x00]).unwrap();
+    std::fs::write(
+        p("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: x}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let rd = dir.display().to_string();
+    let cases: &[(&[&str], i32)] = &[
+        (
+            &[
+                "install",
+                "v0.56.0",
+                "-n",
+                "default",
+                "--dry-run",
+                "--state",
+                &p("empty.yaml"),
+                "--release-dir",
+                &rd,
+            ],
+            1,
+        ),
+        (&["install", "v0.56.0", "-n", "a", "--state", &p("empty.yaml"), "--release-dir", &rd], 1),
+        (&["install", "latest", "-n", "a"], 1),
+        (&["install", "v0.56.0", "--no-such-flag"], 1),
+        (&["apply", "-f", &p("bad.yaml"), "--dry-run", "--state", &p("empty.yaml")], 1),
+        (&["render", "v9.9.9", "-n", "a", "--offline"], 1),
+        (&["bundle", "import", &p("cut.tar.gz")], 1),
+        (&["bundle", "import", &p("does-not-exist.tar.gz")], 1),
+        (&["list", "--kubeconfig", &p("kubeconfig")], 2),
+        (
+            &[
+                "install",
+                "v0.56.0",
+                "-n",
+                "a",
+                "--yes",
+                "--kubeconfig",
+                &p("kubeconfig"),
+                "--release-dir",
+                &rd,
+            ],
+            2,
+        ),
+    ];
+    for (args, want) in cases {
+        let out = tkn(tmp.path()).args(*args).output().unwrap();
+        assert_eq!(out.status.code(), Some(*want), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}

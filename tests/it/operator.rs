@@ -327,6 +327,8 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         ("patch", "tkn-multi.tekton.dev", "tektonfleets/status", None, None),
         ("create", "events.k8s.io", "events", Some("default"), None),
         ("update", "coordination.k8s.io", "leases", Some("kube-system"), Some("tkn-multi")),
+        ("get", "", "secrets", Some("tekton-any-team"), Some("webhook-certs")),
+        ("patch", "", "secrets", Some("tekton-any-team"), Some("tkn-multi-webhook-ca")),
     ] {
         assert!(
             operator_may(&c, verb, group, resource, ns, name).await,
@@ -339,6 +341,9 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         ("get", "", "nodes", None, None),
         ("update", "coordination.k8s.io", "leases", Some("kube-system"), Some("kube-scheduler")),
         ("create", "coordination.k8s.io", "leases", Some("default"), None),
+        ("list", "", "secrets", None, None),
+        ("watch", "", "secrets", Some("any-team"), None),
+        ("get", "", "secrets", Some("kube-system"), Some("bootstrap-token-abcdef")),
     ] {
         assert!(
             !operator_may(&c, verb, group, resource, ns, name).await,
@@ -623,4 +628,96 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     });
     assert_eq!(code, 0, "{err}");
     assert!(crate::cluster::observed(&path).shared.is_none());
+}
+
+/// Applies every document of `manifests/<file>` (server-side, as `kubectl apply -k` would), each
+/// through `edit` first.
+async fn apply_manifest(c: &kube::Client, file: &str, edit: impl Fn(&mut serde_json::Value)) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests");
+    let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+    for doc in text.split("\n---\n") {
+        let mut v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
+        edit(&mut v);
+        let serde_json::Value::Object(map) = v else { panic!("{file}: a mapping") };
+        crate::cluster::apply(c, &tkn_multi::release::Object::from_map(map)).await;
+    }
+}
+
+/// Issue "Hardening": `manifests/` as shipped, the Deployment included, run by the process
+/// kubelet from the built binary (the image `tkn-multi:0.1.0` mapped to it). The only change is
+/// the air-gap setting its comment documents: the release files mounted at `/releases` (and
+/// downloads pointed at loopback). Its probes pass, and it reconciles a `TektonFleet`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_operator_deployment_runs_and_reconciles() {
+    let Some(path) = kubeconfig() else { return };
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let c = client(&path).await;
+    let images = path.parent().unwrap().join("tekton/images");
+    std::fs::create_dir_all(&images).unwrap();
+    let image = images.join("tkn-multi:0.1.0");
+    let _ = std::fs::remove_file(&image);
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("tkn-multi"), &image).unwrap();
+    for file in ["namespace.yaml", "crd.yaml", "rbac.yaml"] {
+        apply_manifest(&c, file, |_| {}).await;
+    }
+    wait_until("the TektonFleet CRD Established", Duration::from_secs(60), || {
+        crd_established(&c, "tektonfleets.tkn-multi.tekton.dev")
+    })
+    .await;
+    let releases = crate::common::release_dir().unwrap().display().to_string();
+    apply_manifest(&c, "deployment.yaml", |d| {
+        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "tkn-multi:0.1.0");
+        let pod = &mut d["spec"]["template"]["spec"];
+        pod["volumes"].as_array_mut().unwrap().push(serde_json::json!(
+            {"name": "releases", "hostPath": {"path": releases, "type": "Directory"}}));
+        let container = &mut pod["containers"][0];
+        container["volumeMounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"name": "releases", "mountPath": "/releases", "readOnly": true}));
+        let env = container["env"].as_array_mut().unwrap();
+        env.push(serde_json::json!({"name": "TKN_MULTI_RELEASE_DIR", "value": "/releases"}));
+        env.push(serde_json::json!({"name": "TKN_MULTI_RELEASE_URL", "value": crate::common::NO_DOWNLOADS}));
+    })
+    .await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(c.clone(), "tkn-multi-system");
+    wait_until(
+        "the operator Deployment Available (its probes pass)",
+        Duration::from_secs(120),
+        || async {
+            deployments.get("tkn-multi-operator").await.ok().and_then(|d| d.status).is_some_and(
+                |s| {
+                    s.conditions
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Available" && c.status == "True")
+                },
+            )
+        },
+    )
+    .await;
+    let fleets: Api<TektonFleet> = Api::all(c.clone());
+    let (name, a) = (unique("pod-fleet"), unique("pod-a"));
+    let fleet: TektonFleet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
+        "metadata": {"name": name},
+        "spec": {"instances": [{"name": a, "version": "v1.15.1"}]},
+    }))
+    .unwrap();
+    fleets.create(&PostParams::default(), &fleet).await.unwrap();
+    let f =
+        wait_fleet(&fleets, &name, "Ready", Duration::from_secs(300), ready_at_generation).await;
+    let status = f.status.unwrap();
+    assert_eq!(status.instances.len(), 1);
+    assert_eq!(status.shared.as_ref().map(|s| s.version.as_str()), Some("v1.15.1"));
+    assert!(versions(&path).iter().any(|(n, v)| n == &a && v == "v1.15.1"));
+    // Uninstalled through the finalizer by the operator in its pod.
+    fleets.delete(&name, &DeleteParams::default()).await.unwrap();
+    wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name)).await;
+    assert!(crate::cluster::observed(&path).instances.is_empty());
+    deployments.delete("tkn-multi-operator", &DeleteParams::default()).await.unwrap();
+    wait_until("the operator Deployment gone", Duration::from_secs(60), || {
+        gone(&deployments, "tkn-multi-operator")
+    })
+    .await;
+    crate::cluster::delete_namespace_and_wait(&c, &a).await;
 }
