@@ -118,11 +118,15 @@ where
 {
     let writes = request.mode != Mode::Plan && cluster.writable();
     let start = std::time::Instant::now();
+    let sent = crate::cluster::throttle::requests();
     if writes {
         cluster.lock().await?;
     }
     if writes {
-        printer.timing(&crate::timings::Timing::phase("lock", start.elapsed()));
+        printer.timing(
+            &crate::timings::Timing::phase("lock", start.elapsed())
+                .with_requests(crate::cluster::throttle::requests() - sent),
+        );
     }
     let outcome = run(cluster, releases, matrix, request, desired, ui, printer).await;
     if writes && let Err(unlock) = cluster.unlock().await {
@@ -202,15 +206,20 @@ pub async fn prepare<C: Cluster, R: ReleaseSource>(
     printer: &Printer,
 ) -> anyhow::Result<Prepared> {
     let start = std::time::Instant::now();
+    let sent = crate::cluster::throttle::requests;
+    let r0 = sent();
     let before = cluster.observe().await.context("cannot observe the cluster")?;
     let observed = start.elapsed();
+    let r1 = sent();
     let mut desired = desired(&before)?;
     prepare_certificates(&mut desired, &before, request.certificates)?;
     let mut loaded = Releases::new();
     let plan = make_plan(&desired, &before, releases, &mut loaded, matrix).await?;
-    printer.timing(&crate::timings::Timing::phase("observe", observed));
-    printer
-        .timing(&crate::timings::Timing::phase("plan", start.elapsed().saturating_sub(observed)));
+    printer.timing(&crate::timings::Timing::phase("observe", observed).with_requests(r1 - r0));
+    printer.timing(
+        &crate::timings::Timing::phase("plan", start.elapsed().saturating_sub(observed))
+            .with_requests(sent() - r1),
+    );
     Ok(Prepared { before, desired, plan, loaded })
 }
 

@@ -30,6 +30,10 @@ pub struct Timing {
     /// For `steps`: the slowest, slowest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slowest: Vec<StepTime>,
+    /// API requests sent during the phase (by every client of the process: several clusters'
+    /// phases overlap in a fleet run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
 }
 
 /// The steps of one kind.
@@ -55,7 +59,20 @@ pub struct StepTime {
 impl Timing {
     /// A phase with only a duration.
     pub fn phase(phase: &'static str, took: Duration) -> Self {
-        Timing { phase, seconds: took.as_secs_f64(), by_kind: BTreeMap::new(), slowest: Vec::new() }
+        Timing {
+            phase,
+            seconds: took.as_secs_f64(),
+            by_kind: BTreeMap::new(),
+            slowest: Vec::new(),
+            requests: None,
+        }
+    }
+
+    /// The record with its request count.
+    #[must_use]
+    pub fn with_requests(mut self, requests: u64) -> Self {
+        self.requests = Some(requests);
+        self
     }
 
     /// The `steps` record of a plan's `steps`, which ran in `wall`, each step (by index) taking
@@ -79,7 +96,7 @@ impl Timing {
                 seconds: d.as_secs_f64(),
             })
             .collect();
-        Timing { phase: "steps", seconds: wall.as_secs_f64(), by_kind, slowest }
+        Timing { phase: "steps", seconds: wall.as_secs_f64(), by_kind, slowest, requests: None }
     }
 
     /// The record as `timings:` text lines.
@@ -90,6 +107,9 @@ impl Timing {
             "steps" => format!("timings: steps {:.2} s wall", self.seconds),
             phase => format!("timings: {phase} {:.2} s", self.seconds),
         };
+        if let Some(n) = self.requests {
+            let _ = write!(text, ", {n} requests");
+        }
         if !self.by_kind.is_empty() {
             let kinds: Vec<String> = self
                 .by_kind

@@ -163,14 +163,20 @@ pub async fn execute(
     };
     let run = &run;
     let start = Instant::now();
+    let sent = crate::cluster::throttle::requests;
+    let r0 = sent();
     ownership::check(&run.apis, plan, opts.force_conflicts, printer).await?;
     let checked = start.elapsed();
-    printer.timing(&Timing::phase("ownership", checked));
+    let r1 = sent();
+    printer.timing(&Timing::phase("ownership", checked).with_requests(r1 - r0));
     let total = plan.steps.len();
     let outcome = schedule::run(&plan.steps, run, opts.concurrency).await;
     if printer.verbose > 0 {
         let took = run.took.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        printer.timing(&Timing::steps(&plan.steps, start.elapsed().saturating_sub(checked), &took));
+        printer.timing(
+            &Timing::steps(&plan.steps, start.elapsed().saturating_sub(checked), &took)
+                .with_requests(sent() - r1),
+        );
     }
     if let Err(stopped) = outcome {
         let schedule::Stopped { step, error, done } = stopped;

@@ -10,8 +10,10 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
 use futures::{StreamExt as _, TryStreamExt as _};
-use kube::api::DynamicObject;
+use kube::api::{Api, DynamicObject, ListParams, ObjectMeta};
 
 use crate::cluster::Apis;
 use crate::fault::UserError;
@@ -47,11 +49,11 @@ impl std::fmt::Display for Foreign {
     }
 }
 
-/// Whether `existing` may be created over by `owner`'s `wanted`. **Pure.**
-pub fn foreign(existing: &DynamicObject, wanted: &Object, owner: &str) -> Option<Foreign> {
-    let managed_by = existing.metadata.labels.as_ref().and_then(|l| l.get(LABEL_MANAGED_BY));
+/// Whether an existing object (its metadata) may be created over by `owner`'s `wanted`. **Pure.**
+pub fn foreign(existing: &ObjectMeta, wanted: &Object, owner: &str) -> Option<Foreign> {
+    let managed_by = existing.labels.as_ref().and_then(|l| l.get(LABEL_MANAGED_BY));
     if managed_by.map(String::as_str) == Some(MANAGER) {
-        let theirs = crate::cluster::owner_of(existing);
+        let theirs = crate::cluster::owner_of_meta(existing);
         return (theirs != owner).then_some(Foreign::OtherOwner(theirs));
     }
     let users_namespace = wanted.kind() == "Namespace"
@@ -59,41 +61,122 @@ pub fn foreign(existing: &DynamicObject, wanted: &Object, owner: &str) -> Option
     if users_namespace {
         return None;
     }
-    let mut managers: Vec<String> = existing
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|m| m.manager.clone())
-        .collect();
+    let mut managers: Vec<String> =
+        existing.managed_fields.iter().flatten().filter_map(|m| m.manager.clone()).collect();
     managers.sort();
     managers.dedup();
     Some(Foreign::Unmanaged(managers))
 }
 
-/// Reads every object the plan creates; fails (before any write) on any that exists and is not
-/// the owner's, unless `force`, which takes them over with a warning each.
+/// The objects (with their owners) a plan creates of one kind, by namespace.
+type ByNamespace<'a> = BTreeMap<Option<&'a str>, Vec<(&'a Object, &'a str)>>;
+
+/// Above this many namespaces, the objects of a kind are read by one list across all namespaces
+/// instead of one list per namespace.
+const NAMESPACES_PER_KIND: usize = 4;
+
+/// One read of the ownership check.
+#[derive(Debug)]
+pub enum Read<'a> {
+    /// A Secret, by name (the operator may not list Secrets).
+    Get {
+        /// The object to create.
+        object: &'a Object,
+        /// Its owner.
+        owner: &'a str,
+    },
+    /// A metadata-only list of one kind, in one namespace or (`None`) across all of them.
+    List {
+        /// `apiVersion`.
+        api_version: &'a str,
+        /// `kind`.
+        kind: &'a str,
+        /// The namespace, or every namespace (and cluster-scoped kinds).
+        namespace: Option<&'a str>,
+        /// The objects to create that this list finds.
+        wanted: Vec<(&'a Object, &'a str)>,
+    },
+}
+
+/// The reads the ownership check of `plan` makes: one list per kind and namespace, one across all
+/// namespaces for a kind created in many, a get per Secret. **Pure**; the requests grow with
+/// kinds × namespaces, not with objects.
+pub fn reads(plan: &Plan) -> Vec<Read<'_>> {
+    let mut creates: BTreeMap<(&str, &str), ByNamespace<'_>> = BTreeMap::new();
+    for s in &plan.steps {
+        let StepKind::Object { action: Action::Create, owner, .. } = &s.kind else { continue };
+        let o = plan.manifests.get(&s.index).expect("creates carry objects");
+        creates
+            .entry((o.api_version(), o.kind()))
+            .or_default()
+            .entry(o.namespace())
+            .or_default()
+            .push((o, owner.as_str()));
+    }
+    let mut out = Vec::new();
+    for ((api_version, kind), by_ns) in creates {
+        if kind == "Secret" {
+            out.extend(
+                by_ns.values().flatten().map(|&(object, owner)| Read::Get { object, owner }),
+            );
+            continue;
+        }
+        if by_ns.len() > NAMESPACES_PER_KIND {
+            let wanted = by_ns.into_values().flatten().collect();
+            out.push(Read::List { api_version, kind, namespace: None, wanted });
+        } else {
+            for (namespace, wanted) in by_ns {
+                out.push(Read::List { api_version, kind, namespace, wanted });
+            }
+        }
+    }
+    out
+}
+
+/// Reads every object the plan creates ([`reads`]); fails (before any write) on any that exists
+/// and is not the owner's, unless `force`, which takes them over with a warning each.
 pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> anyhow::Result<()> {
     // The reads are built in a loop, not by stream combinators over closures: a future that
     // holds such closures is not provably `Send` (rust-lang/rust#102211), and the operator
     // runs plans on spawned tasks.
-    let mut reads = Vec::new();
-    for s in &plan.steps {
-        let StepKind::Object { action: Action::Create, owner, .. } = &s.kind else { continue };
-        let o = plan.manifests.get(&s.index).expect("creates carry objects");
-        reads.push(async move {
-            let api = apis.api(&super::gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
-            let existing = api.get_opt(o.name()).await?;
-            anyhow::Ok(
-                existing
-                    .and_then(|e| foreign(&e, o, owner))
-                    .map(|f| (super::describe(&o.object_ref()), f)),
-            )
+    let mut futures = Vec::new();
+    for read in reads(plan) {
+        futures.push(async move {
+            let conflicts: Vec<(String, Foreign)> = match read {
+                Read::Get { object: o, owner } => {
+                    let api =
+                        apis.api(&super::gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
+                    api.get_metadata_opt(o.name())
+                        .await?
+                        .and_then(|e| foreign(&e.metadata, o, owner))
+                        .map(|f| (super::describe(&o.object_ref()), f))
+                        .into_iter()
+                        .collect()
+                }
+                Read::List { api_version, kind, namespace, wanted } => {
+                    let api = apis.api(&super::gvk_of(api_version, kind), namespace).await?;
+                    let existing = list_metadata(&api).await?;
+                    wanted
+                        .into_iter()
+                        .filter_map(|(o, owner)| {
+                            let key = (o.namespace().map(str::to_owned), o.name().to_owned());
+                            existing
+                                .get(&key)
+                                .and_then(|e| foreign(e, o, owner))
+                                .map(|f| (super::describe(&o.object_ref()), f))
+                        })
+                        .collect()
+                }
+            };
+            anyhow::Ok(conflicts)
         });
     }
-    let found: Vec<Option<(String, Foreign)>> =
+    let reads = futures;
+    let found: Vec<Vec<(String, Foreign)>> =
         futures::stream::iter(reads).buffered(READS_IN_FLIGHT).try_collect().await?;
-    let conflicts: Vec<(String, Foreign)> = found.into_iter().flatten().collect();
+    let mut found: Vec<(String, Foreign)> = found.into_iter().flatten().collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let conflicts = found;
     if conflicts.is_empty() {
         return Ok(());
     }
@@ -112,4 +195,25 @@ pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> 
     }
     msg.push_str("\nremove them, or re-run with `--force-conflicts` to take them over");
     Err(UserError(msg).into())
+}
+
+/// The metadata of every object `api` lists, by (namespace, name), page by page.
+async fn list_metadata(
+    api: &Api<DynamicObject>,
+) -> anyhow::Result<BTreeMap<(Option<String>, String), ObjectMeta>> {
+    let mut out = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let params =
+            ListParams { limit: Some(500), continue_token: token.clone(), ..ListParams::default() };
+        let page = api.list_metadata(&params).await?;
+        for o in page.items {
+            let key = (o.metadata.namespace.clone(), o.metadata.name.clone().unwrap_or_default());
+            out.insert(key, o.metadata);
+        }
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
 }

@@ -105,6 +105,12 @@ pub struct KubeArgs {
     /// The server-side apply field manager.
     #[arg(long, value_name = "NAME", default_value = "tkn-multi")]
     pub field_manager: String,
+    /// Client-side limit: requests per second to the API server, on average (client-go's QPS).
+    #[arg(long, value_name = "N", default_value_t = crate::cluster::throttle::DEFAULT_QPS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub qps: u32,
+    /// Client-side limit: requests sent at once before `--qps` applies (client-go's burst).
+    #[arg(long, value_name = "N", default_value_t = crate::cluster::throttle::DEFAULT_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
 }
 
 impl KubeArgs {
@@ -113,6 +119,8 @@ impl KubeArgs {
         crate::cluster::Connection {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+            qps: self.qps,
+            burst: self.burst,
         }
     }
 }

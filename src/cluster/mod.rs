@@ -7,6 +7,7 @@
 //! There is no local state file: the cluster is the record.
 
 pub mod lock;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,29 +31,36 @@ use crate::plan::state::{
 use crate::release::ObjectRef;
 
 /// Where the cluster is: `--kubeconfig` (else `KUBECONFIG`, else `~/.kube/config`) and
-/// `--context`.
-#[derive(Debug, Clone, Default)]
+/// `--context`, and the client-side rate limit.
+#[derive(Debug, Clone)]
 pub struct Connection {
     /// An explicit kubeconfig file.
     pub kubeconfig: Option<PathBuf>,
     /// A context other than the current one.
     pub context: Option<String>,
+    /// Requests per second, on average (`--qps`).
+    pub qps: u32,
+    /// Requests at once (`--burst`).
+    pub burst: u32,
 }
 
-/// The client-side rate limit: at most this many requests …
-pub const RATE_LIMIT_REQUESTS: u64 = 100;
-/// … per this window (200 requests per second, in bursts of up to 100). High enough that no
-/// measured run reaches it (50 instances send about 90 requests per second; see
-/// docs/testing.md), bounded so that a fleet never floods an API server: kubectl allows 50 per
-/// second with bursts of 300, client-go 5 with bursts of 10. A long watch counts once.
-pub const RATE_LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
+impl Default for Connection {
+    fn default() -> Self {
+        Connection {
+            kubeconfig: None,
+            context: None,
+            qps: throttle::DEFAULT_QPS,
+            burst: throttle::DEFAULT_BURST,
+        }
+    }
+}
 
-/// Connects to the cluster `target` names, with the client-side rate limit. With no kubeconfig
-/// at all, inside a pod (`KUBERNETES_SERVICE_HOST` set), the pod's service account, as kubectl
-/// and client-go do.
+/// Connects to the cluster `target` names, behind the client-side token bucket
+/// ([`throttle::TokenBucket`], `--qps`/`--burst`). With no kubeconfig at all, inside a pod
+/// (`KUBERNETES_SERVICE_HOST` set), the pod's service account, as kubectl and client-go do.
 pub async fn connect(target: &Connection) -> anyhow::Result<Client> {
     let config = config(target).await?;
-    let layer = tower::limit::RateLimitLayer::new(RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW);
+    let layer = throttle::TokenBucket::new(target.qps, target.burst);
     Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layer).build())
 }
 
@@ -152,9 +160,15 @@ fn label<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
 /// The owner tkn-multi's labels give an object: `shared`, or the instance's name (empty when
 /// unlabelled).
 pub fn owner_of(o: &DynamicObject) -> String {
-    match label(o, LABEL_PART) {
+    owner_of_meta(&o.metadata)
+}
+
+/// [`owner_of`], from metadata alone.
+pub fn owner_of_meta(meta: &kube::api::ObjectMeta) -> String {
+    let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str);
+    match label(LABEL_PART) {
         Some("shared") => SHARED_OWNER.to_owned(),
-        _ => label(o, LABEL_INSTANCE).unwrap_or_default().to_owned(),
+        _ => label(LABEL_INSTANCE).unwrap_or_default().to_owned(),
     }
 }
 

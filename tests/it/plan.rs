@@ -666,3 +666,36 @@ fn an_old_instance_gets_a_certificate_before_its_webhook_and_configurations() {
     assert_eq!(both.matches("BEGIN CERTIFICATE").count(), 2);
     assert!(both.ends_with(&bundle), "the previous CA stays trusted");
 }
+
+/// Issue "Speed": the ownership check of a 20-instance install reads by kind (and by namespace
+/// only where a kind spans few), never object by object: a list per kind, and a get per Secret
+/// (one per webhook namespace), however many objects the plan creates.
+#[test]
+fn ownership_reads_grow_with_kinds_and_namespaces_not_objects() {
+    use tkn_multi::apply::ownership::{Read, reads};
+    let Some(r) = releases() else { return };
+    let m = Matrix::embedded();
+    let names: Vec<String> = (0..20).map(|i| format!("team-{i}")).collect();
+    let instances: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v0.56.0")).collect();
+    let scope: Vec<&str> = names.iter().map(String::as_str).chain(["shared"]).collect();
+    let d = desired(&instances, &scope, SharedPolicy::default());
+    let p = plan(&d, &ClusterState::empty(), r, &m).unwrap();
+    let creates = p.summary.create;
+    let reads = reads(&p);
+    let kinds: BTreeSet<&str> =
+        p.manifests.values().map(tkn_multi::release::Object::kind).collect();
+    let lists = reads.iter().filter(|r| matches!(r, Read::List { .. })).count();
+    let gets = reads.iter().filter(|r| matches!(r, Read::Get { .. })).count();
+    assert!(creates > 900, "{creates} objects created");
+    assert!(lists <= kinds.len(), "{lists} lists for {} kinds", kinds.len());
+    assert_eq!(gets, 21, "one webhook-certs per instance and the shared layer");
+    // Every object created is covered by exactly one read.
+    let covered: usize = reads
+        .iter()
+        .map(|r| match r {
+            Read::Get { .. } => 1,
+            Read::List { wanted, .. } => wanted.len(),
+        })
+        .sum();
+    assert_eq!(covered, creates);
+}

@@ -405,6 +405,8 @@ fn connection(
     crate::cluster::Connection {
         kubeconfig: entry.kubeconfig.clone().or_else(|| kube.kubeconfig.clone()),
         context: entry.context.clone().or_else(|| kube.context.clone()),
+        qps: kube.qps,
+        burst: kube.burst,
     }
 }
 
