@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod derive;
+pub mod diff;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -145,3 +145,94 @@ pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
     }
     out
 }
+
+/// `matrix diff` as text: one section per kind of change, empty sections left out.
+pub fn diff_text(d: &crate::matrix::diff::Diff) -> String {
+    let mut out = format!("{} → {}\n", d.from, d.to);
+    let mut section = |title: &str, lines: Vec<String>| {
+        if !lines.is_empty() {
+            let _ = writeln!(out, "\n{title}:");
+            for l in lines {
+                let _ = writeln!(out, "  {l}");
+            }
+        }
+    };
+    let short = |v: &str| {
+        let one = v.replace('\n', " ");
+        if one.chars().count() > 60 {
+            format!("{}…", one.chars().take(60).collect::<String>())
+        } else {
+            one
+        }
+    };
+    section(
+        "config",
+        d.config
+            .iter()
+            .map(|c| match (&c.from, &c.to) {
+                (None, Some(v)) => format!("+ {} {} = {}", c.configmap, c.key, short(v)),
+                (Some(v), None) => format!("- {} {} (was {})", c.configmap, c.key, short(v)),
+                (Some(a), Some(b)) => {
+                    format!("~ {} {}: {} → {}", c.configmap, c.key, short(a), short(b))
+                }
+                (None, None) => String::new(),
+            })
+            .collect(),
+    );
+    section("kinds removed", d.kinds_removed.clone());
+    let mut crds = Vec::new();
+    for c in &d.crds {
+        if c.removed {
+            crds.push(format!("- {}", c.name));
+        } else if c.added {
+            crds.push(format!("+ {}", c.name));
+        } else {
+            if let Some((a, b)) = &c.served {
+                crds.push(format!("~ {} served: {} → {}", c.name, a.join(","), b.join(",")));
+            }
+            if let Some((a, b)) = &c.storage {
+                crds.push(format!("~ {} storage: {a} → {b}", c.name));
+            }
+            for (v, fields) in &c.fields_removed {
+                crds.push(format!("~ {} {v}: fields removed: {}", c.name, fields.join(", ")));
+            }
+        }
+    }
+    section("CRDs", crds);
+    section(
+        "components",
+        d.components
+            .iter()
+            .map(|c| {
+                let mut parts = Vec::new();
+                if let Some(w) = c.whole {
+                    parts.push(w.to_owned());
+                }
+                for (sign, what, list) in [
+                    ("+", "flags", &c.flags_added),
+                    ("-", "flags", &c.flags_removed),
+                    ("+", "env", &c.env_added),
+                    ("-", "env", &c.env_removed),
+                ] {
+                    if !list.is_empty() {
+                        parts.push(format!("{sign}{what} {}", list.join(" ")));
+                    }
+                }
+                format!("{}: {}", c.deployment, parts.join("; "))
+            })
+            .collect(),
+    );
+    section(
+        "RBAC",
+        d.rbac
+            .iter()
+            .flat_map(|r| {
+                r.added
+                    .iter()
+                    .map(move |a| format!("+ {}: {a}", r.role))
+                    .chain(r.removed.iter().map(move |x| format!("- {}: {x}", r.role)))
+            })
+            .collect(),
+    );
+    out
+}

@@ -320,3 +320,68 @@ fn an_incompatible_check_exits_1_with_the_report() {
     assert!(text.starts_with("shared layer: v2.0.0 (incompatible)\n"), "{text}");
     assert!(text.contains("\nincompatible:\n  - instance v0.47.5 needs tekton.dev/v1beta1/pipelineruns, which pipelineruns.tekton.dev of v2.0.0 no longer serves\n  - instance v0.47.5 needs tekton.dev/v1beta1/taskruns, which taskruns.tekton.dev of v2.0.0 no longer serves\n"), "{text}");
 }
+
+/// Issue "Upgrade precheck" (first part): `matrix diff` between real releases names what an
+/// upgrade changes.
+#[test]
+fn diff_names_what_an_upgrade_changes() {
+    if release_dir().is_none() {
+        return;
+    }
+    use tkn_multi::matrix::diff::diff;
+    let load = |s: &str| crate::common::load(&v(s));
+    let d = diff(&load("v1.9.0"), &load("v1.15.1"));
+    let change = |cm: &str, key: &str| {
+        d.config
+            .iter()
+            .find(|c| c.configmap == cm && c.key == key)
+            .map(|c| (c.from.clone(), c.to.clone()))
+    };
+    assert_eq!(
+        change("feature-flags", "send-cloudevents-for-runs"),
+        Some((Some("false".into()), Some("true".into())))
+    );
+    assert_eq!(
+        change("config-observability", "metrics-protocol"),
+        Some((None, Some("prometheus".into())))
+    );
+    assert_eq!(
+        change("feature-flags", "enable-informer-cache-transforms"),
+        Some((None, Some("true".into())))
+    );
+    assert!(
+        d.rbac.iter().any(|r| r.role == "ClusterRole/tekton-events-controller-cluster-access"
+            && r.added == ["create,patch on core/events"]),
+        "{:?}",
+        d.rbac
+    );
+    assert!(
+        d.kinds_removed.is_empty() && d.crds.is_empty(),
+        "same CRD versions and fields: {:?}",
+        d.crds
+    );
+    let d = diff(&load("v0.64.0"), &load("v1.2.0"));
+    assert_eq!(d.kinds_removed, ["ClusterTask"]);
+    assert!(d.crds.iter().any(|c| c.name == "clustertasks.tekton.dev" && c.removed));
+    let d = diff(&load("v0.44.2"), &load("v0.56.0"));
+    let tasks = d.crds.iter().find(|c| c.name == "tasks.tekton.dev").unwrap();
+    assert_eq!(tasks.storage, Some(("v1beta1".into(), "v1".into())));
+    let ctrl = d
+        .components
+        .iter()
+        .find(|c| c.deployment == "tekton-pipelines/tekton-pipelines-controller")
+        .unwrap();
+    assert!(ctrl.flags_removed.contains(&"-pr-image".to_owned()), "{ctrl:?}");
+    // Through the binary, JSON.
+    let out = tkn()
+        .args(["matrix", "diff", "v1.9.0", "v1.15.1", "-o", "json", "--offline", "--release-dir"])
+        .arg(release_dir().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["from"], "v1.9.0");
+    assert!(
+        json["config"].as_array().unwrap().iter().any(|c| c["key"] == "send-cloudevents-for-runs")
+    );
+}

@@ -43,6 +43,26 @@ pub enum MatrixCommand {
     ///
     /// Example: `tkn-multi matrix check v0.44.2 v0.50.3 --current-shared v0.44.2`
     Check(CheckArgs),
+    /// What an upgrade from one release to another changes: configuration keys, CRD versions and
+    /// schema fields removed, kinds removed, components' flags and environment, RBAC rules.
+    ///
+    /// Example: `tkn-multi matrix diff v1.9.0 v1.15.1`
+    Diff(DiffArgs),
+}
+
+/// Arguments of `matrix diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The release upgraded from.
+    pub from: TektonVersion,
+    /// The release upgraded to.
+    pub to: TektonVersion,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = MatrixOutput::Text)]
+    pub output: MatrixOutput,
+    /// Where the two releases come from.
+    #[command(flatten)]
+    pub releases: SourceArgs,
 }
 
 /// Where the matrix comes from.
@@ -205,6 +225,19 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
             }
             let verb = if args.check { "checked" } else { "wrote" };
             printer.info(&format!("{verb} {} records in {}", records.len(), args.out.display()));
+            Ok(ExitStatus::Success)
+        }
+        MatrixCommand::Diff(args) => {
+            if args.releases.release_file.is_some() {
+                return Err(UserError(
+                    "`matrix diff` reads two releases; use `--release-dir` instead of `--release-file`".into(),
+                )
+                .into());
+            }
+            let from = super::load_release(&args.from, &args.releases, env, printer).await?.0;
+            let to = super::load_release(&args.to, &args.releases, env, printer).await?.0;
+            let d = crate::matrix::diff::diff(&from, &to);
+            emit(*printer, args.output, &d, || crate::render::matrix::diff_text(&d))?;
             Ok(ExitStatus::Success)
         }
         MatrixCommand::Show(args) => {
