@@ -291,9 +291,36 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     assert!(k.pod_images("tekton.dev/v1beta1", &a, "by-ref").contains(&entrypoint_a));
 
     // 2. v0.56.0 in b: the shared layer moves to v0.56.0 (storage v1), and tkn-multi migrates the
-    //    objects stored at v1beta1 through the real conversion webhook.
-    run_ok(&path, &["install", "v0.56.0", "-n", &b]);
+    //    objects stored at v1beta1 through the real conversion webhook, in pages of 2 (more Tasks
+    //    than one page): every one is rewritten, so its resourceVersion changes.
+    for i in 0..4 {
+        k.create(
+            &json!({
+                "apiVersion": "tekton.dev/v1beta1", "kind": "Task",
+                "metadata": {"name": format!("paged-{i}"), "namespace": a},
+                "spec": {"steps": [{"name": "s", "image": "registry.invalid/busybox:1", "command": ["true"]}]}
+            })
+            .to_string(),
+        )
+        .unwrap();
+    }
+    let task_versions = |k: &Kube| -> std::collections::BTreeMap<String, String> {
+        let api = k.rt.block_on(dynamic_api(&k.client, "tekton.dev/v1beta1", "Task", Some(&a)));
+        k.rt.block_on(api.list(&ListParams::default()))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|t| (t.metadata.name.unwrap(), t.metadata.resource_version.unwrap()))
+            .collect()
+    };
+    let before = task_versions(&k);
+    assert_eq!(before.len(), 5, "hello and paged-0…3");
+    run_ok(&path, &["install", "v0.56.0", "-n", &b, "--chunk-size", "2"]);
     assert_eq!(k.storage_version("tasks.tekton.dev"), "v1");
+    let after = task_versions(&k);
+    for (name, rv) in &before {
+        assert_ne!(after.get(name), Some(rv), "Task {name} was rewritten at v1");
+    }
     for crd in ["tasks.tekton.dev", "taskruns.tekton.dev"] {
         assert_eq!(k.stored_versions(crd), ["v1"], "{crd}: migrated and verified");
     }
