@@ -664,7 +664,9 @@ async fn the_shipped_operator_deployment_runs_and_reconciles() {
         crd_established(&c, "tektonfleets.tkn-multi.tekton.dev")
     })
     .await;
-    let releases = crate::common::release_dir().unwrap().display().to_string();
+    // The API server refuses a hostPath with `..`: the real path.
+    let releases =
+        std::fs::canonicalize(crate::common::release_dir().unwrap()).unwrap().display().to_string();
     apply_manifest(&c, "deployment.yaml", |d| {
         assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "tkn-multi:0.1.0");
         let pod = &mut d["spec"]["template"]["spec"];
