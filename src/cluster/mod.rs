@@ -223,18 +223,10 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
             if *kind == "CustomResourceDefinition" {
                 crds.push(o.clone());
             }
-            state.objects.push(ObservedObject {
-                object: ObjectRef { kind: (*kind).to_owned(), namespace, name },
-                owner,
-                hash: annotation(&o, ANNOTATION_HASH).unwrap_or_default().to_owned(),
-                immutable_hash: annotation(&o, ANNOTATION_IMMUTABLE_HASH)
-                    .unwrap_or_default()
-                    .to_owned(),
-                retain: annotation(&o, ANNOTATION_RETAIN).is_some(),
-            });
+            state.objects.push(observed_object(kind, namespace, name, owner, &o));
         }
     }
-    state.objects.extend(observe_webhook_secrets(client, &webhook_namespaces).await?);
+    state.objects.extend(observe_webhook_secrets(&apis, &webhook_namespaces).await?);
     if let Some((version, namespace)) = shared_webhook {
         let mut observed = Vec::new();
         for crd in &crds {
@@ -258,43 +250,40 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
     Ok(state)
 }
 
+/// The observed form of a managed object read from the cluster.
+fn observed_object(
+    kind: &str,
+    namespace: Option<String>,
+    name: String,
+    owner: String,
+    o: &DynamicObject,
+) -> ObservedObject {
+    ObservedObject {
+        object: ObjectRef { kind: kind.to_owned(), namespace, name },
+        owner,
+        hash: annotation(o, ANNOTATION_HASH).unwrap_or_default().to_owned(),
+        immutable_hash: annotation(o, ANNOTATION_IMMUTABLE_HASH).unwrap_or_default().to_owned(),
+        retain: annotation(o, ANNOTATION_RETAIN).is_some(),
+    }
+}
+
 /// The only Secret a Tekton release ships is the webhook's `webhook-certs`, beside each managed
 /// webhook: read by name (the operator's RBAC grants Secrets by name only), kept when it is
 /// tkn-multi's.
 async fn observe_webhook_secrets(
-    client: &Client,
+    apis: &Apis,
     namespaces: &std::collections::BTreeSet<String>,
 ) -> anyhow::Result<Vec<ObservedObject>> {
+    let gvk = GroupVersionKind::gvk("", "v1", "Secret");
+    let name = crate::tls::SERVING_SECRET;
     let mut out = Vec::new();
     for ns in namespaces {
-        let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
-        let Some(o) = secrets
-            .get_opt(crate::tls::SERVING_SECRET)
-            .await
-            .with_context(|| format!("cannot read Secret {ns}/{}", crate::tls::SERVING_SECRET))?
-        else {
-            continue;
-        };
-        let labels = o.metadata.labels.clone().unwrap_or_default();
-        if labels.get(LABEL_MANAGED_BY).map(String::as_str) != Some(MANAGER) {
-            continue;
+        let api = apis.api(&gvk, Some(ns)).await?;
+        let found =
+            api.get_opt(name).await.with_context(|| format!("cannot read Secret {ns}/{name}"))?;
+        if let Some(o) = found.filter(|o| label(o, LABEL_MANAGED_BY) == Some(MANAGER)) {
+            out.push(observed_object("Secret", Some(ns.clone()), name.into(), owner_of(&o), &o));
         }
-        let annotations = o.metadata.annotations.clone().unwrap_or_default();
-        let get = |k: &str| annotations.get(k).cloned().unwrap_or_default();
-        out.push(ObservedObject {
-            object: ObjectRef {
-                kind: "Secret".into(),
-                namespace: Some(ns.clone()),
-                name: crate::tls::SERVING_SECRET.into(),
-            },
-            owner: match labels.get(crate::managed::LABEL_PART).map(String::as_str) {
-                Some("shared") => SHARED_OWNER.to_owned(),
-                _ => labels.get(crate::managed::LABEL_INSTANCE).cloned().unwrap_or_default(),
-            },
-            hash: get(ANNOTATION_HASH),
-            immutable_hash: get(ANNOTATION_IMMUTABLE_HASH),
-            retain: annotations.contains_key(ANNOTATION_RETAIN),
-        });
     }
     Ok(out)
 }
