@@ -372,21 +372,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
 
     // 5. Admission per instance (v0.44+): Tekton's own refusal and defaults.
     for ns in [&b, &c] {
-        let err = k
-            .create(
-                &json!({
-                    "apiVersion": "tekton.dev/v1", "kind": "Task",
-                    "metadata": {"name": "invalid", "namespace": ns},
-                    "spec": {"steps": [{"name": "no-image", "command": ["true"]}]}
-                })
-                .to_string(),
-            )
-            .unwrap_err();
-        assert!(
-            err.contains(&format!("validation.webhook.{ns}.pipeline.tekton.dev"))
-                && err.contains("missing field(s)"),
-            "{ns}: {err}"
-        );
+        assert_refuses_a_task_without_an_image(&k, ns);
         let defaulted = k.create(&taskrun("tekton.dev/v1", ns, "defaults", &none)).unwrap();
         assert_eq!(defaulted["spec"]["serviceAccountName"], "default", "{ns}");
         assert_eq!(defaulted["spec"]["timeout"], "1h0m0s", "{ns}");
@@ -525,6 +511,26 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     let s = crate::cluster::observed(&path);
     assert!(s.shared.is_none(), "the shared layer went with the last instance");
     k.rt.block_on(crate::cluster::delete_namespace_and_wait(&k.client, &stray));
+}
+
+/// The instance webhook of `ns` (v0.44+) refuses a Task whose step has no image, in Tekton's
+/// words, under its per-instance configuration name.
+fn assert_refuses_a_task_without_an_image(k: &Kube, ns: &str) {
+    let err = k
+        .create(
+            &json!({
+                "apiVersion": "tekton.dev/v1", "kind": "Task",
+                "metadata": {"name": "invalid", "namespace": ns},
+                "spec": {"steps": [{"name": "no-image", "command": ["true"]}]}
+            })
+            .to_string(),
+        )
+        .unwrap_err();
+    assert!(
+        err.contains(&format!("validation.webhook.{ns}.pipeline.tekton.dev"))
+            && err.contains("missing field(s)"),
+        "{ns}: {err}"
+    );
 }
 
 /// The data of Secret `name` in `ns`, as strings.
@@ -888,21 +894,7 @@ fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
         ("True".into(), "Succeeded".into())
     );
     assert_eq!(k.wait_run("tekton.dev/v1", "PipelineRun", &ns, "pr").0, "True");
-    let err = k
-        .create(
-            &json!({
-                "apiVersion": "tekton.dev/v1", "kind": "Task",
-                "metadata": {"name": "invalid", "namespace": ns},
-                "spec": {"steps": [{"name": "no-image", "command": ["true"]}]}
-            })
-            .to_string(),
-        )
-        .unwrap_err();
-    assert!(
-        err.contains(&format!("validation.webhook.{ns}.pipeline.tekton.dev"))
-            && err.contains("missing field(s)"),
-        "{err}"
-    );
+    assert_refuses_a_task_without_an_image(&k, &ns);
 
     k.delete_all(&ns, "tekton.dev/v1", &["PipelineRun", "TaskRun", "Task"]);
     let (code, _, err) = tkn(
