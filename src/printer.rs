@@ -2,6 +2,11 @@
 //!
 //! stdout carries data (YAML, tables, JSON) and nothing else, so `tkn-multi render … | kubectl
 //! apply -f -` works; progress, warnings and errors go to stderr.
+//!
+//! Text from files and clusters (names, values, paths, error messages quoting them) can hold
+//! terminal control sequences. Everything written goes through [`neutralise`] here, whatever
+//! message it is part of: control characters other than newline and tab are written as
+//! `\u{..}`, and escape sequences survive only where tkn-multi colours a stream itself.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -60,6 +65,40 @@ impl ColorChoice {
     }
 }
 
+/// `text` with every control character but `\n` and `\t` written as `\u{..}`; with `keep_sgr`,
+/// colour sequences (`ESC [ digits;… m`, what tkn-multi's own colouring writes) are kept and every
+/// other escape sequence is neutralised all the same.
+pub fn neutralise(text: &str, keep_sgr: bool) -> std::borrow::Cow<'_, str> {
+    let harmless = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(harmless) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b' && keep_sgr {
+            let body = &rest[1..];
+            let params = body.strip_prefix('[').map(|b| {
+                b.len() - b.trim_start_matches(|d: char| d.is_ascii_digit() || d == ';').len()
+            });
+            if let Some(n) = params
+                && body[1 + n..].starts_with('m')
+            {
+                out.push_str(&rest[..n + 3]);
+                rest = &rest[n + 3..];
+                continue;
+            }
+        }
+        if harmless(c) {
+            out.push(c);
+        } else {
+            out.push_str(&c.escape_unicode().to_string());
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 const YELLOW: &str = "\x1b[33m";
 const RED: &str = "\x1b[31m";
 const RESET: &str = "\x1b[0m";
@@ -103,6 +142,7 @@ impl Printer {
 
     /// Writes data to stdout. A closed pipe (`| head`) is not an error.
     pub fn data(&self, text: &str) -> std::io::Result<()> {
+        let text = neutralise(text, self.color_out);
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -113,7 +153,7 @@ impl Printer {
     /// A status line on stderr, unless quiet.
     pub fn info(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{}{text}", self.tag());
+            eprintln!("{}{}", self.tag(), neutralise(text, false));
         }
     }
 
@@ -138,12 +178,13 @@ impl Printer {
     pub fn progress(&self, text: &str) {
         use std::io::IsTerminal as _;
         if !self.quiet && (self.verbose > 0 || std::io::stderr().is_terminal()) {
-            eprintln!("{}{text}", self.tag());
+            eprintln!("{}{}", self.tag(), neutralise(text, false));
         }
     }
 
     /// A warning on stderr, unless quiet.
     pub fn warn(&self, text: &str) {
+        let text = neutralise(text, false);
         if !self.quiet {
             if self.color_err {
                 eprintln!("{}{YELLOW}warning:{RESET} {text}", self.tag());
@@ -155,15 +196,36 @@ impl Printer {
 
     /// A question on stderr, with no newline (always: it waits for an answer).
     pub fn ask(&self, text: &str) {
-        eprint!("{text}");
+        eprint!("{}", neutralise(text, false));
         let _ = std::io::stderr().flush();
     }
 
     /// An error report on stderr (always).
     pub fn error(&self, text: &str) {
+        let text = neutralise(text, false);
         match text.strip_prefix("error:") {
             Some(rest) if self.color_err => eprint!("{RED}error:{RESET}{rest}"),
             _ => eprint!("{text}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralise;
+
+    #[test]
+    fn control_sequences_from_data_are_neutralised() {
+        assert_eq!(neutralise("plain\n\ttext", false), "plain\n\ttext");
+        assert_eq!(neutralise("a\x1b[2Jb\rc\x07", false), "a\\u{1b}[2Jb\\u{d}c\\u{7}");
+        // Colour sequences survive only where tkn-multi colours the stream.
+        assert_eq!(neutralise("\x1b[31mred\x1b[0m", true), "\x1b[31mred\x1b[0m");
+        assert_eq!(neutralise("\x1b[31mred", false), "\\u{1b}[31mred");
+        // Any other sequence is neutralised even then: a screen clear, a title, a cursor move.
+        assert_eq!(neutralise("\x1b[2J", true), "\\u{1b}[2J");
+        assert_eq!(neutralise("\x1b]0;owned\x07", true), "\\u{1b}]0;owned\\u{7}");
+        assert_eq!(neutralise("\x1b[", true), "\\u{1b}[");
+        assert_eq!(neutralise("\x1b", true), "\\u{1b}");
+        assert_eq!(neutralise("é\u{9b}2J", false), "é\\u{9b}2J");
     }
 }

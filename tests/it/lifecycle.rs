@@ -604,3 +604,87 @@ fn fleet_values_are_validated() {
         assert!(err.contains(why), "{extra}: {err}");
     }
 }
+
+/// Issue "Hardening": terminal control sequences in a fleet file (a config value, an unknown
+/// field, a bad name) reach neither stdout nor stderr raw, in a plan or in an error.
+#[test]
+fn control_sequences_in_files_never_reach_the_terminal() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("empty.yaml");
+    std::fs::write(&state, "formatVersion: \"1\"\n").unwrap();
+    let s = state.display().to_string();
+    // In YAML's double quotes: ESC [2J (clear the screen), ESC ]0;… BEL (set the title).
+    let clear = "\\e[2J\\e]0;owned\\a";
+    for (what, body) in [
+        (
+            "a config value",
+            format!(
+                "- name: team-a\n  version: v0.50.3\n  config:\n    feature-flags: {{enable-api-fields: \"{}\"}}\n",
+                clear
+            ),
+        ),
+        ("an unknown field", format!("- name: team-a\n  version: v0.50.3\n  \"x{}\": 1\n", clear)),
+        ("an instance name", format!("- name: \"team-{}\"\n  version: v0.50.3\n", clear)),
+    ] {
+        let fleet = tmp.path().join("fleet.yaml");
+        std::fs::write(
+            &fleet,
+            format!("apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n{body}"),
+        )
+        .unwrap();
+        let out = Command::cargo_bin("tkn-multi")
+            .unwrap()
+            .env("TKN_MULTI_RELEASE_DIR", &releases)
+            .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
+            .args([
+                "apply",
+                "-f",
+                &fleet.display().to_string(),
+                "--dry-run",
+                "--state",
+                &s,
+                "-v",
+                "--color",
+                "always",
+            ])
+            .output()
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        for (stream, text) in [("stdout", &stdout), ("stderr", &stderr)] {
+            // tkn-multi's own colours (`ESC [ … m`) only; no other escape, bell or carriage return.
+            let stripped = regex_lite_strip_sgr(text);
+            assert!(
+                !stripped.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{what}: raw control characters on {stream}: {text:?}"
+            );
+        }
+        // An error that quotes the value shows it escaped (a plan does not print values).
+        if out.status.code() != Some(0) {
+            assert!(stderr.contains("\\u{1b}[2J"), "{what}: shown escaped: {stderr}");
+        }
+    }
+}
+
+/// `text` without tkn-multi's colour sequences (`ESC [ digits;… m`).
+fn regex_lite_strip_sgr(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('\u{1b}') {
+        out.push_str(&rest[..i]);
+        let body = &rest[i + 1..];
+        let n = body.strip_prefix('[').map(|b| {
+            b.len() - b.trim_start_matches(|d: char| d.is_ascii_digit() || d == ';').len()
+        });
+        match n {
+            Some(n) if body[1 + n..].starts_with('m') => rest = &body[n + 2..],
+            _ => {
+                out.push('\u{1b}');
+                rest = body;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
