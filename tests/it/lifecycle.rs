@@ -688,3 +688,47 @@ fn regex_lite_strip_sgr(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// Issue "Hardening": the Flux tree goes through the same checked writer as `render
+/// --output-dir`: a symlink planted in the tree is refused with nothing written through it, and a
+/// cluster whose name would leave the tree is refused before anything is written.
+#[test]
+fn the_flux_tree_writes_only_inside_the_output_directory() {
+    let Some(releases) = release_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/fleet-two-clusters.yaml");
+    let render = |fleet: &str, out: &Path| {
+        run(
+            &releases,
+            &[
+                "render",
+                "-f",
+                fleet,
+                "--gitops",
+                "flux",
+                "--output-dir",
+                &out.display().to_string(),
+            ],
+        )
+    };
+    // A symlink where the tree's `flux/` directory goes.
+    let out = tmp.path().join("tree");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("flux")).unwrap();
+    let (code, _, err) = render(example, &out);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is a symlink or a file, and could lead outside --output-dir"), "{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written through it");
+    // A cluster named to climb out of the tree.
+    let text = std::fs::read_to_string(example).unwrap().replace("name: west", "name: ../../west");
+    let fleet = tmp.path().join("climb.yaml");
+    std::fs::write(&fleet, text).unwrap();
+    let fresh = tmp.path().join("fresh");
+    let (code, _, err) = render(&fleet.display().to_string(), &fresh);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("../../west"), "{err}");
+    assert!(!fresh.exists() || std::fs::read_dir(&fresh).unwrap().count() == 0, "nothing written");
+    assert!(!tmp.path().join("west").exists());
+}
