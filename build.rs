@@ -14,6 +14,16 @@ fn main() {
                 .collect()
         })
         .unwrap_or_default();
+    // The compatibility lab's evidence, as `evidence/<X>-on-<Y>.yaml`.
+    let evidence = dir.join("evidence");
+    println!("cargo::rerun-if-changed={}", evidence.display());
+    if let Ok(rd) = std::fs::read_dir(&evidence) {
+        names.extend(
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| Path::new(n).extension().is_some_and(|e| e == "yaml"))
+                .map(|n| format!("evidence/{n}")),
+        );
+    }
     names.sort();
     let mut out = String::from("&[\n");
     for n in &names {

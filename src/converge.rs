@@ -374,6 +374,8 @@ pub fn rollback_desired(forward: &Desired, before: &ClusterState) -> anyhow::Res
             update: UpdateShared::IfOlder,
             keep_on_uninstall: had_shared,
             downgrade: false,
+            // The shared layer stays where the forward run took it, accepted or not.
+            accept_broken_workloads: forward.policy.accept_broken_workloads,
         },
         image_registry: forward.image_registry.clone(),
         instances: before

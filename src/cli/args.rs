@@ -154,6 +154,10 @@ pub struct PolicyArgs {
     /// When the shared layer's version changes.
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = UpdateSharedArg::IfOlder)]
     pub update_shared: UpdateSharedArg,
+    /// Move the shared layer even to a version the compatibility lab's evidence shows breaking
+    /// an instance's workloads (`tkn-multi matrix check` names them)
+    #[arg(long)]
+    pub accept_broken_workloads: bool,
 }
 
 impl PolicyArgs {
@@ -169,6 +173,7 @@ impl PolicyArgs {
                 UpdateSharedArg::Never => UpdateShared::Never,
                 UpdateSharedArg::Always => UpdateShared::Always,
             },
+            accept_broken_workloads: self.accept_broken_workloads,
             ..SharedPolicy::default()
         }
     }

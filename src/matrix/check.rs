@@ -30,6 +30,11 @@ pub struct Request {
     pub current_shared: Option<TektonVersion>,
     /// Allow the new layer to be older than the current one (after an uninstall).
     pub allow_downgrade: bool,
+    /// The versions of the instances the current shared layer serves now: a pair the evidence
+    /// shows broken that already runs is reported, not refused.
+    pub running: Vec<TektonVersion>,
+    /// Accept pairs the evidence shows breaking workloads (`--accept-broken-workloads`).
+    pub accept_broken_workloads: bool,
 }
 
 /// The overall answer.
@@ -97,6 +102,9 @@ pub struct Finding {
     pub message: String,
     /// Where the fact comes from.
     pub source: String,
+    /// The compatibility lab's evidence files that show it (`evidence/<X>-on-<Y>.yaml`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 /// A storage step a shared change requires.
@@ -200,7 +208,7 @@ pub fn check(matrix: &Matrix, req: &Request) -> Result<SharedLayer, Error> {
         Some(cur) if *cur > newest && !req.allow_downgrade => cur.clone(),
         _ => newest,
     };
-    layer_for(matrix, &instances, &base, req.current_shared.as_ref())
+    layer_for(matrix, &instances, &base, req)
 }
 
 fn known(matrix: &Matrix) -> String {
@@ -236,8 +244,9 @@ fn layer_for(
     matrix: &Matrix,
     instances: &[TektonVersion],
     base: &TektonVersion,
-    current: Option<&TektonVersion>,
+    req: &Request,
 ) -> Result<SharedLayer, Error> {
+    let current = req.current_shared.as_ref();
     let base_rec = matrix.release(base).expect("checked by the caller");
     let mut problems = Vec::new();
     let mut findings = Vec::new();
@@ -317,12 +326,10 @@ fn layer_for(
     }
 
     for i in instances {
-        findings.extend(pair_findings(matrix, i, base, &crds));
+        findings.extend(pair_findings(matrix, i, base, &crds, req));
     }
     let verdicts = instance_verdicts(instances, &findings, &problems);
-    for f in findings.iter().filter(|f| f.verdict == Verdict::Incompatible) {
-        problems.push(format!("instance {}: {} [{}]", f.instance, f.message, f.rule));
-    }
+    problems.extend(findings.iter().filter(|f| f.verdict == Verdict::Incompatible).map(problem));
     let verdict = if problems.is_empty() {
         verdicts.iter().map(|v| v.verdict).max().unwrap_or(Verdict::Compatible)
     } else {
@@ -344,6 +351,20 @@ fn layer_for(
     } else {
         Err(Error::Incompatible { problems, layer: Box::new(layer) })
     }
+}
+
+/// The problem line of an incompatible finding; one from evidence cites it and says how to
+/// accept it.
+fn problem(f: &Finding) -> String {
+    let cited = if f.evidence.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (evidence: {}; accept it knowingly with --accept-broken-workloads)",
+            f.evidence.join(", ")
+        )
+    };
+    format!("instance {}: {} [{}]{cited}", f.instance, f.message, f.rule)
 }
 
 /// The newest minimum Kubernetes version among the base release and the instances.
@@ -412,6 +433,7 @@ fn legacy_crd(
                     crd.storage
                 ),
                 source: "cmd/webhook/main.go conversion map per version (docs/tekton-internals.md)".into(),
+                evidence: Vec::new(),
             });
         }
     }
@@ -424,9 +446,25 @@ fn pair_findings(
     i: &TektonVersion,
     base: &TektonVersion,
     crds: &BTreeMap<String, LayerCrd>,
+    req: &Request,
 ) -> Vec<Finding> {
     let rec = matrix.release(i).expect("checked by the caller");
     let mut out = Vec::new();
+    for r in matrix.rules.rules.iter().filter(|r| r.kind != RuleKind::Needs && r.applies(i, base)) {
+        let (verdict, message) = match r.kind {
+            RuleKind::Incompatible => (Verdict::Incompatible, r.message.clone()),
+            RuleKind::BreaksWorkloads => breakage(r, i, base, req),
+            _ => (Verdict::CompatibleWithWarnings, r.message.clone()),
+        };
+        out.push(Finding {
+            instance: i.clone(),
+            rule: r.id.clone(),
+            verdict,
+            message,
+            source: r.source.clone(),
+            evidence: r.evidence.clone(),
+        });
+    }
     let mut add = |rule: &str, verdict, message: String, source: &str| {
         out.push(Finding {
             instance: i.clone(),
@@ -434,16 +472,9 @@ fn pair_findings(
             verdict,
             message,
             source: source.into(),
+            evidence: Vec::new(),
         });
     };
-    for r in matrix.rules.rules.iter().filter(|r| r.kind != RuleKind::Needs && r.applies(i, base)) {
-        let verdict = if r.kind == RuleKind::Incompatible {
-            Verdict::Incompatible
-        } else {
-            Verdict::CompatibleWithWarnings
-        };
-        add(&r.id, verdict, r.message.clone(), &r.source);
-    }
     let alpha: Vec<String> =
         rec.controller_consumes.iter().filter(|a| a.is_alpha()).map(ToString::to_string).collect();
     if !alpha.is_empty() {
@@ -491,6 +522,29 @@ fn pair_findings(
         }
     }
     out
+}
+
+/// The verdict of a `breaks-workloads` rule for instance `i` on `base`: refused, unless the
+/// user accepts it or the pair already runs (the shared layer is `base` now and serves `i`).
+fn breakage(
+    r: &super::CuratedRule,
+    i: &TektonVersion,
+    base: &TektonVersion,
+    req: &Request,
+) -> (Verdict, String) {
+    if req.accept_broken_workloads {
+        (
+            Verdict::CompatibleWithWarnings,
+            format!("{} (accepted with --accept-broken-workloads)", r.message),
+        )
+    } else if req.current_shared.as_ref() == Some(base) && req.running.contains(i) {
+        (
+            Verdict::CompatibleWithWarnings,
+            format!("{} (already so: the shared layer is {base} now)", r.message),
+        )
+    } else {
+        (Verdict::Incompatible, r.message.clone())
+    }
 }
 
 /// The migration a change of `old` (in `cur`) to `new` (in `base`) requires, if any.

@@ -15,6 +15,7 @@
 pub mod check;
 pub mod derive;
 pub mod diff;
+pub mod evidence;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -227,6 +228,9 @@ pub enum RuleKind {
     Incompatible,
     /// Instances matching the rule also need `api` from the shared layer.
     Needs,
+    /// Tekton's own examples break on the pair (the compatibility lab's evidence, cited in
+    /// `evidence`): the planner refuses to move the shared layer there unless told to accept it.
+    BreaksWorkloads,
 }
 
 /// One curated rule.
@@ -249,6 +253,9 @@ pub struct CuratedRule {
     pub message: String,
     /// Where the fact comes from.
     pub source: String,
+    /// The evidence files (`evidence/<X>-on-<Y>.yaml`) that show it on real Tekton.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 impl CuratedRule {
@@ -276,6 +283,8 @@ pub struct Matrix {
     pub releases: BTreeMap<TektonVersion, ReleaseRecord>,
     /// Curated rules.
     pub rules: Rules,
+    /// The compatibility lab's evidence, by pair.
+    pub evidence: Vec<evidence::Evidence>,
 }
 
 /// A matrix file that cannot be used.
@@ -303,6 +312,14 @@ pub enum Error {
     /// No rules file.
     #[error("the compatibility matrix has no `rules.yaml`")]
     NoRules,
+    /// An evidence file whose name does not say its pair.
+    #[error("compatibility matrix file `{file}` holds the evidence of `{expected}`")]
+    Misnamed {
+        /// The file.
+        file: String,
+        /// The name its contents call for.
+        expected: String,
+    },
 }
 
 /// The matrix files built into the binary: (file name, contents).
@@ -315,9 +332,22 @@ impl Matrix {
     ) -> Result<Self, Error> {
         let mut releases = BTreeMap::new();
         let mut rules = None;
+        let mut found = Vec::new();
         for (name, text) in files {
             let invalid = |source| Error::Invalid { file: name.to_owned(), source };
-            if name == "rules.yaml" {
+            if let Some(base) = name.strip_prefix("evidence/") {
+                if std::path::Path::new(base).extension().is_none_or(|e| e != "yaml") {
+                    continue;
+                }
+                let e: evidence::Evidence = yaml::from_str(text).map_err(invalid)?;
+                if e.format_version != evidence::FORMAT_VERSION {
+                    return Err(Error::Format { file: name.to_owned(), found: e.format_version });
+                }
+                if e.file_name() != name {
+                    return Err(Error::Misnamed { file: name.to_owned(), expected: e.file_name() });
+                }
+                found.push(e);
+            } else if name == "rules.yaml" {
                 let r: Rules = yaml::from_str(text).map_err(invalid)?;
                 check_format(name, &r.format_version)?;
                 rules = Some(r);
@@ -329,7 +359,8 @@ impl Matrix {
                 releases.insert(r.version.clone(), r);
             }
         }
-        Ok(Self { releases, rules: rules.ok_or(Error::NoRules)? })
+        found.sort_by(|a, b| (&a.instance, &a.shared).cmp(&(&b.instance, &b.shared)));
+        Ok(Self { releases, rules: rules.ok_or(Error::NoRules)?, evidence: found })
     }
 
     /// The matrix built into the binary.

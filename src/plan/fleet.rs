@@ -115,6 +115,10 @@ pub struct SharedSection {
     /// safe.
     #[serde(default)]
     pub downgrade: bool,
+    /// Move the shared layer even to a version the compatibility lab's evidence shows breaking
+    /// an instance's workloads.
+    #[serde(default)]
+    pub accept_broken_workloads: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,6 +433,7 @@ fn shared_of(s: SharedSection) -> (SharedSpec, SharedPolicy) {
         update: s.update,
         keep_on_uninstall: s.keep_on_uninstall,
         downgrade: s.downgrade,
+        accept_broken_workloads: s.accept_broken_workloads,
     };
     (shared, policy)
 }

@@ -82,6 +82,10 @@ pub struct SharedPolicy {
     /// `--downgrade-shared`: lower the shared layer to what the remaining instances need.
     #[serde(default)]
     pub downgrade: bool,
+    /// `--accept-broken-workloads`: move the shared layer to a version the compatibility lab's
+    /// evidence shows breaking an instance's workloads.
+    #[serde(default)]
+    pub accept_broken_workloads: bool,
 }
 
 /// One desired instance.
@@ -599,6 +603,7 @@ pub fn wanted(
     let matrix = matrix.completed(releases.values());
     let shared_layer = choose_shared(desired, observed, &matrix, &mut notes)?;
     notes.extend(desired.instances.iter().filter_map(shared_only_config));
+    notes.extend(shared_cluster_tasks(desired, observed));
     // Tekton objects outlive the last instance: their CRDs, and the conversion webhook that
     // reads them, stay until they are gone.
     let remaining: Vec<String> = observed
@@ -620,6 +625,50 @@ pub fn wanted(
     let (wanted, target) =
         desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
     Ok(Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target })
+}
+
+/// `ClusterTasks` are cluster-scoped, so every instance that reads them (before v1.0) reads the
+/// same objects, and the API server ignores namespace selectors for them: the webhooks whose
+/// rules knative writes (from v0.44) admit every `ClusterTask` in the cluster; tkn-multi writes
+/// the rules of older ones without cluster-scoped kinds, so they admit none. Said once two or
+/// more instances read `ClusterTasks` and this plan adds one (docs/compat-matrix.md,
+/// "`ClusterTasks`").
+fn shared_cluster_tasks(desired: &Desired, observed: &ClusterState) -> Option<String> {
+    let readers: Vec<&DesiredInstance> =
+        desired.instances.iter().filter(|i| !i.version.at_least(1, 0, 0)).collect();
+    let joins = |i: &&DesiredInstance| {
+        !observed
+            .instances
+            .iter()
+            .any(|o| o.name == i.spec.name.as_str() && !o.version.at_least(1, 0, 0))
+    };
+    if readers.len() < 2 || !readers.iter().any(joins) {
+        return None;
+    }
+    let names = |is: &[&DesiredInstance]| {
+        is.iter().map(|i| format!("{} ({})", i.spec.name, i.version)).collect::<Vec<_>>().join(", ")
+    };
+    let admitting: Vec<&DesiredInstance> =
+        readers.iter().copied().filter(|i| i.version.at_least(0, 44, 0)).collect();
+    let admission = if admitting.is_empty() {
+        "no instance webhook admits them (tkn-multi leaves cluster-scoped kinds out of the rules \
+         it writes before v0.44)"
+            .to_owned()
+    } else {
+        let older = readers.len() > admitting.len();
+        format!(
+            "every ClusterTask is admitted by the webhooks of {} (knative writes their rules and \
+             namespace selectors do not apply to cluster-scoped objects){}",
+            names(&admitting),
+            if older { ", none by an older instance's webhook" } else { "" }
+        )
+    };
+    Some(format!(
+        "ClusterTasks are cluster-scoped: {} share one set of ClusterTask names (a second \
+         `kubectl create` of the same name is refused; a `taskRef` of kind ClusterTask reads the \
+         same object in every instance); {admission}",
+        names(&readers)
+    ))
 }
 
 /// From v1.12 an instance's controller sends no `CloudEvents`: the events controller, which runs
@@ -816,6 +865,12 @@ fn choose_shared(
         instances: versions,
         current_shared: current.clone(),
         allow_downgrade: policy.downgrade || policy.update == UpdateShared::Always,
+        running: if current.is_some() {
+            observed.instances.iter().map(|i| i.version.clone()).collect()
+        } else {
+            Vec::new()
+        },
+        accept_broken_workloads: policy.accept_broken_workloads,
     };
     let layer = match check::check(matrix, &req) {
         // A downgrade is only made when safe: otherwise the installed layer stays, and says why.

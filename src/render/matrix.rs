@@ -128,6 +128,13 @@ pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
             };
             let _ = writeln!(out, "    {level} [{}]: {}", f.rule, f.message);
             let _ = writeln!(out, "      source: {}", f.source);
+            if !f.evidence.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      evidence: compat-matrix/{}",
+                    f.evidence.join(", compat-matrix/")
+                );
+            }
         }
     }
     if !layer.migrations.is_empty() {

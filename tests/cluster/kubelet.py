@@ -125,7 +125,11 @@ def make_netns(name, veth, ip):
     sh("ip", "-n", name, "link", "set", "lo", "up")
     sh("ip", "-n", name, "addr", "add", f"{ip}/16", "dev", "eth0")
     sh("ip", "-n", name, "link", "set", "eth0", "up")
-    sh("ip", "-n", name, "route", "add", "default", "via", ARGS.gateway)
+    # Only the bridge's /16 (API server, webhooks, other pods) is reachable. Everything else, the
+    # cloud metadata address 169.254.169.254 that credential providers probe and the host's DNS
+    # server included, is `unreachable`: a connect fails at once with ENETUNREACH instead of
+    # waiting for a silent drop, and nothing leaves the cluster's namespace either way.
+    sh("ip", "-n", name, "route", "add", "unreachable", "default")
 
 
 def drop_netns(name, veth):

@@ -620,12 +620,11 @@ fn control_sequences_in_files_never_reach_the_terminal() {
         (
             "a config value",
             format!(
-                "- name: team-a\n  version: v0.50.3\n  config:\n    feature-flags: {{enable-api-fields: \"{}\"}}\n",
-                clear
+                "- name: team-a\n  version: v0.50.3\n  config:\n    feature-flags: {{enable-api-fields: \"{clear}\"}}\n"
             ),
         ),
-        ("an unknown field", format!("- name: team-a\n  version: v0.50.3\n  \"x{}\": 1\n", clear)),
-        ("an instance name", format!("- name: \"team-{}\"\n  version: v0.50.3\n", clear)),
+        ("an unknown field", format!("- name: team-a\n  version: v0.50.3\n  \"x{clear}\": 1\n")),
+        ("an instance name", format!("- name: \"team-{clear}\"\n  version: v0.50.3\n")),
     ] {
         let fleet = tmp.path().join("fleet.yaml");
         std::fs::write(

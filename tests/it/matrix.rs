@@ -8,6 +8,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use tkn_multi::cli::commands::matrix::generate_records;
 use tkn_multi::matrix::check::{CrdSource, Error, Request, Verdict, check};
+use tkn_multi::matrix::evidence::agreement;
 use tkn_multi::matrix::{EMBEDDED, Matrix};
 use tkn_multi::release::TektonVersion;
 
@@ -64,7 +65,23 @@ fn pairs_of_instances_over_all_releases() {
     for x in &versions {
         let alone = check(&m, &req(&[x])).unwrap().version;
         for y in &versions {
-            let layer = check(&m, &req(&[x, y])).unwrap_or_else(|e| panic!("{x}+{y}: {e}"));
+            // A pair the lab's evidence shows breaking workloads is refused for that reason
+            // alone; accepted, the layer is as for any other pair.
+            let breaks = m.rules.rules.iter().any(|r| {
+                r.kind == tkn_multi::matrix::RuleKind::BreaksWorkloads
+                    && (r.applies(x, x.max(y)) || r.applies(y, x.max(y)))
+            });
+            match check(&m, &req(&[x, y])) {
+                Err(Error::Incompatible { problems, .. }) if breaks => {
+                    assert!(
+                        problems.iter().all(|p| p.contains("(evidence: ")),
+                        "{x}+{y}: {problems:#?}"
+                    );
+                }
+                other => assert!(!breaks && other.is_ok(), "{x}+{y}: {other:?}"),
+            }
+            let accepted = Request { accept_broken_workloads: true, ..req(&[x, y]) };
+            let layer = check(&m, &accepted).unwrap_or_else(|e| panic!("{x}+{y}: {e}"));
             // Adding an instance never lowers the shared version; the layer is the newest instance.
             assert!(layer.version >= alone, "{x}+{y}");
             assert_eq!(layer.version, *x.max(y));
@@ -94,7 +111,8 @@ fn pairs_of_instances_over_all_releases() {
 #[test]
 fn legacy_crds_come_from_the_last_release_that_shipped_them() {
     let m = Matrix::embedded();
-    let layer = check(&m, &req(&[&v("v0.24.1"), &v("v1.9.0")])).unwrap();
+    let pair = Request { accept_broken_workloads: true, ..req(&[&v("v0.24.1"), &v("v1.9.0")]) };
+    let layer = check(&m, &pair).unwrap();
     let from =
         |name: &str| layer.crds.iter().find(|c| c.crd.name == name).map(|c| c.from.to_string());
     assert_eq!(from("conditions.tekton.dev").as_deref(), Some("v0.36.0"));
@@ -168,6 +186,7 @@ fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
         instances: vec![v("v0.48.0")],
         current_shared: Some(v("v2.0.0")),
         allow_downgrade: true,
+        ..Request::default()
     };
     let layer = check(&m, &r).unwrap();
     assert_eq!(layer.version, v("v0.48.0"));
@@ -182,6 +201,7 @@ fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
         instances: vec![v("v0.38.4")],
         current_shared: Some(v("v0.50.3")),
         allow_downgrade: true,
+        ..Request::default()
     };
     let Err(Error::Incompatible { problems, .. }) = check(&m, &r) else { panic!("must refuse") };
     assert!(problems.iter().any(|p| p
@@ -305,7 +325,9 @@ fn an_incompatible_check_exits_1_with_the_report() {
     // A matrix directory with the synthetic future release.
     let tmp = tempfile::tempdir().unwrap();
     for (n, t) in EMBEDDED {
-        std::fs::write(tmp.path().join(n), t).unwrap();
+        let path = tmp.path().join(n);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, t).unwrap();
     }
     let m = synthetic();
     std::fs::write(tmp.path().join("v2.0.0.yaml"), m.release(&v("v2.0.0")).unwrap().to_yaml())
@@ -383,5 +405,142 @@ fn diff_names_what_an_upgrade_changes() {
     assert_eq!(json["from"], "v1.9.0");
     assert!(
         json["config"].as_array().unwrap().iter().any(|c| c["key"] == "send-cloudevents-for-runs")
+    );
+}
+
+/// Issue "Compatibility lab": a pair the lab's evidence shows breaking workloads is refused,
+/// naming the rule and its evidence, unless accepted or already running.
+#[test]
+fn evidence_of_broken_workloads_refuses_the_move_unless_accepted() {
+    let m = Matrix::embedded();
+    let pair = req(&[&v("v0.24.1"), &v("v1.9.0")]);
+    let Err(Error::Incompatible { problems, layer }) = check(&m, &pair) else {
+        panic!("v0.24.1's skipped tasks cannot be written to a v1.9.0 layer")
+    };
+    let refusal = problems
+        .iter()
+        .find(|p| p.contains("[skipped-tasks-status-refused]"))
+        .unwrap_or_else(|| panic!("{problems:#?}"));
+    assert!(
+        refusal.starts_with("instance v0.24.1: PipelineRuns with skipped tasks never finish"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("(evidence: evidence/v0.24.1-on-v1.15.1.yaml; accept it knowingly with --accept-broken-workloads)"), "{refusal}");
+    let f = layer.findings.iter().find(|f| f.rule == "skipped-tasks-status-refused").unwrap();
+    assert_eq!(f.evidence, vec!["evidence/v0.24.1-on-v1.15.1.yaml".to_owned()]);
+    // The `conditions` wording the lab corrected.
+    let typed = layer.findings.iter().find(|f| f.rule == "typed-crd-schemas").unwrap();
+    assert!(
+        typed.message.contains("is refused when the client asks for strict field validation"),
+        "{}",
+        typed.message
+    );
+
+    // Accepted: a warning that says so.
+    let accepted = check(&m, &Request { accept_broken_workloads: true, ..pair.clone() }).unwrap();
+    let f = accepted.findings.iter().find(|f| f.rule == "skipped-tasks-status-refused").unwrap();
+    assert_eq!(f.verdict, Verdict::CompatibleWithWarnings);
+    assert!(f.message.ends_with("(accepted with --accept-broken-workloads)"), "{}", f.message);
+
+    // Already so: the layer is v1.9.0 and serves v0.24.1 now (a later upgrade of another
+    // instance must not be blocked by what was accepted before).
+    let running = Request {
+        current_shared: Some(v("v1.9.0")),
+        running: vec![v("v0.24.1"), v("v1.9.0")],
+        ..pair.clone()
+    };
+    let layer = check(&m, &running).unwrap();
+    let f = layer.findings.iter().find(|f| f.rule == "skipped-tasks-status-refused").unwrap();
+    assert!(f.message.ends_with("(already so: the shared layer is v1.9.0 now)"), "{}", f.message);
+    // A new v0.24.1 instance onto that layer is refused all the same.
+    let joining = Request { running: vec![v("v1.9.0")], ..running };
+    assert!(matches!(check(&m, &joining), Err(Error::Incompatible { .. })));
+
+    // v0.36.0 writes `reason`: not concerned.
+    let later = check(
+        &m,
+        &Request { accept_broken_workloads: true, ..req(&[&v("v0.36.0"), &v("v1.9.0")]) },
+    )
+    .unwrap();
+    assert!(!later.findings.iter().any(|f| f.rule == "skipped-tasks-status-refused"));
+    // The CLI says the same, citing the evidence file.
+    let out = tkn().args(["matrix", "check", "v0.24.1", "v1.9.0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "    error [skipped-tasks-status-refused]: PipelineRuns with skipped tasks never finish"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("      evidence: compat-matrix/evidence/v0.24.1-on-v1.15.1.yaml\n"),
+        "{text}"
+    );
+    let out = tkn()
+        .args(["matrix", "check", "v0.24.1", "v1.9.0", "--accept-broken-workloads"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A change to one embedded matrix file: `Some((name, new text))`, or `None` to keep it.
+type Edit<'a> = dyn Fn(&str, &str) -> Option<(String, String)> + 'a;
+
+/// The committed evidence and rules agree, and each kind of disagreement is caught.
+#[test]
+fn the_evidence_agrees_with_the_rules() {
+    let m = Matrix::embedded();
+    assert!(m.evidence.iter().any(|e| e.instance == v("v0.24.1") && e.shared == v("v1.15.1")));
+    assert_eq!(agreement(&m), Vec::<String>::new());
+    for ev in &m.evidence {
+        assert_eq!(ev.counts.examples, ev.counts.same + ev.counts.different, "{}", ev.file_name());
+        assert!(ev.command.starts_with("scripts/compat-lab --instance "), "{}", ev.file_name());
+    }
+
+    let with = |edit: &Edit<'_>| {
+        let files: Vec<(String, String)> = EMBEDDED
+            .iter()
+            .filter_map(|(n, t)| edit(n, t).or_else(|| Some(((*n).to_owned(), (*t).to_owned()))))
+            .collect();
+        agreement(&Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap())
+    };
+    let file = "evidence/v0.24.1-on-v1.15.1.yaml";
+    // A difference whose rule is taken away.
+    let found = with(&|n, t| {
+        (n == file).then(|| {
+            (n.to_owned(), t.replacen("rule: \"skipped-tasks-status-refused\"", "rule: null", 1))
+        })
+    });
+    assert!(found.iter().any(|d| d.contains("names no rule")), "{found:#?}");
+    // A rule that no longer cites the file.
+    let found = with(&|n, t| {
+        (n == "rules.yaml").then(|| {
+            let cited = "  evidence:\n  - evidence/v0.24.1-on-v1.15.1.yaml\n- id: pipeline-conditions-refused";
+            assert!(t.contains(cited));
+            (n.to_owned(), t.replacen(cited, "- id: pipeline-conditions-refused", 1))
+        })
+    });
+    assert!(
+        found.iter().any(|d| d.contains("rule `skipped-tasks-status-refused` does not cite it")),
+        "{found:#?}"
+    );
+    // A pair whose examples all behave the same, under a `breaks-workloads` rule.
+    let tally = "  succeeded: 3\n  failed: 0\n  never-finished: 0\n  refused: 0\n  no-run: 0\n";
+    let clean_file = format!(
+        "formatVersion: \"1\"\ninstance: v0.30.0\nshared: v1.15.1\n\
+         command: \"scripts/compat-lab --instance v0.30.0 --shared v1.15.1\"\nselection: \"three\"\n\
+         measured: \"2026-12-05\"\nseconds: 1\ncounts:\n  examples: 3\n  same: 3\n  different: 0\n\
+         baseline:\n{tally}onShared:\n{tally}differences: []\nlogAnomalies: []\n"
+    );
+    let mut files: Vec<(String, String)> =
+        EMBEDDED.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
+    files.push(("evidence/v0.30.0-on-v1.15.1.yaml".into(), clean_file));
+    let matrix = Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+    let found = agreement(&matrix.unwrap());
+    assert!(
+        found.iter().any(|d| d
+            .contains("every example behaves the same, yet rule `skipped-tasks-status-refused`")),
+        "{found:#?}"
     );
 }

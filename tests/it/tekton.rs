@@ -138,6 +138,11 @@ impl Kube {
     }
 
     /// Deletes every object of `kinds` in `ns` and waits until they are gone (90 s at most).
+    fn delete_cluster_task(&self, name: &str) {
+        let api = self.api("tekton.dev/v1beta1", "ClusterTask", None);
+        self.rt.block_on(api.delete(name, &DeleteParams::default())).unwrap();
+    }
+
     fn delete_all(&self, ns: &str, api_version: &str, kinds: &[&str]) {
         for kind in kinds {
             let api = self.api(api_version, kind, Some(ns));
@@ -193,6 +198,23 @@ fn pipelinerun(api_version: &str, ns: &str, name: &str, annotations: &Value) -> 
     .to_string()
 }
 
+/// A v1beta1 PipelineRun of two tasks, the second skipped by a `when` expression that is false.
+fn skipping_pipelinerun(ns: &str, name: &str) -> String {
+    let task = json!({"steps": [
+        {"name": "work", "image": "registry.invalid/busybox:1", "command": ["true"]}
+    ]});
+    json!({
+        "apiVersion": "tekton.dev/v1beta1", "kind": "PipelineRun",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"pipelineSpec": {"tasks": [
+            {"name": "runs", "taskSpec": task},
+            {"name": "skipped", "taskSpec": task,
+             "when": [{"input": "a", "operator": "in", "values": ["b"]}]}
+        ]}}
+    })
+    .to_string()
+}
+
 /// The names of the pod log files the kubelet has written so far.
 fn log_files(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir.join("logs/pods"))
@@ -240,6 +262,19 @@ fn live_processes(dir: &Path, ns: &str) -> Vec<(String, i32)> {
 
 /// The namespaces an admission webhook's log says it was asked about (knative logs
 /// `knative.dev/namespace` with every request it admits).
+/// The names of the objects an instance's webhook was asked about (knative logs each request's
+/// `knative.dev/name`).
+fn admitted_names(dir: &Path, control_plane: &str) -> BTreeSet<String> {
+    pod_logs(dir, control_plane, &BTreeSet::new())
+        .into_iter()
+        .filter(|(file, _)| file.contains("webhook"))
+        .filter_map(|(_, line)| {
+            let v: Value = serde_json::from_str(&line).ok()?;
+            v.get("knative.dev/name").and_then(Value::as_str).map(str::to_owned)
+        })
+        .collect()
+}
+
 fn admitted_namespaces(dir: &Path, control_plane: &str) -> BTreeSet<String> {
     pod_logs(dir, control_plane, &BTreeSet::new())
         .into_iter()
@@ -330,10 +365,86 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     let t1b = k.get("tekton.dev/v1beta1", "Task", &a, "hello").unwrap();
     assert_eq!(t1b["apiVersion"], "tekton.dev/v1beta1");
 
-    // 3. v1.15.1 in c.
-    run_ok(&path, &["install", "v1.15.1", "-n", &c]);
+    // 2b. ClusterTasks (docs/compat-matrix.md, "ClusterTasks"): one name for both instances, and
+    //     admitted by the webhook of the instance whose rules knative writes (v0.56.0), never by
+    //     v0.24.1's, whose rules tkn-multi writes without cluster-scoped kinds.
+    let ct_name = unique("ct");
+    let ct = json!({
+        "apiVersion": "tekton.dev/v1beta1", "kind": "ClusterTask",
+        "metadata": {"name": ct_name},
+        "spec": {"steps": [{"name": "s", "image": "registry.invalid/busybox:1", "command": ["true"]}]}
+    })
+    .to_string();
+    k.create(&ct).unwrap();
+    let again = k.create(&ct).expect_err("one name for the whole cluster");
+    assert!(again.contains("already exists"), "{again}");
+    let start = Instant::now();
+    while !admitted_names(&dir, &cp_b).contains(&ct_name) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "v0.56.0's webhook admitted the ClusterTask"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        !admitted_names(&dir, &cp_a).contains(&ct_name),
+        "v0.24.1's webhook was asked about it"
+    );
+    for (ns, api_version) in [(&a, "tekton.dev/v1beta1"), (&b, "tekton.dev/v1")] {
+        let tr = json!({
+            "apiVersion": api_version, "kind": "TaskRun",
+            "metadata": {"name": "by-cluster-task", "namespace": ns},
+            "spec": {"taskRef": {"name": ct_name, "kind": "ClusterTask"}}
+        });
+        k.create(&tr.to_string()).unwrap();
+        assert_eq!(
+            k.wait_run(api_version, "TaskRun", ns, "by-cluster-task").0,
+            "True",
+            "{ns} reads the same ClusterTask"
+        );
+    }
+    k.delete_cluster_task(&ct_name);
+
+    // 3. v1.15.1 in c would move the shared layer to v1.15.1, where the compatibility lab saw
+    //    v0.24.1's PipelineRuns with skipped tasks never finish: refused, naming the evidence,
+    //    and nothing changes. On the v0.56.0 layer such a run of a finishes.
+    k.create(&skipping_pipelinerun(&a, "skips-on-v0.56.0")).unwrap();
+    assert_eq!(k.wait_run("tekton.dev/v1beta1", "PipelineRun", &a, "skips-on-v0.56.0").0, "True");
+    let before = crate::cluster::observed(&path);
+    let (code, out, err) = tkn(&path, &["install", "v1.15.1", "-n", &c, "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("[skipped-tasks-status-refused] (evidence: evidence/v0.24.1-on-v1.15.1.yaml; accept it knowingly with --accept-broken-workloads)"), "{err}");
+    assert!(
+        err.contains("instance v0.24.1: PipelineRuns with skipped tasks never finish"),
+        "{err}"
+    );
+    assert_eq!(crate::cluster::observed(&path), before, "a refused install changes nothing");
+    //    Accepted knowingly, the layer moves, and the evidence holds on the real cluster: the
+    //    same PipelineRun in a never finishes, every status write refused.
+    let out = run_ok(&path, &["install", "v1.15.1", "-n", &c, "--accept-broken-workloads"]);
+    assert!(out.contains("(accepted with --accept-broken-workloads)"), "{out}");
     let shared = crate::cluster::observed(&path).shared.unwrap();
     assert_eq!(shared.version.to_string(), "v1.15.1");
+    k.create(&skipping_pipelinerun(&a, "skips-on-v1.15.1")).unwrap();
+    let start = Instant::now();
+    while !pod_logs(&dir, &cp_a, &BTreeSet::new()).iter().any(|(_, l)| {
+        l.contains("skips-on-v1.15.1")
+            && l.contains("status.skippedTasks[0].reason: Required value")
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no refused status write of skips-on-v1.15.1"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let stuck = k.get("tekton.dev/v1beta1", "PipelineRun", &a, "skips-on-v1.15.1").unwrap();
+    let finished = stuck["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["status"] != "Unknown");
+    assert!(!finished, "{}", stuck["status"]);
+    k.delete_all(&a, "tekton.dev/v1beta1", &["PipelineRun"]);
 
     // 4. Every instance reconciles its own namespace, and only its own.
     let runs = [

@@ -111,6 +111,10 @@ pub struct CheckArgs {
     /// Allow a layer older than `--current-shared` (after the newest instance is gone).
     #[arg(long, requires = "current_shared")]
     pub downgrade: bool,
+    /// Accept pairs the compatibility lab's evidence shows breaking workloads (reported as
+    /// warnings instead of refused).
+    #[arg(long)]
+    pub accept_broken_workloads: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = MatrixOutput::Text)]
     pub output: MatrixOutput,
@@ -127,11 +131,17 @@ pub struct CheckArgs {
 pub fn load_matrix(source: &MatrixSource) -> anyhow::Result<Matrix> {
     let Some(dir) = &source.matrix_dir else { return Ok(Matrix::embedded()) };
     let mut files = Vec::new();
-    for entry in fs_err::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        if Path::new(&name).extension().is_some_and(|e| e == "yaml") {
-            files.push((name, fs_err::read_to_string(&path)?));
+    // The records and rules, then the compatibility lab's evidence (`evidence/`, when present).
+    for (sub, prefix) in [(dir.clone(), ""), (dir.join("evidence"), "evidence/")] {
+        if !prefix.is_empty() && !sub.is_dir() {
+            continue;
+        }
+        for entry in fs_err::read_dir(&sub)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            if path.is_file() && Path::new(&name).extension().is_some_and(|e| e == "yaml") {
+                files.push((format!("{prefix}{name}"), fs_err::read_to_string(&path)?));
+            }
         }
     }
     Ok(Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
@@ -198,35 +208,60 @@ struct Report<'a> {
     problems: &'a [String],
 }
 
+/// `matrix generate`: the records of every release file, checked against the evidence and rules.
+fn generate(args: &GenerateArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let records = generate_records(&args.release_dir)?;
+    let mut drifted = Vec::new();
+    for r in &records {
+        let path = args.out.join(format!("{}.yaml", r.version));
+        let text = r.to_yaml();
+        if args.check {
+            if fs_err::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                drifted.push(path.display().to_string());
+            }
+        } else {
+            fs_err::create_dir_all(&args.out)?;
+            fs_err::write(&path, text)?;
+        }
+    }
+    if !drifted.is_empty() {
+        return Err(UserError(format!(
+            "the committed matrix differs from the release files: {}; run `tkn-multi matrix generate`",
+            drifted.join(", ")
+        ))
+        .into());
+    }
+    // The compatibility lab's evidence and the curated rules must agree (evidence wins:
+    // a rule it contradicts is corrected by hand, `rules.yaml` being curated).
+    // (A directory without rules.yaml holds records only: nothing to agree with.)
+    let written = if args.out.join("rules.yaml").is_file() {
+        load_matrix(&MatrixSource { matrix_dir: Some(args.out.clone()) })?
+    } else {
+        Matrix::embedded()
+    };
+    let disagreements = crate::matrix::evidence::agreement(&written);
+    if !disagreements.is_empty() {
+        return Err(UserError(format!(
+            "the evidence in {} and rules.yaml disagree:\n  - {}",
+            args.out.join("evidence").display(),
+            disagreements.join("\n  - ")
+        ))
+        .into());
+    }
+    let verb = if args.check { "checked" } else { "wrote" };
+    printer.info(&format!(
+        "{verb} {} records in {}; {} evidence files agree with rules.yaml",
+        records.len(),
+        args.out.display(),
+        written.evidence.len()
+    ));
+    Ok(ExitStatus::Success)
+}
+
 /// Runs a `matrix` command.
 pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match cmd {
-        MatrixCommand::Generate(args) => {
-            let records = generate_records(&args.release_dir)?;
-            let mut drifted = Vec::new();
-            for r in &records {
-                let path = args.out.join(format!("{}.yaml", r.version));
-                let text = r.to_yaml();
-                if args.check {
-                    if fs_err::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                        drifted.push(path.display().to_string());
-                    }
-                } else {
-                    fs_err::create_dir_all(&args.out)?;
-                    fs_err::write(&path, text)?;
-                }
-            }
-            if !drifted.is_empty() {
-                return Err(UserError(format!(
-                    "the committed matrix differs from the release files: {}; run `tkn-multi matrix generate`",
-                    drifted.join(", ")
-                ))
-                .into());
-            }
-            let verb = if args.check { "checked" } else { "wrote" };
-            printer.info(&format!("{verb} {} records in {}", records.len(), args.out.display()));
-            Ok(ExitStatus::Success)
-        }
+        MatrixCommand::Generate(args) => generate(&args, printer),
         MatrixCommand::Diff(args) => {
             if args.releases.release_file.is_some() {
                 return Err(UserError(
@@ -272,6 +307,8 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
                 instances: args.versions,
                 current_shared: args.current_shared,
                 allow_downgrade: args.downgrade,
+                running: Vec::new(),
+                accept_broken_workloads: args.accept_broken_workloads,
             };
             match check::check(&matrix, &req) {
                 Ok(layer) => {
