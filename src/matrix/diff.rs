@@ -63,6 +63,14 @@ pub struct CrdChange {
     /// Schema fields (JSON paths under `spec`/`status`) removed, per version served by both.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub fields_removed: BTreeMap<String, Vec<String>>,
+    /// Fields that become required, per version served by both and typed in both: a write
+    /// that leaves one out is refused (`Required value`). Only fields of objects the old schema
+    /// already had: a new optional object's own required fields bind no old writer.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub required_added: BTreeMap<String, Vec<String>>,
+    /// Fields that are no longer required, per version served by both and typed in both.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub required_removed: BTreeMap<String, Vec<String>>,
     /// The CRD is gone from the target (its objects remain readable only while a shared layer
     /// keeps it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -180,33 +188,45 @@ fn kinds(r: &Release) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every property path of a schema (`spec.steps[].name`), from its `properties` and `items`.
-fn fields(schema: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+/// Every property path of a schema (`spec.steps[].name`), from its `properties` and `items`,
+/// and the paths its `required` lists name.
+fn fields(
+    schema: &Value,
+    prefix: &str,
+    out: &mut BTreeSet<String>,
+    required: &mut BTreeSet<String>,
+) {
+    let path = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+    for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        required.extend(r.as_str().map(path));
+    }
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {
         for (k, v) in props {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-            out.insert(path.clone());
-            fields(v, &path, out);
+            out.insert(path(k));
+            fields(v, &path(k), out, required);
         }
     }
     if let Some(items) = schema.get("items") {
-        fields(items, &format!("{prefix}[]"), out);
+        fields(items, &format!("{prefix}[]"), out, required);
     }
 }
 
-fn versions(crd: &Object) -> BTreeMap<String, (bool, bool, BTreeSet<String>)> {
+/// Per version: served, storage, its schema's field paths and required paths.
+type Versions = BTreeMap<String, (bool, bool, BTreeSet<String>, BTreeSet<String>)>;
+
+fn versions(crd: &Object) -> Versions {
     crd.pointer("/spec/versions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|v| {
             let name = v.get("name")?.as_str()?.to_owned();
-            let mut f = BTreeSet::new();
+            let (mut f, mut r) = (BTreeSet::new(), BTreeSet::new());
             if let Some(s) = v.pointer("/schema/openAPIV3Schema") {
-                fields(s, "", &mut f);
+                fields(s, "", &mut f, &mut r);
             }
             let flag = |k: &str| v.get(k).and_then(Value::as_bool) == Some(true);
-            Some((name, (flag("served"), flag("storage"), f)))
+            Some((name, (flag("served"), flag("storage"), f, r)))
         })
         .collect()
 }
@@ -222,6 +242,8 @@ fn crds(from: &Release, to: &Release) -> Vec<CrdChange> {
             served,
             storage,
             fields_removed: BTreeMap::new(),
+            required_added: BTreeMap::new(),
+            required_removed: BTreeMap::new(),
             removed: false,
             added: false,
         };
@@ -230,11 +252,14 @@ fn crds(from: &Release, to: &Release) -> Vec<CrdChange> {
             (None, Some(_)) => out.push(CrdChange { added: true, ..empty(None, None) }),
             (Some(before), Some(after)) => {
                 let (vx, vy) = (versions(before), versions(after));
-                let served = |v: &BTreeMap<String, (bool, bool, BTreeSet<String>)>| -> Vec<String> {
-                    v.iter().filter(|(_, (s, _, _))| *s).map(|(n, _)| n.clone()).collect()
+                let served = |v: &Versions| -> Vec<String> {
+                    v.iter().filter(|(_, (s, ..))| *s).map(|(n, _)| n.clone()).collect()
                 };
-                let storage = |v: &BTreeMap<String, (bool, bool, BTreeSet<String>)>| {
-                    v.iter().find(|(_, (_, st, _))| *st).map(|(n, _)| n.clone()).unwrap_or_default()
+                let storage = |v: &Versions| {
+                    v.iter()
+                        .find(|(_, (_, st, ..))| *st)
+                        .map(|(n, _)| n.clone())
+                        .unwrap_or_default()
                 };
                 let mut c = empty(None, None);
                 if served(&vx) != served(&vy) {
@@ -243,12 +268,29 @@ fn crds(from: &Release, to: &Release) -> Vec<CrdChange> {
                 if storage(&vx) != storage(&vy) {
                     c.storage = Some((storage(&vx), storage(&vy)));
                 }
-                for (v, (_, _, fx)) in &vx {
+                for (v, (_, _, fx, rx)) in &vx {
                     // A version without a schema (before v0.70) accepts anything: nothing removed.
-                    if let Some((_, _, fy)) = vy.get(v)
+                    if let Some((_, _, fy, ry)) = vy.get(v)
                         && !fx.is_empty()
                         && !fy.is_empty()
                     {
+                        // The object a required field belongs to (`spec.steps[].name` → `spec.steps`).
+                        let parent = |p: &String| {
+                            p.rsplit_once('.').map(|(a, _)| a.trim_end_matches("[]").to_owned())
+                        };
+                        let tighter: Vec<String> = ry
+                            .difference(rx)
+                            .filter(|p| parent(p).is_none_or(|a| fx.contains(&a)))
+                            .cloned()
+                            .collect();
+                        if !tighter.is_empty() {
+                            c.required_added.insert(v.clone(), tighter);
+                        }
+                        let looser: Vec<String> =
+                            rx.difference(ry).filter(|p| fy.contains(*p)).cloned().collect();
+                        if !looser.is_empty() {
+                            c.required_removed.insert(v.clone(), looser);
+                        }
                         let gone: Vec<String> = fx
                             .difference(fy)
                             // A removed object's children are implied by it.

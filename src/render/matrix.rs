@@ -203,6 +203,12 @@ pub fn diff_text(d: &crate::matrix::diff::Diff) -> String {
             for (v, fields) in &c.fields_removed {
                 crds.push(format!("~ {} {v}: fields removed: {}", c.name, fields.join(", ")));
             }
+            for (v, fields) in &c.required_added {
+                crds.push(format!("~ {} {v}: now required: {}", c.name, fields.join(", ")));
+            }
+            for (v, fields) in &c.required_removed {
+                crds.push(format!("~ {} {v}: no longer required: {}", c.name, fields.join(", ")));
+            }
         }
     }
     section("CRDs", crds);

@@ -377,9 +377,43 @@ fn diff_names_what_an_upgrade_changes() {
         "{:?}",
         d.rbac
     );
+    // Same CRD versions and fields; one field is no longer required (v1.14.1's Task v1beta1
+    // `stepTemplate`), and no new required field binds an object the old schema had.
+    assert!(d.kinds_removed.is_empty());
+    assert_eq!(d.crds.len(), 1, "{:?}", d.crds);
+    let tasks = &d.crds[0];
+    assert_eq!(tasks.name, "tasks.tekton.dev");
+    assert!(tasks.fields_removed.is_empty() && tasks.required_added.is_empty());
+    assert_eq!(tasks.required_removed["v1beta1"], ["spec.stepTemplate.name"]);
+    let text = tkn_multi::render::matrix::diff_text(&d);
     assert!(
-        d.kinds_removed.is_empty() && d.crds.is_empty(),
-        "same CRD versions and fields: {:?}",
+        text.contains("~ tasks.tekton.dev v1beta1: no longer required: spec.stepTemplate.name"),
+        "{text}"
+    );
+    // A field that becomes required: the typed schema of a made-up release requires
+    // `status.skippedTasks[].reason`'s sibling `whenExpressions` (the check is the same one).
+    let mut stricter = load("v1.15.1");
+    for o in &mut stricter.objects {
+        if o.kind() == "CustomResourceDefinition" && o.name() == "pipelineruns.tekton.dev" {
+            for n in 0..2 {
+                let at = format!(
+                    "/spec/versions/{n}/schema/openAPIV3Schema/properties/status/properties/skippedTasks/items/required"
+                );
+                if let Some(serde_json::Value::Array(req)) = o.pointer_mut(&at) {
+                    req.push("whenExpressions".into());
+                }
+            }
+        }
+    }
+    let d = diff(&load("v1.15.1"), &stricter);
+    let prs = d.crds.iter().find(|c| c.name == "pipelineruns.tekton.dev");
+    assert!(
+        prs.is_some_and(|c| c
+            .required_added
+            .values()
+            .flatten()
+            .any(|p| p.ends_with("skippedTasks[].whenExpressions"))),
+        "{:?}",
         d.crds
     );
     let d = diff(&load("v0.64.0"), &load("v1.2.0"));
