@@ -14,9 +14,6 @@ use super::check::{self, Request};
 use super::{Matrix, RuleKind};
 use crate::release::TektonVersion;
 
-/// Layout version of evidence files.
-pub const FORMAT_VERSION: &str = "1";
-
 /// Outcome counts of one run of the examples.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -83,7 +80,7 @@ pub struct LogAnomaly {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Evidence {
-    /// Layout version.
+    /// Layout version (the matrix's, [`super::FORMAT_VERSION`]).
     pub format_version: String,
     /// The instance's version X.
     pub instance: TektonVersion,
@@ -126,15 +123,6 @@ impl Evidence {
             .iter()
             .filter_map(|d| d.rule.as_deref())
             .chain(self.log_anomalies.iter().filter_map(|a| a.rule.as_deref()))
-    }
-
-    /// The examples a rule explains (for messages).
-    pub fn examples_of(&self, rule: &str) -> Vec<&str> {
-        self.differences
-            .iter()
-            .filter(|d| d.rule.as_deref() == Some(rule))
-            .map(|d| d.example.as_str())
-            .collect()
     }
 }
 

@@ -340,9 +340,7 @@ impl Matrix {
                     continue;
                 }
                 let e: evidence::Evidence = yaml::from_str(text).map_err(invalid)?;
-                if e.format_version != evidence::FORMAT_VERSION {
-                    return Err(Error::Format { file: name.to_owned(), found: e.format_version });
-                }
+                check_format(name, &e.format_version)?;
                 if e.file_name() != name {
                     return Err(Error::Misnamed { file: name.to_owned(), expected: e.file_name() });
                 }
