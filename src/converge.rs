@@ -425,7 +425,8 @@ async fn roll_back<C: Cluster, R: ReleaseSource>(
 /// The live cluster: kubectl's connection conventions, the cluster lock, observation and the
 /// apply engine.
 pub struct Live {
-    client: kube::Client,
+    /// The client, with the kinds discovered once for observation and execution alike.
+    apis: crate::cluster::Apis,
     lock_timeout: Duration,
     lock: Option<crate::cluster::lock::Held>,
 }
@@ -445,7 +446,7 @@ impl Live {
 
     /// The cluster `client` reaches.
     pub fn from_client(client: kube::Client, lock_timeout: Duration) -> Self {
-        Live { client, lock_timeout, lock: None }
+        Live { apis: crate::cluster::Apis::new(client), lock_timeout, lock: None }
     }
 }
 
@@ -458,7 +459,8 @@ impl Cluster for Live {
         if self.lock.is_none() {
             let identity = crate::cluster::lock::identity();
             let held =
-                crate::cluster::lock::acquire(&self.client, &identity, self.lock_timeout).await?;
+                crate::cluster::lock::acquire(self.apis.client(), &identity, self.lock_timeout)
+                    .await?;
             self.lock = Some(held);
         }
         Ok(())
@@ -472,7 +474,7 @@ impl Cluster for Live {
     }
 
     async fn observe(&self) -> anyhow::Result<ClusterState> {
-        crate::cluster::observe(&self.client).await
+        crate::cluster::observe(&self.apis).await
     }
 
     async fn execute(
@@ -486,7 +488,7 @@ impl Cluster for Live {
             guard: self.lock.as_ref().map(crate::cluster::lock::Held::guard),
             ..opts.clone()
         };
-        apply::execute(&self.client, plan, &opts, printer).await
+        apply::execute(&self.apis, plan, &opts, printer).await
     }
 }
 

@@ -25,7 +25,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use kube::Client;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
@@ -134,7 +133,7 @@ struct Run<'a> {
 
 /// Executes `plan`: ownership check, then every step once its dependencies are done.
 pub async fn execute(
-    client: &Client,
+    apis: &Apis,
     plan: &Plan,
     opts: &Options,
     printer: &Printer,
@@ -152,7 +151,7 @@ pub async fn execute(
         })
         .collect();
     let run = Run {
-        apis: Apis::new(client.clone()),
+        apis: apis.clone(),
         plan,
         opts,
         deadline: Instant::now() + opts.timeout,
@@ -509,7 +508,7 @@ async fn wait_conversions(apis: &Apis, namespace: &str, deadline: Instant) -> an
         // steps update the CRDs. The API server words an unreachable one as
         // `conversion webhook for … failed: Post "https://…": <transport error>`.
         let failures: Vec<String> =
-            crate::cluster::conversion_failures(apis.client(), None, Some(namespace))
+            crate::cluster::conversion_failures(apis, None, Some(namespace))
                 .await?
                 .into_iter()
                 .filter(|f| f.contains("Post \"https://"))

@@ -201,19 +201,19 @@ pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> 
 async fn list_metadata(
     api: &Api<DynamicObject>,
 ) -> anyhow::Result<BTreeMap<(Option<String>, String), ObjectMeta>> {
-    let mut out = BTreeMap::new();
-    let mut token: Option<String> = None;
-    loop {
-        let params =
-            ListParams { limit: Some(500), continue_token: token.clone(), ..ListParams::default() };
-        let page = api.list_metadata(&params).await?;
-        for o in page.items {
-            let key = (o.metadata.namespace.clone(), o.metadata.name.clone().unwrap_or_default());
-            out.insert(key, o.metadata);
-        }
-        token = page.metadata.continue_.filter(|t| !t.is_empty());
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    let items =
+        crate::cluster::list_all(
+            &ListParams::default(),
+            |p| async move { api.list_metadata(&p).await },
+        )
+        .await?;
+    Ok(items
+        .into_iter()
+        .map(|o| {
+            (
+                (o.metadata.namespace.clone(), o.metadata.name.clone().unwrap_or_default()),
+                o.metadata,
+            )
+        })
+        .collect())
 }

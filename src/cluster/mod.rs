@@ -99,15 +99,17 @@ async fn config(target: &Connection) -> anyhow::Result<Config> {
     Ok(Config::from_custom_kubeconfig(kc, &options).await?)
 }
 
-/// (group, version, kind).
-type GvkKey = (String, String, String);
+/// (group, version).
+type GvKey = (String, String);
 
-/// Resolves kinds to APIs, running discovery once per kind for the whole run: discovery is a
-/// round-trip to the API server, and one plan touches the same dozen kinds a hundred times.
+/// Resolves kinds to APIs, running discovery once per group and version for the whole run:
+/// discovery is a round-trip to the API server, and one plan touches the same dozen kinds (in
+/// half as many group versions) a hundred times. A kind its group version did not serve when it
+/// was discovered (a CRD the run has just created) discovers that group version again.
 #[derive(Clone)]
 pub struct Apis {
     client: Client,
-    resources: Arc<Mutex<HashMap<GvkKey, ApiResource>>>,
+    resources: Arc<Mutex<HashMap<GvKey, Vec<ApiResource>>>>,
 }
 
 impl Apis {
@@ -121,6 +123,11 @@ impl Apis {
         &self.client
     }
 
+    fn cached(&self, key: &GvKey, kind: &str) -> Option<ApiResource> {
+        let resources = self.resources.lock().expect("the cache lock is never poisoned");
+        resources.get(key)?.iter().find(|ar| ar.kind == kind).cloned()
+    }
+
     /// An API for `gvk` in `namespace`, or cluster-wide (namespaced kinds then list across all
     /// namespaces).
     pub async fn api(
@@ -128,23 +135,23 @@ impl Apis {
         gvk: &GroupVersionKind,
         namespace: Option<&str>,
     ) -> anyhow::Result<Api<DynamicObject>> {
-        let key = (gvk.group.clone(), gvk.version.clone(), gvk.kind.clone());
-        let cached =
-            self.resources.lock().expect("the cache lock is never poisoned").get(&key).cloned();
-        let ar = if let Some(ar) = cached {
+        let key = (gvk.group.clone(), gvk.version.clone());
+        let ar = if let Some(ar) = self.cached(&key, &gvk.kind) {
             ar
         } else {
-            let (ar, _) = discovery::pinned_kind(&self.client, gvk).await.with_context(|| {
+            let unserved = || {
                 format!(
                     "cannot discover `{}/{}` `{}` (the API server is unreachable or does not serve it)",
                     gvk.group, gvk.version, gvk.kind
                 )
-            })?;
-            self.resources
-                .lock()
-                .expect("the cache lock is never poisoned")
-                .insert(key, ar.clone());
-            ar
+            };
+            let gv = kube::core::GroupVersion::gv(&gvk.group, &gvk.version);
+            let group = discovery::pinned_group(&self.client, &gv).await.with_context(unserved)?;
+            let served: Vec<ApiResource> =
+                group.versioned_resources(&gvk.version).into_iter().map(|(ar, _)| ar).collect();
+            let found = served.iter().find(|ar| ar.kind == gvk.kind).cloned();
+            self.resources.lock().expect("the cache lock is never poisoned").insert(key, served);
+            found.with_context(unserved)?
         };
         Ok(match namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
@@ -176,9 +183,42 @@ fn annotation<'a>(o: &'a DynamicObject, key: &str) -> Option<&'a str> {
     o.metadata.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
-/// Reads the cluster into a [`ClusterState`].
-pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
-    let apis = Apis::new(client.clone());
+/// Every item `page` lists, page by page (500 at a time, as kubectl pages): `page` gets the
+/// parameters of each page (the continue token of the one before).
+///
+/// # Errors
+/// The API refused a page (a continue token that expired is refused with 410 Gone).
+pub async fn list_all<T, F, Fut>(params: &ListParams, mut page: F) -> Result<Vec<T>, kube::Error>
+where
+    T: Clone,
+    F: FnMut(ListParams) -> Fut,
+    Fut: std::future::Future<Output = Result<kube::core::ObjectList<T>, kube::Error>>,
+{
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let params = ListParams {
+            limit: Some(params.limit.unwrap_or(PAGE)),
+            continue_token: token.clone(),
+            ..params.clone()
+        };
+        let list = page(params).await?;
+        out.extend(list.items);
+        token = list.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Objects per page of a list.
+pub const PAGE: u32 = 500;
+
+/// Reads the cluster into a [`ClusterState`], in a number of requests that grows with the kinds
+/// tkn-multi manages and the namespaces of its webhooks, not with the objects: one (paginated)
+/// list per kind, a get per webhook Secret, one list of one object per CRD for its count.
+pub async fn observe(apis: &Apis) -> anyhow::Result<ClusterState> {
+    let client = apis.client();
     let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
     let mut state = ClusterState::empty();
     let mut shared_webhook = None;
@@ -190,11 +230,13 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
         }
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let api = apis.api(&gvk, None).await?;
-        let list = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .with_context(|| format!("cannot list {kind}s"))?;
-        for o in list.items {
+        let items = list_all(&ListParams::default().labels(&selector), |p| {
+            let api = api.clone();
+            async move { api.list(&p).await }
+        })
+        .await
+        .with_context(|| format!("cannot list {kind}s"))?;
+        for o in items {
             if *kind == "Deployment"
                 && o.metadata.name.as_deref() == Some("tekton-pipelines-webhook")
             {
@@ -226,11 +268,11 @@ pub async fn observe(client: &Client) -> anyhow::Result<ClusterState> {
             state.objects.push(observed_object(kind, namespace, name, owner, &o));
         }
     }
-    state.objects.extend(observe_webhook_secrets(&apis, &webhook_namespaces).await?);
+    state.objects.extend(observe_webhook_secrets(apis, &webhook_namespaces).await?);
     if let Some((version, namespace)) = shared_webhook {
         let mut observed = Vec::new();
         for crd in &crds {
-            observed.push(observe_crd(&apis, crd).await?);
+            observed.push(observe_crd(apis, crd).await?);
         }
         state.shared = Some(ObservedShared {
             version: version
@@ -362,11 +404,10 @@ async fn observe_crd(apis: &Apis, crd: &DynamicObject) -> anyhow::Result<Observe
 /// is served from the API server's watch cache, which holds objects converted when they were
 /// written, and succeeds with the webhook dead (seen on the real cluster).
 pub async fn conversion_failures(
-    client: &Client,
+    apis: &Apis,
     namespace: Option<&str>,
     service_namespace: Option<&str>,
 ) -> anyhow::Result<Vec<String>> {
-    let apis = Apis::new(client.clone());
     let crds = apis
         .api(&GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"), None)
         .await?

@@ -7,6 +7,7 @@
 //! - `plan`: the planner on the in-memory fake cluster (Sequence 1 snapshots, random sequences,
 //!   the ordering-rule table).
 //! - `matrix`: the compatibility matrix against the real releases.
+//! - `observe`: observation on a fake API server that counts requests.
 //! - `intake`: the untrusted-release layer on mutated real releases; releases no build knows.
 //! - `lifecycle`: the changing commands with `--dry-run` and `--state`, as a user runs them.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
@@ -37,6 +38,7 @@ mod intake;
 mod layers;
 mod lifecycle;
 mod matrix;
+mod observe;
 mod operator;
 mod plan;
 mod releases;

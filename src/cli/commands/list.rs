@@ -33,7 +33,7 @@ pub async fn run(args: ListArgs, _env: &Env, printer: &Printer) -> anyhow::Resul
         return fleet(&args, file, printer).await;
     }
     let client = crate::cluster::connect(&args.kube.connection()).await?;
-    let state = crate::cluster::observe(&client).await?;
+    let state = crate::cluster::observe(&crate::cluster::Apis::new(client)).await?;
     let text = match args.output {
         PlanOutput::Yaml => crate::yaml::to_string(&state)?,
         PlanOutput::Json => serde_json::to_string_pretty(&state)? + "\n",
@@ -53,7 +53,7 @@ async fn fleet(
     let clusters = super::fleet_clusters(file, &args.kube)?;
     let states = futures::future::join_all(clusters.iter().map(|(_, c)| async move {
         let client = crate::cluster::connect(c).await?;
-        crate::cluster::observe(&client).await
+        crate::cluster::observe(&crate::cluster::Apis::new(client)).await
     }))
     .await;
     let failed = states.iter().filter(|s| s.is_err()).count();

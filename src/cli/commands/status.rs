@@ -49,7 +49,8 @@ pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Res
 
 /// The instance's report on one cluster; `None` when it is not installed there.
 async fn report(client: &kube::Client, instance: &InstanceName) -> anyhow::Result<Option<Report>> {
-    let state = crate::cluster::observe(client).await?;
+    let apis = crate::cluster::Apis::new(client.clone());
+    let state = crate::cluster::observe(&apis).await?;
     let Some(inst) = state.instance(instance.as_str()) else { return Ok(None) };
     let mut components = Vec::new();
     for o in state.objects.iter().filter(|o| o.object.kind == "Deployment") {
@@ -61,7 +62,7 @@ async fn report(client: &kube::Client, instance: &InstanceName) -> anyhow::Resul
     }
     let recent_warnings =
         crate::cluster::recent_warnings(client, &inst.control_plane_namespace, 10).await?;
-    let problems = crate::cluster::conversion_failures(client, Some(&inst.namespace), None).await?;
+    let problems = crate::cluster::conversion_failures(&apis, Some(&inst.namespace), None).await?;
     Ok(Some(Report {
         instance: inst.name.clone(),
         version: inst.version.to_string(),
