@@ -1,33 +1,21 @@
 //! tkn-multi: several coexisting Tekton Pipelines instances in one Kubernetes cluster.
 //!
-//! The pipeline, one module per stage (see `docs/architecture.md`):
-//! release bytes → [`release`] (typed `Release`) → [`split`] (shared part + rewritten instance
-//! part) → [`matrix`] (which shared version serves the instances) → [`plan`] (a DAG of steps) →
-//! [`render`] (YAML, file trees, plans, reports) or [`apply`] (the steps on a cluster).
-//! [`converge`] is the one driver of every changing command (observe → plan → consent → execute
-//! → roll back); [`cli`] is the shell around it; [`printer`] is the only thing that writes to the
-//! terminal.
-//!
-//! Pure modules (`scripts/lint-layers` checks them): `release::{model, parse, capabilities}`,
-//! `split`, `matrix`, `plan`, `render`, `names`, `managed`, `fault`, `yaml`,
-//! `apply::{conditions, schedule}`. I/O modules: `release::{fetch, bundle}`, `cluster`, `apply`,
-//! `converge`, `cli`, `printer`.
+//! This crate is the **shell**: the I/O around the functional core, [`tkn_multi_core`], whose
+//! modules it re-exports under the same names (`tkn_multi::plan` is `tkn_multi_core::plan`).
+//! [`release`] adds obtaining release bytes (`fetch`, `bundle`); [`cluster`] connects and
+//! observes; [`apply`] executes plans; [`converge`] is the one driver of every changing command
+//! (observe → plan → consent → execute → roll back); [`operator`] adds the `TektonFleet` CRD and
+//! its controller; [`tls`] makes keys and reads the clock; [`cli`] is the shell around it all;
+//! [`printer`] is the only thing that writes to the terminal. See `docs/architecture.md`.
+
+pub use tkn_multi_core::{fault, intake, managed, matrix, names, plan, render, split, yaml};
 
 pub mod apply;
 pub mod cli;
 pub mod cluster;
 pub mod converge;
-pub mod fault;
-pub mod intake;
-pub mod managed;
-pub mod matrix;
-pub mod names;
 pub mod operator;
-pub mod plan;
 pub mod printer;
 pub mod release;
-pub mod render;
-pub mod split;
 pub mod timings;
 pub mod tls;
-pub mod yaml;

@@ -9,8 +9,8 @@ use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::plan::NewCa;
 use crate::tls;
+use crate::tls::NewCa;
 
 /// Reads the string data of Secret `name` (empty when it is missing).
 pub async fn read(

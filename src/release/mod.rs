@@ -1,13 +1,8 @@
-//! Tekton releases: the typed model, parsing, per-version facts, and (I/O) obtaining the bytes.
-//!
-//! `model`, `parse` and `capabilities` are **pure**; `fetch` and `bundle` do **I/O** (files, HTTP,
-//! archives) and hand bytes to `parse`.
+//! Tekton releases: the typed model, parsing and per-version facts (the core's, re-exported), and
+//! obtaining the bytes (**I/O**: files, HTTP, archives), which `fetch` and `bundle` hand to
+//! [`crate::intake`].
 
-pub mod admission;
 pub mod bundle;
-pub mod capabilities;
 pub mod fetch;
-pub mod model;
-pub mod parse;
 
-pub use model::{Object, ObjectRef, Release, TektonVersion};
+pub use tkn_multi_core::release::*;

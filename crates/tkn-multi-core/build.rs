@@ -1,11 +1,11 @@
-//! Embeds every file of `compat-matrix/` into the binary (as `(file name, contents)` pairs), so the
+//! Embeds every file of the repository's `compat-matrix/` into the binary (as `(file name, contents)` pairs), so the
 //! matrix works offline and `--matrix-dir` can override it.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat-matrix");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat-matrix");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .map(|rd| {

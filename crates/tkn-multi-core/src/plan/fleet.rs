@@ -675,7 +675,7 @@ mod tests {
 
     #[test]
     fn the_two_cluster_example_places_by_selector_and_name_with_overrides_where_they_match() {
-        let text = include_str!("../../docs/examples/fleet-two-clusters.yaml");
+        let text = include_str!("../../../../docs/examples/fleet-two-clusters.yaml");
         let m = clusters(text);
         assert_eq!(m.len(), 2);
         let (east, west) = (on(&m, "east"), on(&m, "west"));

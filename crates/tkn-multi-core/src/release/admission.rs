@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::model::TektonVersion;
 
 /// The generated table, built into the binary.
-pub const TABLE: &str = include_str!("../../compat-matrix/admission.yaml");
+pub const TABLE: &str = include_str!("../../../../compat-matrix/admission.yaml");
 
 /// One kind the webhook admits.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

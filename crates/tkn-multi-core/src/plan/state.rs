@@ -244,7 +244,7 @@ impl ClusterState {
                     );
                     let bundle = new_ca
                         .as_ref()
-                        .map(|c| super::ca_bundle(&c.cert_pem, c.previous_cert_pem.as_deref()));
+                        .map(|c| crate::tls::bundle(&c.cert_pem, c.previous_cert_pem.as_deref()));
                     let old = self.instance(owner).and_then(|i| i.admission.clone());
                     if let Some(ca_bundle) = bundle.or(old.map(|o| o.ca_bundle)) {
                         certificates.insert(

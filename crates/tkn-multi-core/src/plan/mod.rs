@@ -33,6 +33,7 @@ use crate::matrix::check::{self, Request, SharedLayer};
 use crate::names::SHARED_OWNER;
 use crate::release::{Object, ObjectRef, Release, TektonVersion};
 use crate::split::{self, InstanceSpec, SharedSpec};
+use crate::tls::NewCa;
 use state::{ClusterState, ObservedInstance};
 
 /// Layout version of the machine-readable plan.
@@ -139,37 +140,6 @@ pub struct CertificateDates {
     pub ca_not_after: String,
     /// The serving certificate's.
     pub serving_not_after: String,
-}
-
-/// A CA generated for a run, carried to the step that stores it: never serialised, and its
-/// `Debug` leaves the key out.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NewCa {
-    /// The CA certificate (PEM).
-    pub cert_pem: String,
-    /// Its private key (PEM).
-    pub key_pem: String,
-    /// The CA it replaces, trusted until the next rotation.
-    pub previous_cert_pem: Option<String>,
-}
-
-/// The PEM bundle a configuration trusts: the current CA, then the previous one.
-pub fn ca_bundle(ca_cert_pem: &str, previous: Option<&str>) -> String {
-    let mut b = ca_cert_pem.trim_end().to_owned();
-    b.push('\n');
-    if let Some(p) = previous.filter(|p| !p.trim().is_empty()) {
-        b.push_str(p.trim_end());
-        b.push('\n');
-    }
-    b
-}
-
-impl std::fmt::Debug for NewCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewCa")
-            .field("previous", &self.previous_cert_pem.is_some())
-            .finish_non_exhaustive()
-    }
 }
 
 /// The releases the planner may render, by version (loaded by the shell).
