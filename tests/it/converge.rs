@@ -249,14 +249,14 @@ struct World {
 }
 
 impl World {
-    fn new() -> Option<Self> {
-        release_dir()?;
-        Some(World {
+    fn new() -> Self {
+        release_dir();
+        World {
             cluster: Fake { state: RefCell::new(ClusterState::empty()), ..Fake::default() },
             files: Files::default(),
             matrix: Matrix::embedded(),
             rt: tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap(),
-        })
+        }
     }
 
     fn run(
@@ -285,7 +285,7 @@ fn nobody() -> Person {
 
 #[test]
 fn a_plan_only_run_neither_locks_nor_executes() {
-    let Some(mut w) = World::new() else { return };
+    let mut w = World::new();
     let ui = nobody();
     let out = w.run(&request(Mode::Plan, false, false), with("a", "v0.50.3"), &ui).unwrap();
     assert!(out.plan.has_changes());
@@ -298,7 +298,7 @@ fn a_plan_only_run_neither_locks_nor_executes() {
 
 #[test]
 fn a_destructive_plan_needs_consent_and_nothing_runs_without_it() {
-    let Some(mut w) = World::new() else { return };
+    let mut w = World::new();
     w.run(&request(Mode::Apply, false, false), with("a", "v0.50.3"), &nobody()).unwrap();
     assert_eq!(
         w.versions(),
@@ -343,7 +343,7 @@ fn a_destructive_plan_needs_consent_and_nothing_runs_without_it() {
 
 #[test]
 fn atomic_returns_the_instances_to_where_they_were_and_without_it_the_cluster_is_part_way() {
-    let Some(mut w) = World::new() else { return };
+    let mut w = World::new();
     w.run(&request(Mode::Apply, true, false), with("a", "v0.50.3"), &nobody()).unwrap();
     w.run(&request(Mode::Apply, true, false), with("b", "v0.50.3"), &nobody()).unwrap();
     let before = w.cluster.state.borrow().clone();
@@ -385,7 +385,7 @@ fn atomic_returns_the_instances_to_where_they_were_and_without_it_the_cluster_is
 
 #[test]
 fn a_failed_rollback_says_so_and_keeps_both_causes() {
-    let Some(mut w) = World::new() else { return };
+    let mut w = World::new();
     w.run(&request(Mode::Apply, true, false), with("a", "v0.50.3"), &nobody()).unwrap();
     w.cluster.executions.borrow_mut().clear();
     *w.cluster.fail.borrow_mut() = Some(("a".into(), "tekton-pipelines-controller".into()));
@@ -402,7 +402,7 @@ fn a_failed_rollback_says_so_and_keeps_both_causes() {
 /// run that succeeded reports the failed release.
 #[test]
 fn a_failed_unlock_never_hides_the_runs_error() {
-    let Some(mut w) = World::new() else { return };
+    let mut w = World::new();
     w.run(&request(Mode::Apply, true, false), with("a", "v0.50.3"), &nobody()).unwrap();
     w.cluster.executions.borrow_mut().clear();
     *w.cluster.fail.borrow_mut() = Some(("a".into(), "tekton-pipelines-controller".into()));
@@ -462,9 +462,7 @@ fn member(name: &str, instances: &[(&str, &str)]) -> tkn_multi::converge::fleet:
 #[test]
 fn an_unreachable_cluster_fails_alone_and_the_others_converge() {
     use tkn_multi::converge::fleet::Result as R;
-    if release_dir().is_none() {
-        return;
-    }
+    release_dir();
     let mut members = [member("east", &[("a", "v0.50.3")]), member("west", &[("b", "v0.56.0")])];
     members[1].cluster.unreachable.set(true);
     let ui = nobody();
@@ -485,9 +483,7 @@ fn an_unreachable_cluster_fails_alone_and_the_others_converge() {
 #[test]
 fn a_refusal_on_one_cluster_applies_nothing_anywhere_and_consent_is_asked_once() {
     use tkn_multi::converge::fleet::Result as R;
-    if release_dir().is_none() {
-        return;
-    }
+    release_dir();
     let mut members = [member("east", &[("a", "v0.50.3")]), member("west", &[("b", "v0.56.0")])];
     // West may not touch a shared layer it does not have: the planner refuses.
     members[1].desired.policy.mode = tkn_multi::plan::SharedMode::Skip;

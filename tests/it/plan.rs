@@ -21,13 +21,9 @@ use tkn_multi::tls::Force;
 
 use crate::common::{all_versions, load};
 
-fn releases() -> Option<&'static Releases> {
+fn releases() -> &'static Releases {
     static R: OnceLock<Releases> = OnceLock::new();
-    let versions = all_versions();
-    if versions.is_empty() {
-        return None;
-    }
-    Some(R.get_or_init(|| versions.iter().map(|v| (v.clone(), load(v))).collect()))
+    R.get_or_init(|| all_versions().iter().map(|v| (v.clone(), load(v))).collect())
 }
 
 fn instance(name: &str, version: &str) -> DesiredInstance {
@@ -60,10 +56,10 @@ fn desired(instances: &[(&str, &str)], scope: &[&str], policy: SharedPolicy) -> 
 /// again changes nothing.
 fn step(state: &mut ClusterState, d: &Desired) -> Plan {
     let m = Matrix::embedded();
-    let p = plan(d, state, releases().unwrap(), &m).unwrap_or_else(|e| panic!("plan: {e}"));
+    let p = plan(d, state, releases(), &m).unwrap_or_else(|e| panic!("plan: {e}"));
     check_invariants(&p);
     state.apply(&p);
-    let again = plan(d, state, releases().unwrap(), &m).unwrap();
+    let again = plan(d, state, releases(), &m).unwrap();
     assert!(
         !again.has_changes(),
         "planning again after applying is empty, got:\n{}",
@@ -135,9 +131,7 @@ fn shared_steps(p: &Plan) -> usize {
 
 #[test]
 fn sequence_1_end_to_end_on_the_fake_cluster() {
-    if releases().is_none() {
-        return;
-    }
+    releases();
     let mut s = ClusterState::empty();
     let p = SharedPolicy::default();
     // 1. install vX = v0.44.2 in team-x.
@@ -157,7 +151,7 @@ fn sequence_1_end_to_end_on_the_fake_cluster() {
     let fresh = plan(
         &desired(&[("team-x", "v0.44.2"), ("team-y", "v0.50.3")], &["team-y"], p.clone()),
         &ClusterState::empty(),
-        releases().unwrap(),
+        releases(),
         &m,
     )
     .unwrap();
@@ -244,9 +238,7 @@ fn sequence_1_end_to_end_on_the_fake_cluster() {
 
 #[test]
 fn keep_shared_keeps_the_layer_after_the_last_instance() {
-    if releases().is_none() {
-        return;
-    }
+    releases();
     let mut s = ClusterState::empty();
     step(&mut s, &desired(&[("team-a", "v0.50.3")], &["team-a"], SharedPolicy::default()));
     let keep = SharedPolicy { keep_on_uninstall: true, ..SharedPolicy::default() };
@@ -264,9 +256,7 @@ fn keep_shared_keeps_the_layer_after_the_last_instance() {
 
 #[test]
 fn tekton_objects_keep_the_whole_shared_layer_after_the_last_instance() {
-    if releases().is_none() {
-        return;
-    }
+    releases();
     let mut s = ClusterState::empty();
     step(&mut s, &desired(&[("team-a", "v0.50.3")], &["team-a"], SharedPolicy::default()));
     // A user's Task outlives the instance.
@@ -289,7 +279,7 @@ fn tekton_objects_keep_the_whole_shared_layer_after_the_last_instance() {
 
 #[test]
 fn bad_requests_fail_before_any_step() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let empty = ClusterState::empty();
     // Two instances claiming one namespace.
@@ -330,9 +320,7 @@ fn bad_requests_fail_before_any_step() {
 
 #[test]
 fn config_overrides_update_only_the_configmap() {
-    if releases().is_none() {
-        return;
-    }
+    releases();
     let mut s = ClusterState::empty();
     let mut d = desired(&[("team-a", "v0.50.3")], &["team-a"], SharedPolicy::default());
     step(&mut s, &d);
@@ -359,7 +347,7 @@ fn config_overrides_update_only_the_configmap() {
 /// warning of double delivery.
 #[test]
 fn cloudevents_settings_follow_the_events_controller() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let mut d = desired(
         &[("team-a", "v1.9.6"), ("team-b", "v1.15.1")],
@@ -395,7 +383,7 @@ fn cloudevents_settings_follow_the_events_controller() {
 
 #[test]
 fn plans_are_deterministic_and_serialise_with_a_format_version() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let d = desired(&[("team-a", "v1.9.0")], &["team-a"], SharedPolicy::default());
     let a = plan(&d, &ClusterState::empty(), r, &m).unwrap();
@@ -481,9 +469,7 @@ proptest::proptest! {
     /// remains, and the shared layer is never older than the newest instance.
     #[test]
     fn random_operation_sequences_keep_the_invariants(ops in proptest::collection::vec(op(), 1..7)) {
-        if releases().is_none() {
-            return Ok(());
-        }
+        releases();
         let mut s = ClusterState::empty();
         for o in &ops {
             let Some(d) = desire(&s, o) else { continue };
@@ -505,7 +491,7 @@ proptest::proptest! {
 /// the plan says why.
 #[test]
 fn an_unsafe_downgrade_keeps_the_shared_layer_with_a_note() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let mut s = ClusterState::empty();
     step(&mut s, &desired(&[("team-a", "v0.56.0")], &["team-a"], SharedPolicy::default()));
@@ -525,7 +511,7 @@ fn an_unsafe_downgrade_keeps_the_shared_layer_with_a_note() {
 
 #[test]
 fn an_incompatible_fleet_fails_with_the_matrix_explanation() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     // A made-up v2.0.0 that stops serving v1beta1 TaskRuns/PipelineRuns, which v0.47.5 consumes.
     let m = crate::matrix::synthetic();
     let d = desired(
@@ -569,7 +555,7 @@ fn ordering_rules_table_is_current() {
 /// by some plan of Sequence 1 (no dead rows in the table).
 #[test]
 fn every_ordering_rule_is_used() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let mut used = BTreeSet::new();
     let mut s = ClusterState::empty();
@@ -601,7 +587,7 @@ fn every_ordering_rule_is_used() {
 /// renews the serving certificate alone, and `--ca` makes the configurations trust both CAs.
 #[test]
 fn an_old_instance_gets_a_certificate_before_its_webhook_and_configurations() {
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let mut s = ClusterState::empty();
     let mut d = desired(&[("team-c", "v0.24.1")], &["team-c"], SharedPolicy::default());
@@ -673,7 +659,7 @@ fn an_old_instance_gets_a_certificate_before_its_webhook_and_configurations() {
 #[test]
 fn ownership_reads_grow_with_kinds_and_namespaces_not_objects() {
     use tkn_multi::apply::ownership::{Read, reads};
-    let Some(r) = releases() else { return };
+    let r = releases();
     let m = Matrix::embedded();
     let names: Vec<String> = (0..20).map(|i| format!("team-{i}")).collect();
     let instances: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v0.56.0")).collect();

@@ -20,14 +20,14 @@ use serde_json::{Value, json};
 use crate::cluster::{
     CLUSTER, check_isolation, client, dynamic_api, kubeconfig, run_ok, tkn, unique,
 };
-use crate::common::{in_ci, load};
+use crate::common::load;
 
 /// The running cluster's directory (the kubeconfig's), where the kubelet keeps logs and pod state.
 fn cluster_dir(kubeconfig: &Path) -> PathBuf {
     let dir = kubeconfig.parent().unwrap().to_path_buf();
     let have = dir.join("logs/pods").is_dir() && dir.join("kubelet").is_dir();
     assert!(
-        have || !in_ci(),
+        have,
         "{} has no process kubelet: the real-Tekton tier needs scripts/test-cluster up",
         dir.display()
     );
@@ -286,8 +286,9 @@ fn admitted_names(dir: &Path, control_plane: &str) -> BTreeSet<String> {
 }
 
 #[test]
+#[ignore = "needs the test cluster: scripts/test runs it"]
 fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces() {
-    let Some(path) = kubeconfig() else { return };
+    let path = kubeconfig();
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = cluster_dir(&path);
     let earlier = log_files(&dir);
@@ -731,8 +732,9 @@ fn untyped_pipeline(ns: &str) -> String {
 /// defaulting, validation and config validation each for its own namespaces only, two old
 /// instances side by side, and certificate rotation without a refused request.
 #[test]
+#[ignore = "needs the test cluster: scripts/test runs it"]
 fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
-    let Some(path) = kubeconfig() else { return };
+    let path = kubeconfig();
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = cluster_dir(&path);
     let earlier = log_files(&dir);
@@ -908,7 +910,7 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
 /// A release directory whose `pipeline/` has every shared release plus v1.15.1's file relabelled
 /// v1.99.0 (with `extra` appended), a version no build knows.
 fn release_dir_with_v1_99(root: &Path, extra: &str) -> PathBuf {
-    let shared = crate::common::release_dir().expect("release files");
+    let shared = crate::common::release_dir();
     let dir = root.join("releases");
     std::fs::create_dir_all(dir.join("pipeline")).unwrap();
     for e in std::fs::read_dir(shared.join("pipeline")).unwrap() {
@@ -920,7 +922,7 @@ fn release_dir_with_v1_99(root: &Path, extra: &str) -> PathBuf {
         dir.join("pipeline-from-source"),
     )
     .unwrap();
-    assert!(crate::intake::relabelled(&dir, extra));
+    crate::intake::relabelled(&dir, extra);
     dir
 }
 
@@ -928,8 +930,9 @@ fn release_dir_with_v1_99(root: &Path, extra: &str) -> PathBuf {
 /// real cluster from its own YAML, its record derived at run time, and runs: v1.15.1's binaries
 /// serve as v1.99.0's. The same file with an object no rule places is refused and writes nothing.
 #[test]
+#[ignore = "needs the test cluster: scripts/test runs it"]
 fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
-    let Some(path) = kubeconfig() else { return };
+    let path = kubeconfig();
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = cluster_dir(&path);
     let k = Kube::new(&path);
