@@ -60,7 +60,7 @@ fn class_of(e: &(dyn StdError + 'static)) -> Option<Class> {
         crate::split::Error,
         crate::matrix::Error,
         crate::matrix::check::Error,
-        crate::plan::Error,
+        crate::plan::error::Error,
         crate::plan::fleet::Error,
         crate::yaml::Error,
         crate::apply::Conflict,

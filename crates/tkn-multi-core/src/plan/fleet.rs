@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::desired::{Desired, DesiredInstance, SharedMode, SharedPolicy, UpdateShared};
 use super::overrides::{DeploymentOverride, ImageRegistry, Overrides};
-use super::{Desired, DesiredInstance, SharedMode, SharedPolicy, UpdateShared};
 use crate::names::{ClusterName, InstanceName, NamespaceName, default_control_plane_namespace};
 use crate::release::TektonVersion;
 use crate::split::{DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec};
@@ -76,7 +76,7 @@ impl FleetSpec {
     ///
     /// # Errors
     /// Two instances with one name, or one namespace claimed twice.
-    pub fn desired(&self) -> Result<Desired, super::Error> {
+    pub fn desired(&self) -> Result<Desired, super::error::Error> {
         let (shared, policy) = shared_of(self.shared.clone());
         let instances =
             self.instances.iter().map(|i| desired_instance(i.clone(), &[], None)).collect();
@@ -348,7 +348,7 @@ pub enum Error {
         origin: String,
         /// The planner's refusal.
         #[source]
-        source: Box<super::Error>,
+        source: Box<super::error::Error>,
     },
     /// The instances placed on one cluster conflict (two with one namespace, …).
     #[error("fleet file `{origin}`: on cluster `{cluster}`")]
@@ -359,7 +359,7 @@ pub enum Error {
         cluster: ClusterName,
         /// The planner's refusal.
         #[source]
-        source: Box<super::Error>,
+        source: Box<super::error::Error>,
     },
 }
 

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BinaryHeap};
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use super::model::{
+    Action, Dependency, ObjectsByRef, PLAN_FORMAT_VERSION, Plan, Step, StepKind, Summary,
+    TargetState,
+};
+use super::objects::hashes;
 use super::order::Order;
 use super::state::{ClusterState, ObservedShared};
-use super::{
-    Action, Dependency, ObjectsByRef, PLAN_FORMAT_VERSION, Plan, Step, StepKind, Summary,
-    TargetState, hashes,
-};
 use crate::matrix::check::SharedLayer;
 use crate::names::SHARED_OWNER;
 use crate::release::{Object, ObjectRef};
@@ -394,7 +395,7 @@ fn edges(f: &[Facts], all_pairs: bool) -> Vec<(NodeIndex, NodeIndex, Order)> {
 /// `webhook-certs` Secret, before its webhook Deployment and webhook configurations.
 pub fn add_certificates(
     g: &mut PlanGraph,
-    desired: &super::Desired,
+    desired: &super::desired::Desired,
     in_scope: &dyn Fn(&str) -> bool,
 ) {
     // The applies a certificate step is ordered against, read once: Namespaces by name; each

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Plan, StepKind};
+use super::model::{Action, Plan, StepKind};
 use crate::release::{ObjectRef, TektonVersion};
 
 /// Layout version of the state file.
@@ -123,11 +123,11 @@ impl ClusterState {
     /// An observed name that is not a valid instance or namespace name.
     pub fn desired_instances(
         &self,
-    ) -> Result<Vec<super::DesiredInstance>, crate::names::InvalidName> {
+    ) -> Result<Vec<super::desired::DesiredInstance>, crate::names::InvalidName> {
         self.instances
             .iter()
             .map(|i| {
-                Ok(super::DesiredInstance {
+                Ok(super::desired::DesiredInstance {
                     spec: crate::split::InstanceSpec {
                         name: i.name.parse()?,
                         namespace: i.namespace.parse()?,
