@@ -61,7 +61,7 @@ fn class_of(e: &(dyn StdError + 'static)) -> Option<Class> {
         crate::matrix::Error,
         crate::matrix::check::Error,
         crate::plan::error::Error,
-        crate::plan::fleet::Error,
+        crate::fleet::Error,
         crate::yaml::Error,
         crate::apply::Conflict,
         crate::cluster::lock::Lost,

@@ -582,7 +582,7 @@ impl Context {
 /// The desired state of a reconcile, for the driver; the unmanaged instances it found go to
 /// `unmanaged`.
 fn want<'a>(
-    spec: &'a crate::plan::fleet::FleetSpec,
+    spec: &'a crate::fleet::FleetSpec,
     managed: &'a std::collections::BTreeSet<String>,
     deleting: bool,
     unmanaged: &'a mut Vec<String>,

@@ -14,7 +14,7 @@ pub use tkn_multi_core::operator::*;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::fleet::FleetSpec;
+use crate::fleet::FleetSpec;
 
 /// A fleet of Tekton instances in this cluster, reconciled by `tkn-multi operator`.
 #[derive(CustomResource, Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]

@@ -79,7 +79,7 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
     assert_eq!(stored.spec.fleet.shared.update, tkn_multi::plan::UpdateShared::IfOlder);
     let from_resource = stored.spec.fleet.desired().unwrap();
     let file = "apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n- {name: team-a, version: v0.50.3, config: {feature-flags: {enable-api-fields: beta}}}\n- {name: team-b, version: v1.15.1, namespace: builds}\n";
-    assert_eq!(from_resource, tkn_multi::plan::fleet::parse_fleet(file, "f").unwrap());
+    assert_eq!(from_resource, tkn_multi::fleet::parse_fleet(file, "f").unwrap());
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
     let _ = crds.delete("tektonfleets.tkn-multi.tekton.dev", &DeleteParams::default()).await;
     // Gone before the next test applies it again (a terminating CRD would take that one too).

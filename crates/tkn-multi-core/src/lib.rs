@@ -12,6 +12,7 @@
 //! webhook certificates of instances before v0.44.
 
 pub mod fault;
+pub mod fleet;
 pub mod intake;
 pub mod managed;
 pub mod matrix;

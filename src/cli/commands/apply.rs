@@ -8,7 +8,7 @@ use crate::cli::args::PlanArgs;
 use crate::cli::exit::ExitStatus;
 use crate::cli::settings::Env;
 use crate::fault::UserError;
-use crate::plan::fleet::{self, Fleet};
+use crate::fleet::{self, Fleet};
 use crate::printer::Printer;
 use crate::split::DEFAULT_SHARED_NAMESPACE;
 

@@ -263,7 +263,7 @@ pub(crate) async fn change_fleet(
     args: &PlanArgs,
     env: &Env,
     printer: &Printer,
-    members: Vec<crate::plan::fleet::Member>,
+    members: Vec<crate::fleet::Member>,
     state_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitStatus> {
     if args.state.is_some() || args.save_state.is_some() {
@@ -272,7 +272,7 @@ pub(crate) async fn change_fleet(
         )
         .into());
     }
-    let members: Vec<(String, crate::plan::fleet::ClusterEntry, Desired)> = members
+    let members: Vec<(String, crate::fleet::ClusterEntry, Desired)> = members
         .into_iter()
         .map(|m| {
             let mut d = m.desired;
@@ -383,14 +383,14 @@ pub(crate) fn fleet_clusters(
     kube: &super::args::KubeArgs,
 ) -> anyhow::Result<Vec<(String, crate::cluster::Connection)>> {
     let text = fs_err::read_to_string(file)?;
-    match crate::plan::fleet::parse(&text, &file.display().to_string())? {
-        crate::plan::fleet::Fleet::Single(_) => Err(UserError(format!(
+    match crate::fleet::parse(&text, &file.display().to_string())? {
+        crate::fleet::Fleet::Single(_) => Err(UserError(format!(
             "`{}` has no `clusters:` (apiVersion `{}`); use `--context` for one cluster",
             file.display(),
-            crate::plan::fleet::FLEET_V1ALPHA2
+            crate::fleet::FLEET_V1ALPHA2
         ))
         .into()),
-        crate::plan::fleet::Fleet::Clusters(members) => Ok(members
+        crate::fleet::Fleet::Clusters(members) => Ok(members
             .into_iter()
             .map(|m| (m.cluster.name.to_string(), connection(&m.cluster, kube)))
             .collect()),
@@ -399,7 +399,7 @@ pub(crate) fn fleet_clusters(
 
 /// How to reach a fleet's cluster: its own kubeconfig and context, else the flags'.
 fn connection(
-    entry: &crate::plan::fleet::ClusterEntry,
+    entry: &crate::fleet::ClusterEntry,
     kube: &super::args::KubeArgs,
 ) -> crate::cluster::Connection {
     crate::cluster::Connection {

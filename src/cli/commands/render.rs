@@ -141,7 +141,7 @@ async fn fleet(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    use crate::plan::fleet::{FLEET_V1ALPHA2, Fleet, parse};
+    use crate::fleet::{FLEET_V1ALPHA2, Fleet, parse};
     let dir = args.output_dir.as_ref().expect("clap requires --output-dir with --filename");
     let text = fs_err::read_to_string(file)?;
     let Fleet::Clusters(members) = parse(&text, &file.display().to_string())? else {

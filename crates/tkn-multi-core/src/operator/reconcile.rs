@@ -13,8 +13,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Condition, InstanceStatus, PendingPlan, SharedStatus, TektonFleetStatus};
 use crate::fault::UserError;
+use crate::fleet::FleetSpec;
 use crate::names::SHARED_OWNER;
-use crate::plan::fleet::FleetSpec;
 use crate::plan::state::ClusterState;
 use crate::plan::{Action, Desired, Plan, StepKind};
 
@@ -241,7 +241,7 @@ pub fn instances(
     deleting: bool,
 ) -> Vec<InstanceStatus> {
     let mut out = Vec::new();
-    let listed: Vec<&crate::plan::fleet::FleetInstance> =
+    let listed: Vec<&crate::fleet::FleetInstance> =
         if deleting { Vec::new() } else { spec.instances.iter().collect() };
     for i in &listed {
         let observed = state.instance(i.name.as_str());

@@ -18,7 +18,6 @@
 
 pub mod desired;
 pub mod error;
-pub mod fleet;
 pub mod graph;
 pub mod model;
 pub mod objects;

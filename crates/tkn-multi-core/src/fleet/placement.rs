@@ -1,0 +1,104 @@
+//! `KubeFed`'s placement: which clusters an instance, or one of its overrides, goes to — cluster
+//! names, else a Kubernetes label selector over the clusters' labels. **Pure.**
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::schema::{ClusterEntry, OverrideEntry};
+use crate::names::ClusterName;
+
+/// `KubeFed`'s placement: cluster names, or when none are given, a label selector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ClusterTarget {
+    pub(crate) clusters: Option<Vec<ClusterName>>,
+    pub(crate) cluster_selector: Option<LabelSelector>,
+}
+
+impl ClusterTarget {
+    /// The clusters this names: `KubeFed`'s rule, names win over the selector; `clusters: []`
+    /// is none, a selector `{}` every cluster.
+    pub(crate) fn select(
+        &self,
+        clusters: &[ClusterEntry],
+        whose: &str,
+    ) -> Result<BTreeSet<ClusterName>, String> {
+        if let Some(names) = &self.clusters {
+            return Ok(names
+                .iter()
+                .filter(|n| clusters.iter().any(|c| &c.name == *n))
+                .cloned()
+                .collect());
+        }
+        let Some(sel) = &self.cluster_selector else { return Ok(BTreeSet::new()) };
+        let mut out = BTreeSet::new();
+        for c in clusters {
+            if sel.matches(&c.labels).map_err(|why| format!("{whose}: {why}"))? {
+                out.insert(c.name.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A Kubernetes label selector.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct LabelSelector {
+    #[serde(default)]
+    pub(crate) match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) match_expressions: Vec<Requirement>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Requirement {
+    pub(crate) key: String,
+    pub(crate) operator: Operator,
+    #[serde(default)]
+    pub(crate) values: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) enum Operator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+impl LabelSelector {
+    /// Whether `labels` match: every `matchLabels` pair and every expression (Kubernetes'
+    /// rules, `NotIn` matching a missing key).
+    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> Result<bool, String> {
+        let mut all = self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        for r in &self.match_expressions {
+            let has_values = !r.values.is_empty();
+            let ok = match r.operator {
+                Operator::In | Operator::NotIn if !has_values => {
+                    return Err(format!("`{:?}` on `{}` needs `values`", r.operator, r.key));
+                }
+                Operator::Exists | Operator::DoesNotExist if has_values => {
+                    return Err(format!("`{:?}` on `{}` takes no `values`", r.operator, r.key));
+                }
+                Operator::In => labels.get(&r.key).is_some_and(|v| r.values.contains(v)),
+                Operator::NotIn => labels.get(&r.key).is_none_or(|v| !r.values.contains(v)),
+                Operator::Exists => labels.contains_key(&r.key),
+                Operator::DoesNotExist => !labels.contains_key(&r.key),
+            };
+            all &= ok;
+        }
+        Ok(all)
+    }
+}
+
+impl OverrideEntry {
+    pub(crate) fn target(&self) -> ClusterTarget {
+        ClusterTarget {
+            clusters: self.clusters.clone(),
+            cluster_selector: self.cluster_selector.clone(),
+        }
+    }
+}
