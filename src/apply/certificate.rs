@@ -12,25 +12,6 @@ use serde_json::json;
 use crate::tls;
 use crate::tls::NewCa;
 
-/// Reads the string data of Secret `name` (empty when it is missing).
-pub async fn read(
-    secrets: &Api<Secret>,
-    name: &str,
-) -> anyhow::Result<Option<BTreeMap<String, String>>> {
-    let Some(s) =
-        secrets.get_opt(name).await.with_context(|| format!("cannot read Secret {name}"))?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(
-        s.data
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?)))
-            .collect(),
-    ))
-}
-
 async fn write_secret(
     secrets: &Api<Secret>,
     namespace: &str,
@@ -78,7 +59,8 @@ pub(super) async fn write(
         write_secret(&secrets, namespace, tls::CA_SECRET, labels, &data).await?;
         (ca.cert_pem.clone(), ca.key_pem.clone())
     } else {
-        let stored = read(&secrets, tls::CA_SECRET).await?.unwrap_or_default();
+        let stored =
+            crate::cluster::secret_data(&secrets, tls::CA_SECRET).await?.unwrap_or_default();
         let (Some(c), Some(k)) = (stored.get(tls::CA_CERT), stored.get(tls::CA_KEY)) else {
             bail!(
                 "Secret {namespace}/{} has no CA certificate and key; run `tkn-multi rotate-certs {owner} --ca`",
@@ -90,7 +72,7 @@ pub(super) async fn write(
     // During a CA rotation the serving certificate signed by the previous CA stays while it is
     // good (both CAs are trusted); the next run signs one with the new CA.
     if let Some(previous) = new_ca.and_then(|c| c.previous_cert_pem.as_ref()) {
-        let serving = read(&secrets, tls::SERVING_SECRET).await?;
+        let serving = crate::cluster::secret_data(&secrets, tls::SERVING_SECRET).await?;
         let old_ca = BTreeMap::from([
             (tls::CA_CERT.to_owned(), previous.clone()),
             (tls::CA_KEY.to_owned(), String::new()),

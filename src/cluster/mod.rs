@@ -330,6 +330,25 @@ async fn observe_webhook_secrets(
     Ok(out)
 }
 
+/// Reads the string data of Secret `name` (empty when it is missing).
+pub async fn secret_data(
+    secrets: &Api<k8s_openapi::api::core::v1::Secret>,
+    name: &str,
+) -> anyhow::Result<Option<std::collections::BTreeMap<String, String>>> {
+    let Some(s) =
+        secrets.get_opt(name).await.with_context(|| format!("cannot read Secret {name}"))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?)))
+            .collect(),
+    ))
+}
+
 /// The public facts of an instance's webhook certificate (before v0.44).
 async fn observe_certificate(
     client: &Client,
@@ -337,8 +356,8 @@ async fn observe_certificate(
 ) -> anyhow::Result<Option<crate::plan::state::ObservedCertificate>> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(client.clone(), namespace);
-    let ca = crate::apply::read_secret(&secrets, crate::tls::CA_SECRET).await?;
-    let serving = crate::apply::read_secret(&secrets, crate::tls::SERVING_SECRET).await?;
+    let ca = secret_data(&secrets, crate::tls::CA_SECRET).await?;
+    let serving = secret_data(&secrets, crate::tls::SERVING_SECRET).await?;
     Ok(crate::tls::inspect(ca.as_ref(), serving.as_ref(), namespace))
 }
 
