@@ -15,13 +15,19 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::{Client, Resource as _, ResourceExt as _};
+use kube::{Client, ResourceExt as _};
+
+mod drift;
+mod events;
+mod status;
+
+use status::converged_message;
 
 use super::reconcile::{self, Outcome};
 use super::serve::Metrics;
@@ -29,8 +35,8 @@ use super::{TektonFleet, TektonFleetStatus};
 use crate::converge::{self, Cluster as _, Live, Mode, ReleaseSource};
 use crate::managed::{LABEL_MANAGED_BY, MANAGER};
 use crate::matrix::Matrix;
+use crate::plan::Plan;
 use crate::plan::state::ClusterState;
-use crate::plan::{Action as StepAction, Plan, StepKind};
 use crate::printer::Printer;
 use crate::release::{Release, TektonVersion};
 
@@ -414,169 +420,6 @@ impl Context {
         }
         Failed(e)
     }
-
-    /// Writes `status` with the conditions of `outcome` (server-side apply, its own field manager).
-    async fn set(
-        &self,
-        fleet: &TektonFleet,
-        status: &mut TektonFleetStatus,
-        outcome: &Outcome,
-    ) -> anyhow::Result<()> {
-        let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let previous = fleet.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-        status.conditions =
-            reconcile::conditions(outcome, fleet.metadata.generation, &now, previous);
-        let api: Api<TektonFleet> = Api::all(self.client.clone());
-        let patch = serde_json::json!({
-            "apiVersion": TektonFleet::api_version(&()),
-            "kind": TektonFleet::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &fleet.name_any(),
-            &PatchParams::apply(STATUS_MANAGER).force(),
-            &Patch::Apply(patch),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| anyhow::Error::new(e).context("cannot write the TektonFleet's status"))
-    }
-
-    async fn event(
-        &self,
-        fleet: &TektonFleet,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: &str,
-    ) {
-        self.event_about(fleet, type_, (reason, action, note), None).await;
-    }
-
-    /// An event about `fleet`, and about `related` (events about one fleet are told apart by
-    /// reason, action and related object: without it, every `Created` would be one series).
-    async fn event_about(
-        &self,
-        fleet: &TektonFleet,
-        type_: EventType,
-        (reason, action, note): (&str, &str, &str),
-        related: Option<k8s_openapi::api::core::v1::ObjectReference>,
-    ) {
-        let note: String = note.chars().take(1000).collect();
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: related,
-        };
-        if let Err(e) = self.recorder.publish(&event, &fleet.object_ref(&())).await {
-            self.printer.warn(&format!("cannot record an event: {e}"));
-        }
-    }
-
-    /// One event per step that changed something (waits are not events).
-    async fn step_events(&self, fleet: &TektonFleet, plan: &Plan) {
-        use k8s_openapi::api::core::v1::ObjectReference;
-        let reference = |kind: &str, namespace: Option<&str>, name: &str| ObjectReference {
-            api_version: crate::managed::find(kind).map(crate::managed::Kind::api_version),
-            kind: Some(kind.to_owned()),
-            namespace: namespace.map(ToOwned::to_owned),
-            name: Some(name.to_owned()),
-            ..ObjectReference::default()
-        };
-        let events: Vec<(&'static str, String, ObjectReference)> = plan
-            .steps
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StepKind::Object { action, object, owner, .. } => Some((
-                    match action {
-                        StepAction::Create => "Created",
-                        StepAction::Update => "Updated",
-                        StepAction::Replace => "Replaced",
-                        StepAction::Delete => "Deleted",
-                    },
-                    format!("{object} ({owner})"),
-                    reference(&object.kind, object.namespace.as_deref(), &object.name),
-                )),
-                StepKind::Certificate { namespace, owner, reason, .. } => Some((
-                    "CertificateWritten",
-                    format!("webhook certificate of {owner} in {namespace}: {reason}"),
-                    reference("Secret", Some(namespace), crate::managed::WEBHOOK_CERTS_SECRET),
-                )),
-                StepKind::MigrateStoredVersions { crd, from, to } => Some((
-                    "StorageMigrated",
-                    format!("{crd}: stored versions {} → {to}", from.join(", ")),
-                    reference("CustomResourceDefinition", None, crd),
-                )),
-                StepKind::WaitEstablished { .. } | StepKind::WaitAvailable { .. } => None,
-            })
-            .collect();
-        for chunk in events.chunks(8) {
-            let mut sends = Vec::with_capacity(chunk.len());
-            for (reason, note, related) in chunk {
-                let what = (*reason, "Apply", note.as_str());
-                sends.push(self.event_about(fleet, EventType::Normal, what, Some(related.clone())));
-            }
-            futures::future::join_all(sends).await;
-        }
-    }
-
-    /// The objects of [`reconcile::DRIFT_KINDS`] in scope whose live content lost what was
-    /// applied (two label-selected lists, one per kind).
-    async fn drifted(
-        &self,
-        prepared: &converge::Prepared,
-    ) -> anyhow::Result<std::collections::BTreeSet<crate::release::ObjectRef>> {
-        use kube::api::{ApiResource, DynamicObject, ListParams};
-        let wanted = prepared.wanted(&self.matrix)?;
-        let scope = prepared.desired.scope.as_ref();
-        let in_scope = |owner: &str| scope.is_none_or(|s| s.contains(owner));
-        // Deployments an HPA scales: their replicas are the HPA's.
-        let scaled: std::collections::BTreeSet<(Option<&str>, &str)> = wanted
-            .objects
-            .values()
-            .filter(|(_, o)| o.kind() == "HorizontalPodAutoscaler")
-            .filter_map(|(_, o)| {
-                Some((o.namespace(), o.pointer("/spec/scaleTargetRef/name")?.as_str()?))
-            })
-            .collect();
-        let mut found = std::collections::BTreeSet::new();
-        for kind in reconcile::DRIFT_KINDS {
-            let k = crate::managed::find(kind).expect("drift kinds are managed kinds");
-            let gvk = kube::core::GroupVersionKind::gvk(k.group, k.version, k.kind);
-            let api: Api<DynamicObject> =
-                Api::all_with(self.client.clone(), &ApiResource::from_gvk(&gvk));
-            let live = api
-                .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
-                .await?;
-            let live: HashMap<(Option<String>, String), &DynamicObject> = live
-                .items
-                .iter()
-                .map(|o| ((o.metadata.namespace.clone(), o.name_any()), o))
-                .collect();
-            for (r, (owner, o)) in &wanted.objects {
-                if r.kind != *kind || !in_scope(owner) {
-                    continue;
-                }
-                let Some(l) = live.get(&(r.namespace.clone(), r.name.clone())) else { continue };
-                let scaled = scaled.contains(&(r.namespace.as_deref(), r.name.as_str()));
-                if reconcile::drifted(&o.to_value(), &serde_json::to_value(l)?, scaled) {
-                    found.insert(r.clone());
-                }
-            }
-        }
-        Ok(found)
-    }
-
-    /// When the last instance went and the shared layer stays (Tekton objects remain), says so.
-    async fn kept_shared(&self, fleet: &TektonFleet, plan: &Plan, deleting: bool) {
-        if let Some(note) = plan.notes.iter().find(|n| n.starts_with(crate::plan::SHARED_STAYS))
-            && deleting
-        {
-            self.event(fleet, EventType::Normal, "SharedLayerKept", "Uninstall", note).await;
-        }
-    }
 }
 
 /// The desired state of a reconcile, for the driver; the unmanaged instances it found go to
@@ -632,13 +475,4 @@ impl converge::Cluster for Marked<'_> {
     ) -> anyhow::Result<()> {
         self.live.execute(plan, opts, printer).await
     }
-}
-
-fn converged_message(status: &TektonFleetStatus) -> String {
-    let mut m = format!("{} instance(s) converged", status.instances.len());
-    let unmanaged = &status.unmanaged_instances;
-    if !unmanaged.is_empty() {
-        m = format!("{m}; not managed by this fleet (left alone): {}", unmanaged.join(", "));
-    }
-    m
 }
