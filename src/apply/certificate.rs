@@ -56,15 +56,16 @@ pub(super) async fn write(
             data.insert(tls::PREVIOUS_CA_CERT, p);
         }
         let labels = json!({ tls::CA_LABEL: owner });
-        write_secret(&secrets, namespace, tls::CA_SECRET, labels, &data).await?;
+        write_secret(&secrets, namespace, crate::managed::WEBHOOK_CA_SECRET, labels, &data).await?;
         (ca.cert_pem.clone(), ca.key_pem.clone())
     } else {
-        let stored =
-            crate::cluster::secret_data(&secrets, tls::CA_SECRET).await?.unwrap_or_default();
+        let stored = crate::cluster::secret_data(&secrets, crate::managed::WEBHOOK_CA_SECRET)
+            .await?
+            .unwrap_or_default();
         let (Some(c), Some(k)) = (stored.get(tls::CA_CERT), stored.get(tls::CA_KEY)) else {
             bail!(
                 "Secret {namespace}/{} has no CA certificate and key; run `tkn-multi rotate-certs {owner} --ca`",
-                tls::CA_SECRET
+                crate::managed::WEBHOOK_CA_SECRET
             );
         };
         (c.clone(), k.clone())
@@ -72,7 +73,8 @@ pub(super) async fn write(
     // During a CA rotation the serving certificate signed by the previous CA stays while it is
     // good (both CAs are trusted); the next run signs one with the new CA.
     if let Some(previous) = new_ca.and_then(|c| c.previous_cert_pem.as_ref()) {
-        let serving = crate::cluster::secret_data(&secrets, tls::SERVING_SECRET).await?;
+        let serving =
+            crate::cluster::secret_data(&secrets, crate::managed::WEBHOOK_CERTS_SECRET).await?;
         let old_ca = BTreeMap::from([
             (tls::CA_CERT.to_owned(), previous.clone()),
             (tls::CA_KEY.to_owned(), String::new()),
@@ -91,5 +93,5 @@ pub(super) async fn write(
         (tls::CA_CERT, ca_cert.as_str()),
     ]);
     let labels = json!({});
-    write_secret(&secrets, namespace, tls::SERVING_SECRET, labels, &data).await
+    write_secret(&secrets, namespace, crate::managed::WEBHOOK_CERTS_SECRET, labels, &data).await
 }

@@ -317,7 +317,7 @@ async fn observe_webhook_secrets(
     namespaces: &std::collections::BTreeSet<String>,
 ) -> anyhow::Result<Vec<ObservedObject>> {
     let gvk = GroupVersionKind::gvk("", "v1", "Secret");
-    let name = crate::tls::SERVING_SECRET;
+    let name = crate::managed::WEBHOOK_CERTS_SECRET;
     let mut out = Vec::new();
     for ns in namespaces {
         let api = apis.api(&gvk, Some(ns)).await?;
@@ -356,8 +356,8 @@ async fn observe_certificate(
 ) -> anyhow::Result<Option<crate::plan::state::ObservedCertificate>> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(client.clone(), namespace);
-    let ca = secret_data(&secrets, crate::tls::CA_SECRET).await?;
-    let serving = secret_data(&secrets, crate::tls::SERVING_SECRET).await?;
+    let ca = secret_data(&secrets, crate::managed::WEBHOOK_CA_SECRET).await?;
+    let serving = secret_data(&secrets, crate::managed::WEBHOOK_CERTS_SECRET).await?;
     Ok(crate::tls::inspect(ca.as_ref(), serving.as_ref(), namespace))
 }
 

@@ -26,7 +26,7 @@ pub struct Member<C> {
 
 /// What happened on one cluster.
 #[derive(Debug)]
-pub enum Result {
+pub enum ClusterResult {
     /// Planned only (`--dry-run`).
     Planned(Outcome),
     /// Applied (or sent with the API's dry run).
@@ -55,7 +55,7 @@ pub trait FleetUi: Ui {
 ///
 /// # Errors
 /// Only what stops the whole run: the terminal, a consent refused. Each cluster's own failure
-/// is in its [`Result`].
+/// is in its [`ClusterResult`].
 pub async fn converge<C, R, U>(
     members: &mut [Member<C>],
     releases: &R,
@@ -64,7 +64,7 @@ pub async fn converge<C, R, U>(
     ui: &U,
     printer: &Printer,
     refused: impl Fn(&anyhow::Error) -> bool,
-) -> anyhow::Result<Vec<(String, Result)>>
+) -> anyhow::Result<Vec<(String, ClusterResult)>>
 where
     C: Cluster,
     R: ReleaseSource,
@@ -102,22 +102,22 @@ where
         unlock_all(members, printer).await;
         return Err(e);
     }
-    let results: Vec<Result> = join_all(members.iter_mut().zip(prepared).map(|(m, p)| {
+    let results: Vec<ClusterResult> = join_all(members.iter_mut().zip(prepared).map(|(m, p)| {
         let printer = printer.for_cluster(&m.name);
         async move {
             let result = match p {
-                Err(e) => Result::Failed(e),
-                Ok(p) if !writes => Result::Planned(p.outcome()),
-                Ok(p) if stop => Result::NotApplied(p.outcome()),
+                Err(e) => ClusterResult::Failed(e),
+                Ok(p) if !writes => ClusterResult::Planned(p.outcome()),
+                Ok(p) if stop => ClusterResult::NotApplied(p.outcome()),
                 Ok(mut p) => {
                     match carry_out(&m.cluster, &mut p, releases, matrix, request, &printer).await {
-                        Ok(()) => Result::Applied(p.outcome()),
-                        Err(e) => Result::Failed(e),
+                        Ok(()) => ClusterResult::Applied(p.outcome()),
+                        Err(e) => ClusterResult::Failed(e),
                     }
                 }
             };
             match (writes, m.cluster.unlock().await, result) {
-                (true, Err(e), Result::Applied(_)) => Result::Failed(
+                (true, Err(e), ClusterResult::Applied(_)) => ClusterResult::Failed(
                     e.context("applied, then the cluster lock could not be released"),
                 ),
                 (_, _, r) => r,

@@ -425,7 +425,7 @@ fn fleet_run(
     members: &mut [tkn_multi::converge::fleet::Member<Fake>],
     request: &Request,
     ui: &Person,
-) -> Vec<(String, tkn_multi::converge::fleet::Result)> {
+) -> Vec<(String, tkn_multi::converge::fleet::ClusterResult)> {
     let files = Files::default();
     let matrix = Matrix::embedded();
     let printer = Printer { quiet: true, ..Printer::default() };
@@ -461,7 +461,7 @@ fn member(name: &str, instances: &[(&str, &str)]) -> tkn_multi::converge::fleet:
 
 #[test]
 fn an_unreachable_cluster_fails_alone_and_the_others_converge() {
-    use tkn_multi::converge::fleet::Result as R;
+    use tkn_multi::converge::fleet::ClusterResult as R;
     release_dir();
     let mut members = [member("east", &[("a", "v0.50.3")]), member("west", &[("b", "v0.56.0")])];
     members[1].cluster.unreachable.set(true);
@@ -482,7 +482,7 @@ fn an_unreachable_cluster_fails_alone_and_the_others_converge() {
 
 #[test]
 fn a_refusal_on_one_cluster_applies_nothing_anywhere_and_consent_is_asked_once() {
-    use tkn_multi::converge::fleet::Result as R;
+    use tkn_multi::converge::fleet::ClusterResult as R;
     release_dir();
     let mut members = [member("east", &[("a", "v0.50.3")]), member("west", &[("b", "v0.56.0")])];
     // West may not touch a shared layer it does not have: the planner refuses.

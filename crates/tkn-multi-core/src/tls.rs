@@ -6,7 +6,7 @@
 //! it finds when it has `server-key.pem`, `server-cert.pem` and `ca-cert.pem`, the pair parses,
 //! and the certificate is valid for more than another 24 h; otherwise it writes a 1-week one of its
 //! own. The webhook reads the Secret at every TLS handshake. So tkn-multi keeps:
-//! - a CA of its own per instance (10 years), in Secret [`CA_SECRET`], whose certificate (and the
+//! - a CA of its own per instance (10 years), in Secret [`crate::managed::WEBHOOK_CA_SECRET`], whose certificate (and the
 //!   previous one, during a CA rotation) is the admission configurations' `caBundle`;
 //! - a serving certificate (1 year) in `webhook-certs`, signed by that CA, renewed when less than
 //!   [`RENEW_BEFORE_DAYS`] are left, on every install/upgrade/apply and by `rotate-certs`.
@@ -25,7 +25,6 @@ use time::{Duration, OffsetDateTime};
 
 use crate::plan::state::ObservedCertificate;
 
-pub use crate::managed::{WEBHOOK_CA_SECRET as CA_SECRET, WEBHOOK_CERTS_SECRET as SERVING_SECRET};
 /// The webhook's Service (`WEBHOOK_SERVICE_NAME`).
 pub const SERVICE: &str = "tekton-pipelines-webhook";
 /// The label that marks a CA Secret, with the instance's name.

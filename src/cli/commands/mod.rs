@@ -314,7 +314,7 @@ async fn run_fleet<C: converge::Cluster>(
     printer: &Printer,
     members: &mut [converge::fleet::Member<C>],
 ) -> anyhow::Result<ExitStatus> {
-    use converge::fleet::Result as R;
+    use converge::fleet::ClusterResult as R;
     let printer = &driver_printer(args, printer);
     let matrix = matrix::load_matrix(&args.matrix)?;
     let sources = Sources { source: args.source.clone(), env, printer };

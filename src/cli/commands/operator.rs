@@ -37,7 +37,8 @@ pub struct RunArgs {
     /// How long a reconcile waits for the cluster lock (held by a CLI run) before it retries.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub lock_timeout: u64,
-    /// How long each wait of a plan (a Deployment Available, a CRD Established) may take.
+    /// The overall deadline of one reconcile's plan: every wait in it (a Deployment Available, a
+    /// CRD Established) must be done before it.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub timeout: u64,
     /// How many steps run at once.

@@ -364,7 +364,8 @@ fn is_zero(v: &serde_json::Value) -> bool {
     }
 }
 
-/// A Kubernetes quantity's value (`100m`, `1`, `64Mi`, `4Gi`, `1e3`), if it is one.
+/// A Kubernetes quantity's value (`100m`, `1`, `1.5`, `64Mi`, `4Gi`, `2k`), if it is one; the
+/// exponent forms (`1e3`) are not read, so they compare as text.
 fn quantity(s: &str) -> Option<f64> {
     const SUFFIXES: &[(&str, f64)] = &[
         ("Ki", 1024.0),
