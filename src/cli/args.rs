@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::cli::commands::matrix::MatrixSource;
 use crate::cli::settings::SourceArgs;
 use crate::names::{InstanceName, NamespaceName, default_control_plane_namespace};
 use crate::plan::{SharedMode, SharedPolicy, UpdateShared};
@@ -214,4 +213,12 @@ impl InstanceArgs {
             admission_ca: None,
         })
     }
+}
+
+/// Where the matrix comes from.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MatrixSource {
+    /// Read the matrix from this directory instead of the built-in copy.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub matrix_dir: Option<PathBuf>,
 }

@@ -353,7 +353,7 @@ pub async fn secret_data(
 async fn observe_certificate(
     client: &Client,
     namespace: &str,
-) -> anyhow::Result<Option<crate::plan::state::ObservedCertificate>> {
+) -> anyhow::Result<Option<crate::tls::ObservedCertificate>> {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(client.clone(), namespace);
     let ca = secret_data(&secrets, crate::managed::WEBHOOK_CA_SECRET).await?;

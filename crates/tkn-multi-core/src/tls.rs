@@ -23,7 +23,33 @@ use std::collections::BTreeMap;
 use rcgen::KeyPair;
 use time::{Duration, OffsetDateTime};
 
-use crate::plan::state::ObservedCertificate;
+use serde::{Deserialize, Serialize};
+
+/// The webhook certificate of an instance before v0.44, which tkn-multi owns: only what is
+/// public (certificates, dates), never a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedCertificate {
+    /// PEM of the CA certificates its admission configurations trust (current first).
+    pub ca_bundle: String,
+    /// When the current CA expires (RFC 3339).
+    pub ca_not_after: String,
+    /// When the serving certificate expires (RFC 3339), if there is a usable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_not_after: Option<String>,
+    /// The serving certificate is signed by the current CA and names the webhook's Service.
+    #[serde(default)]
+    pub serving_current: bool,
+}
+
+/// The `notAfter` dates (RFC 3339) of an instance's CA and serving certificate once written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateDates {
+    /// The CA's.
+    pub ca_not_after: String,
+    /// The serving certificate's.
+    pub serving_not_after: String,
+}
 
 /// The webhook's Service (`WEBHOOK_SERVICE_NAME`).
 pub const SERVICE: &str = "tekton-pipelines-webhook";
@@ -199,7 +225,7 @@ pub fn dates_after_writing(
     now: OffsetDateTime,
     observed: Option<&ObservedCertificate>,
     new_ca: bool,
-) -> crate::plan::CertificateDates {
+) -> CertificateDates {
     let at = |t: OffsetDateTime| {
         t.replace_nanosecond(0)
             .unwrap_or(t)
@@ -210,8 +236,5 @@ pub fn dates_after_writing(
         Some(o) if !new_ca => o.ca_not_after.clone(),
         _ => at(now + Duration::days(CA_DAYS)),
     };
-    crate::plan::CertificateDates {
-        ca_not_after,
-        serving_not_after: at(now + Duration::days(SERVING_DAYS)),
-    }
+    CertificateDates { ca_not_after, serving_not_after: at(now + Duration::days(SERVING_DAYS)) }
 }

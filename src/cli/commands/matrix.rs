@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use crate::cli::args::MatrixSource;
 use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs};
 use crate::fault::UserError;
@@ -63,14 +64,6 @@ pub struct DiffArgs {
     /// Where the two releases come from.
     #[command(flatten)]
     pub releases: SourceArgs,
-}
-
-/// Where the matrix comes from.
-#[derive(Debug, Clone, Default, Args)]
-pub struct MatrixSource {
-    /// Read the matrix from this directory instead of the built-in copy.
-    #[arg(long, value_name = "DIR", global = true)]
-    pub matrix_dir: Option<PathBuf>,
 }
 
 /// Arguments of `matrix generate`.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::matrix::MatrixSource;
 use crate::cli::args::KubeArgs;
+use crate::cli::args::MatrixSource;
 use crate::cli::exit::{ExitStatus, exit_status};
 use crate::cli::settings::{Env, SourceArgs};
 use crate::printer::Printer;

@@ -184,7 +184,8 @@ pub(crate) fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
             )));
         };
         let whose = format!("the placement of instance `{}`", i.name);
-        let on = placement.select(&f.clusters, &whose).map_err(e)?;
+        let on =
+            placement.select(f.clusters.iter().map(|c| (&c.name, &c.labels)), &whose).map_err(e)?;
         check_names(placement.clusters.as_deref().unwrap_or_default(), &whose)?;
         let mut overrides = Vec::new();
         for (n, o) in i.overrides.iter().enumerate() {
@@ -193,7 +194,10 @@ pub(crate) fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
                 return Err(e(format!("{whose} names no `clusters` and no `clusterSelector`")));
             }
             check_names(o.clusters.as_deref().unwrap_or_default(), &whose)?;
-            let matched = o.target().select(&f.clusters, &whose).map_err(e)?;
+            let matched = o
+                .target()
+                .select(f.clusters.iter().map(|c| (&c.name, &c.labels)), &whose)
+                .map_err(e)?;
             if matched.is_disjoint(&on) {
                 return Err(e(format!(
                     "{whose} matches no cluster the instance is placed on ({})",
@@ -261,4 +265,26 @@ pub(crate) fn per_cluster(
         out.push(Member { cluster: c.clone(), desired });
     }
     Ok(out)
+}
+
+impl FleetSpec {
+    /// The desired state (every instance in scope), checked as `apply -f` checks it.
+    ///
+    /// # Errors
+    /// Two instances with one name, or one namespace claimed twice.
+    pub fn desired(&self) -> Result<Desired, crate::plan::Error> {
+        let (shared, policy) = shared_of(self.shared.clone());
+        let instances =
+            self.instances.iter().map(|i| desired_instance(i.clone(), &[], None)).collect();
+        let d = Desired {
+            shared,
+            policy,
+            image_registry: None,
+            instances,
+            scope: None,
+            certificates: BTreeMap::new(),
+        };
+        crate::plan::check_desired(&d)?;
+        Ok(d)
+    }
 }

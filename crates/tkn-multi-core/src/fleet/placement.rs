@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::schema::{ClusterEntry, OverrideEntry};
 use crate::names::ClusterName;
 
 /// `KubeFed`'s placement: cluster names, or when none are given, a label selector.
@@ -17,25 +16,26 @@ pub(crate) struct ClusterTarget {
 }
 
 impl ClusterTarget {
-    /// The clusters this names: `KubeFed`'s rule, names win over the selector; `clusters: []`
-    /// is none, a selector `{}` every cluster.
-    pub(crate) fn select(
+    /// Which of `clusters` (each a name and its labels) this names: `KubeFed`'s rule, names win
+    /// over the selector; `clusters: []` is none, a selector `{}` every cluster.
+    pub(crate) fn select<'a>(
         &self,
-        clusters: &[ClusterEntry],
+        clusters: impl IntoIterator<Item = (&'a ClusterName, &'a BTreeMap<String, String>)>,
         whose: &str,
     ) -> Result<BTreeSet<ClusterName>, String> {
+        let clusters: Vec<_> = clusters.into_iter().collect();
         if let Some(names) = &self.clusters {
             return Ok(names
                 .iter()
-                .filter(|n| clusters.iter().any(|c| &c.name == *n))
+                .filter(|n| clusters.iter().any(|(c, _)| c == n))
                 .cloned()
                 .collect());
         }
         let Some(sel) = &self.cluster_selector else { return Ok(BTreeSet::new()) };
         let mut out = BTreeSet::new();
-        for c in clusters {
-            if sel.matches(&c.labels).map_err(|why| format!("{whose}: {why}"))? {
-                out.insert(c.name.clone());
+        for (name, labels) in clusters {
+            if sel.matches(labels).map_err(|why| format!("{whose}: {why}"))? {
+                out.insert(name.clone());
             }
         }
         Ok(out)
@@ -91,14 +91,5 @@ impl LabelSelector {
             all &= ok;
         }
         Ok(all)
-    }
-}
-
-impl OverrideEntry {
-    pub(crate) fn target(&self) -> ClusterTarget {
-        ClusterTarget {
-            clusters: self.clusters.clone(),
-            cluster_selector: self.cluster_selector.clone(),
-        }
     }
 }

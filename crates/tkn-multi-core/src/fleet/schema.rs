@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::members::{desired_instance, shared_of};
 use super::placement::{ClusterTarget, LabelSelector};
 use crate::names::{ClusterName, InstanceName, NamespaceName};
-use crate::plan::desired::{Desired, SharedMode, UpdateShared};
+use crate::plan::desired::{SharedMode, UpdateShared};
 use crate::plan::overrides::{DeploymentOverride, ImageRegistry};
 use crate::release::TektonVersion;
 
@@ -52,28 +51,6 @@ pub struct FleetSpec {
     /// Every instance that should exist; installed ones not listed are uninstalled.
     #[serde(default)]
     pub instances: Vec<FleetInstance>,
-}
-
-impl FleetSpec {
-    /// The desired state (every instance in scope), checked as `apply -f` checks it.
-    ///
-    /// # Errors
-    /// Two instances with one name, or one namespace claimed twice.
-    pub fn desired(&self) -> Result<Desired, crate::plan::Error> {
-        let (shared, policy) = shared_of(self.shared.clone());
-        let instances =
-            self.instances.iter().map(|i| desired_instance(i.clone(), &[], None)).collect();
-        let d = Desired {
-            shared,
-            policy,
-            image_registry: None,
-            instances,
-            scope: None,
-            certificates: BTreeMap::new(),
-        };
-        crate::plan::check_desired(&d)?;
-        Ok(d)
-    }
 }
 
 /// The shared layer's namespace and policy (every field optional).
@@ -194,4 +171,13 @@ pub struct FleetInstance {
     /// `ConfigMap` keys to override, by `ConfigMap` name (`feature-flags`, `config-defaults`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl OverrideEntry {
+    pub(crate) fn target(&self) -> ClusterTarget {
+        ClusterTarget {
+            clusters: self.clusters.clone(),
+            cluster_selector: self.cluster_selector.clone(),
+        }
+    }
 }

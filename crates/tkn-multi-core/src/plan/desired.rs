@@ -11,7 +11,7 @@ use super::state::ClusterState;
 use crate::names::SHARED_OWNER;
 use crate::release::TektonVersion;
 use crate::split::{InstanceSpec, SharedSpec};
-use crate::tls::NewCa;
+use crate::tls::{CertificateDates, NewCa};
 
 /// Whether tkn-multi may touch the shared layer at all.
 #[derive(
@@ -105,15 +105,6 @@ pub struct CertificateWork {
     /// The validity the step's certificates will have (the shell knows the clock), recorded in
     /// the state a plan leaves (`--save-state`).
     pub dates: Option<CertificateDates>,
-}
-
-/// The `notAfter` dates (RFC 3339) of an instance's CA and serving certificate once written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateDates {
-    /// The CA's.
-    pub ca_not_after: String,
-    /// The serving certificate's.
-    pub serving_not_after: String,
 }
 
 /// Namespaces that belong to Kubernetes, to a single-tenant Tekton install or to Flux: never an
@@ -268,4 +259,30 @@ pub fn check_observation(observed: &ClusterState) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+impl ClusterState {
+    /// The observed instances as desired ones, at their observed versions (with no config
+    /// overrides): what a change to one instance keeps of the others.
+    ///
+    /// # Errors
+    /// An observed name that is not a valid instance or namespace name.
+    pub fn desired_instances(&self) -> Result<Vec<DesiredInstance>, crate::names::InvalidName> {
+        self.instances
+            .iter()
+            .map(|i| {
+                Ok(DesiredInstance {
+                    spec: crate::split::InstanceSpec {
+                        name: i.name.parse()?,
+                        namespace: i.namespace.parse()?,
+                        control_plane_namespace: i.control_plane_namespace.parse()?,
+                        admission_ca: i.admission.as_ref().map(|t| t.ca_bundle.clone()),
+                    },
+                    version: i.version.clone(),
+                    config: BTreeMap::new(),
+                    overrides: super::overrides::Overrides::default(),
+                })
+            })
+            .collect()
+    }
 }

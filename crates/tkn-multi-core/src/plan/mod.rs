@@ -18,6 +18,7 @@
 
 pub mod desired;
 pub mod error;
+pub mod fake;
 pub mod graph;
 pub mod model;
 pub mod objects;
@@ -27,8 +28,8 @@ pub mod shared;
 pub mod state;
 
 pub use desired::{
-    CertificateDates, CertificateWork, Desired, DesiredInstance, RESERVED_NAMESPACES, SharedMode,
-    SharedPolicy, UpdateShared, check_desired, check_observation,
+    CertificateWork, Desired, DesiredInstance, RESERVED_NAMESPACES, SharedMode, SharedPolicy,
+    UpdateShared, check_desired, check_observation,
 };
 pub use error::Error;
 pub use model::{

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::desired::CertificateDates;
 use super::order;
 use super::state::ObservedInstance;
 use crate::matrix::check::SharedLayer;
 use crate::names::SHARED_OWNER;
 use crate::release::{Object, ObjectRef, Release, TektonVersion};
+use crate::tls::CertificateDates;
 use crate::tls::NewCa;
 
 /// Layout version of the machine-readable plan.

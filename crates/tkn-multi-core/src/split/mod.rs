@@ -16,6 +16,7 @@
 
 mod rbac;
 mod rewrite;
+mod side;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -344,7 +345,7 @@ fn selected(release: &Release, side: Part) -> impl Iterator<Item = (&Object, Rul
 
 /// Renders the shared part of `release`.
 pub fn shared_part(release: &Release, spec: &SharedSpec) -> Vec<Object> {
-    let target = rewrite::Side::shared(release, spec);
+    let target = side::Side::shared(release, spec);
     let objects =
         selected(release, Part::Shared).map(|(o, rule)| target.rewrite(o, rule)).collect();
     finish(target.finish(objects))
@@ -365,7 +366,7 @@ pub fn instance_part(
             });
         }
     }
-    let target = rewrite::Side::instance(release, spec);
+    let target = side::Side::instance(release, spec);
     let objects =
         selected(release, Part::Instance).map(|(o, rule)| target.rewrite(o, rule)).collect();
     Ok(finish(target.finish(objects)))

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::rewrite::Side;
+use super::side::Side;
 use crate::release::Object;
 
 /// Whether a resource is namespaced or cluster-scoped, for RBAC narrowing.
