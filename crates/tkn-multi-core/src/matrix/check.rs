@@ -18,7 +18,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::{ApiRef, Conversion, CrdRecord, Matrix, RuleKind};
+use super::model::{ApiRef, Conversion, CrdRecord, Matrix, RuleKind};
 use crate::release::TektonVersion;
 
 /// What to check.
@@ -230,7 +230,9 @@ fn derived(
         .iter()
         .chain(std::iter::once(base))
         .filter(|v| {
-            matrix.release(v).is_some_and(|r| r.provenance == super::Provenance::DerivedAtRunTime)
+            matrix
+                .release(v)
+                .is_some_and(|r| r.provenance == super::model::Provenance::DerivedAtRunTime)
         })
         .cloned()
         .collect();
@@ -527,7 +529,7 @@ fn pair_findings(
 /// The verdict of a `breaks-workloads` rule for instance `i` on `base`: refused, unless the
 /// user accepts it or the pair already runs (the shared layer is `base` now and serves `i`).
 fn breakage(
-    r: &super::CuratedRule,
+    r: &super::model::CuratedRule,
     i: &TektonVersion,
     base: &TektonVersion,
     req: &Request,

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::check::{self, Request};
-use super::{Matrix, RuleKind};
+use super::model::{Matrix, RuleKind};
 use crate::release::TektonVersion;
 
 /// Outcome counts of one run of the examples.
@@ -80,7 +80,7 @@ pub struct LogAnomaly {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Evidence {
-    /// Layout version (the matrix's, [`super::FORMAT_VERSION`]).
+    /// Layout version (the matrix's, [`super::model::FORMAT_VERSION`]).
     pub format_version: String,
     /// The instance's version X.
     pub instance: TektonVersion,
