@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Error;
+use super::error::Error;
 use super::schema::{
     ClusterEntry, FLEET_API_VERSION, FLEET_V1ALPHA2, FleetFile, FleetFileV2, FleetInstance,
     FleetInstanceV2, FleetSpec, Head, OverrideEntry, SharedSection,

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{Condition, InstanceStatus, PendingPlan, SharedStatus, TektonFleetStatus};
+use super::status::{Condition, InstanceStatus, PendingPlan, SharedStatus, TektonFleetStatus};
 use crate::fault::UserError;
 use crate::fleet::FleetSpec;
 use crate::names::SHARED_OWNER;

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::table;
+use super::text::table;
 
 use crate::matrix::Matrix;
 use crate::matrix::check::{CrdSource, SharedLayer};

@@ -142,7 +142,7 @@ pub fn fleet_to_text(plans: &[(&str, Result<&Plan, String>)]) -> String {
         .iter()
         .map(|(c, p)| (*c, p.as_ref().map(|p| to_text(p)).map_err(|e| format!("no plan: {e}"))))
         .collect();
-    super::cluster_sections(&sections)
+    super::text::cluster_sections(&sections)
 }
 
 /// The plans of several clusters as one document (JSON with `json`, else YAML):
@@ -161,7 +161,7 @@ pub fn fleet_document(
             Err(e) => serde_json::json!({"name": cluster, "error": e}),
         })
         .collect();
-    super::clusters_document(&clusters, json)
+    super::text::clusters_document(&clusters, json)
 }
 
 /// The text plan with its marks coloured as Terraform colours them: creates green, updates

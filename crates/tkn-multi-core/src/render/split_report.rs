@@ -48,7 +48,7 @@ pub fn to_text(report: &SplitReport<'_>) -> String {
         })
         .collect();
     let header = ["PART", "KIND", "NAMESPACE", "NAME", "RULE"];
-    let mut out = super::table_with_gap(&header, &rows, 3);
+    let mut out = super::text::table_with_gap(&header, &rows, 3);
     let count = |p: Part| report.objects.iter().filter(|d| d.part == p).count();
     let _ = writeln!(
         out,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 
-use super::table;
+use super::text::table;
 use crate::plan::state::ClusterState;
 use crate::release::TektonVersion;
 

@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Rule;
 use super::rbac;
+use super::rules::Rule;
 use super::side::Side;
 use crate::managed::{
     ANNOTATION_RETAIN, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION, MANAGER,
