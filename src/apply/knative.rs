@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::api_error;
+use super::terms::api_error;
 use crate::release::Object;
 
 /// The field manager that keeps an instance's admission rules and caBundle while knative takes

@@ -8,7 +8,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::json;
 
-use super::{api_error, gvk_of};
+use super::terms::{api_error, gvk_of};
 use crate::cluster::Apis;
 
 /// Rewrites one object at the storage version (a replace of what was read).

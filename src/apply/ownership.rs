@@ -144,17 +144,18 @@ pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> 
         futures.push(async move {
             let conflicts: Vec<(String, Foreign)> = match read {
                 Read::Get { object: o, owner } => {
-                    let api =
-                        apis.api(&super::gvk_of(o.api_version(), o.kind()), o.namespace()).await?;
+                    let api = apis
+                        .api(&super::terms::gvk_of(o.api_version(), o.kind()), o.namespace())
+                        .await?;
                     api.get_metadata_opt(o.name())
                         .await?
                         .and_then(|e| foreign(&e.metadata, o, owner))
-                        .map(|f| (super::describe(&o.object_ref()), f))
+                        .map(|f| (super::terms::describe(&o.object_ref()), f))
                         .into_iter()
                         .collect()
                 }
                 Read::List { api_version, kind, namespace, wanted } => {
-                    let api = apis.api(&super::gvk_of(api_version, kind), namespace).await?;
+                    let api = apis.api(&super::terms::gvk_of(api_version, kind), namespace).await?;
                     let existing = list_metadata(&api).await?;
                     wanted
                         .into_iter()
@@ -163,7 +164,7 @@ pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> 
                             existing
                                 .get(&key)
                                 .and_then(|e| foreign(e, o, owner))
-                                .map(|f| (super::describe(&o.object_ref()), f))
+                                .map(|f| (super::terms::describe(&o.object_ref()), f))
                         })
                         .collect()
                 }

@@ -5,7 +5,7 @@
 //! Deployments never hold back the next instance's writes. The first failure stops new steps
 //! from starting and lets the running ones finish.
 //!
-//! This is scheduling only: what a step does is the [`Runner`]'s. [`super::execute`] runs them
+//! This is scheduling only: what a step does is the [`Runner`]'s. [`super::terms::execute`] runs them
 //! on the cluster; the tests below run them on an in-memory fake that can fail at step K and
 //! delay any step, so concurrency, ordering and stop-on-failure are tested with no cluster.
 

@@ -7,8 +7,8 @@ use anyhow::{Context as _, bail};
 use kube::api::{DeleteParams, Patch, PatchParams};
 
 use super::knative::{drop_foreign_conversion_webhook, hand_admission_over};
+use super::terms::{Conflict, Options, api_error, describe, gvk_of};
 use super::wait::watch_until;
-use super::{Conflict, Options, api_error, describe, gvk_of};
 use crate::cluster::Apis;
 use crate::managed::{ANNOTATION_HASH, ANNOTATION_IMMUTABLE_HASH};
 use crate::release::{Object, ObjectRef};

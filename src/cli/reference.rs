@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use clap::CommandFactory as _;
 
-use super::Cli;
+use super::app::Cli;
 
 /// Renders the Markdown reference of every command's `--help`.
 pub fn markdown() -> String {

@@ -1,7 +1,7 @@
 //! The driver over several clusters (`apply -f` of a fleet with `clusters:`): every cluster is
 //! locked, observed and planned at once, the plans are shown together and consented to once,
 //! then every cluster executes at once, each under its own lock. **I/O** only through the
-//! [`Cluster`]s it is given, as [`super::converge`].
+//! [`Cluster`]s it is given, as [`super::driver::converge`].
 //!
 //! A cluster that fails (unreachable, a step that fails) does not stop or hide the others. A
 //! refusal of the request itself on any cluster (a conflict, an incompatible version set: what
@@ -9,7 +9,9 @@
 
 use futures::future::join_all;
 
-use super::{Cluster, Mode, Outcome, Prepared, ReleaseSource, Request, Ui, carry_out, consent};
+use super::driver::{
+    Cluster, Mode, Outcome, Prepared, ReleaseSource, Request, Ui, carry_out, consent,
+};
 use crate::matrix::Matrix;
 use crate::plan::{Desired, Plan};
 use crate::printer::Printer;
@@ -72,7 +74,7 @@ where
 {
     let writes = request.mode != Mode::Plan;
     if writes && members.iter().any(|m| !m.cluster.writable()) {
-        return Err(super::review_only());
+        return Err(super::driver::review_only());
     }
     let prepared: Vec<anyhow::Result<Prepared>> = join_all(members.iter_mut().map(|m| {
         let printer = printer.for_cluster(&m.name);
@@ -83,7 +85,8 @@ where
                 printer.timing(&crate::timings::Timing::phase("lock", start.elapsed()));
             }
             let desired = m.desired.clone();
-            super::prepare(&m.cluster, releases, matrix, request, |_| Ok(desired), &printer).await
+            super::driver::prepare(&m.cluster, releases, matrix, request, |_| Ok(desired), &printer)
+                .await
         }
     }))
     .await;

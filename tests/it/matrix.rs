@@ -7,8 +7,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use tkn_multi::cli::commands::matrix::generate_records;
+use tkn_multi::matrix::agreement;
 use tkn_multi::matrix::check::{CrdSource, Error, Request, Verdict, check};
-use tkn_multi::matrix::evidence::agreement;
 use tkn_multi::matrix::{EMBEDDED, Matrix};
 use tkn_multi::release::TektonVersion;
 

@@ -60,7 +60,7 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
                 members.retain(|m| args.clusters.contains(&m.cluster.name));
             }
             check_shared_namespace(&args, &members[0].desired)?;
-            return super::change_fleet(
+            return super::common::change_fleet(
                 &args.plan,
                 env,
                 printer,
@@ -71,7 +71,7 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
         }
     };
     check_shared_namespace(&args, &desired)?;
-    super::change(&args.plan, env, printer, |_| Ok(desired)).await
+    super::common::change(&args.plan, env, printer, |_| Ok(desired)).await
 }
 
 fn check_shared_namespace(args: &ApplyArgs, desired: &crate::plan::Desired) -> anyhow::Result<()> {

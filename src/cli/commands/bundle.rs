@@ -59,7 +59,8 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
             }
             let mut releases = Vec::with_capacity(args.versions.len());
             for v in &args.versions {
-                let (_, fetched) = super::load_release(v, &args.source, env, printer).await?;
+                let (_, fetched) =
+                    super::common::load_release(v, &args.source, env, printer).await?;
                 releases.push((v.clone(), fetched.bytes));
             }
             let manifest = bundle::export(&args.output, &releases)?;

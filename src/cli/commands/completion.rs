@@ -1,9 +1,8 @@
 //! `tkn-multi completion SHELL` and `tkn-multi man [COMMAND]`: generated from the clap
 //! definition, so they never drift from the real flags.
 
-use clap::{Args, CommandFactory as _};
+use clap::Args;
 
-use crate::cli::Cli;
 use crate::cli::exit::ExitStatus;
 use crate::fault::UserError;
 use crate::printer::Printer;
@@ -23,17 +22,20 @@ pub struct ManArgs {
     pub command: Option<String>,
 }
 
-/// Prints the completion script for `args.shell`.
-pub fn completion(args: &CompletionArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+/// Prints the completion script for `args.shell` of `cli`, tkn-multi's clap definition.
+pub fn completion(
+    args: &CompletionArgs,
+    mut cli: clap::Command,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let mut out = Vec::new();
-    clap_complete::generate(args.shell, &mut Cli::command(), "tkn-multi", &mut out);
+    clap_complete::generate(args.shell, &mut cli, "tkn-multi", &mut out);
     printer.data(&String::from_utf8(out)?)?;
     Ok(ExitStatus::Success)
 }
 
-/// Prints the manual page of tkn-multi, or of `args.command`.
-pub fn man(args: &ManArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let root = Cli::command();
+/// Prints the manual page of tkn-multi (`root`, its clap definition), or of `args.command`.
+pub fn man(args: &ManArgs, root: clap::Command, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let page = match &args.command {
         None => root,
         Some(name) => {

@@ -32,7 +32,7 @@ pub async fn run(args: FetchArgs, env: &Env, printer: &Printer) -> anyhow::Resul
         UserError("no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into())
     })?;
     for v in &args.versions {
-        let (_, fetched) = super::load_release(v, &args.source, env, printer).await?;
+        let (_, fetched) = super::common::load_release(v, &args.source, env, printer).await?;
         let path = if matches!(fetched.origin, Origin::Cache(_)) {
             cache_path(&cache, v)
         } else {

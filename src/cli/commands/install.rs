@@ -31,7 +31,7 @@ pub struct InstallArgs {
 
 /// Runs `install`.
 pub async fn run(args: InstallArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    super::change(&args.plan, env, printer, |state| desired(&args, state)).await
+    super::common::change(&args.plan, env, printer, |state| desired(&args, state)).await
 }
 
 /// Every observed instance, and this one at `args.version`; only this one in scope.
@@ -61,7 +61,7 @@ fn desired(args: &InstallArgs, state: &ClusterState) -> anyhow::Result<Desired> 
         overrides: crate::plan::overrides::Overrides::default(),
     });
     Ok(Desired {
-        shared: super::shared_spec(&args.plan, state)?,
+        shared: super::common::shared_spec(&args.plan, state)?,
         policy: args.policy.policy(),
         image_registry: None,
         instances,

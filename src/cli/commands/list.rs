@@ -50,7 +50,7 @@ async fn fleet(
     file: &std::path::Path,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let clusters = super::fleet_clusters(file, &args.kube)?;
+    let clusters = super::common::fleet_clusters(file, &args.kube)?;
     let states = futures::future::join_all(clusters.iter().map(|(_, c)| async move {
         let client = crate::cluster::connect(c).await?;
         crate::cluster::observe(&crate::cluster::Apis::new(client)).await

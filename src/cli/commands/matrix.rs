@@ -120,26 +120,6 @@ pub struct CheckArgs {
     pub releases: SourceArgs,
 }
 
-/// Loads the matrix from `--matrix-dir` or the built-in copy.
-pub fn load_matrix(source: &MatrixSource) -> anyhow::Result<Matrix> {
-    let Some(dir) = &source.matrix_dir else { return Ok(Matrix::embedded()) };
-    let mut files = Vec::new();
-    // The records and rules, then the compatibility lab's evidence (`evidence/`, when present).
-    for (sub, prefix) in [(dir.clone(), ""), (dir.join("evidence"), "evidence/")] {
-        if !prefix.is_empty() && !sub.is_dir() {
-            continue;
-        }
-        for entry in fs_err::read_dir(&sub)? {
-            let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-            if path.is_file() && Path::new(&name).extension().is_some_and(|e| e == "yaml") {
-                files.push((format!("{prefix}{name}"), fs_err::read_to_string(&path)?));
-            }
-        }
-    }
-    Ok(Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
-}
-
 /// Derives the records of every release in the release directory's folders
 /// ([`RELEASE_DIR_FOLDERS`]: upstream's files, then those rebuilt from source), each file
 /// accepted by [`crate::intake`] first.
@@ -228,11 +208,11 @@ fn generate(args: &GenerateArgs, printer: &Printer) -> anyhow::Result<ExitStatus
     // a rule it contradicts is corrected by hand, `rules.yaml` being curated).
     // (A directory without rules.yaml holds records only: nothing to agree with.)
     let written = if args.out.join("rules.yaml").is_file() {
-        load_matrix(&MatrixSource { matrix_dir: Some(args.out.clone()) })?
+        super::common::load_matrix(&MatrixSource { matrix_dir: Some(args.out.clone()) })?
     } else {
         Matrix::embedded()
     };
-    let disagreements = crate::matrix::evidence::agreement(&written);
+    let disagreements = crate::matrix::agreement(&written);
     if !disagreements.is_empty() {
         return Err(UserError(format!(
             "the evidence in {} and rules.yaml disagree:\n  - {}",
@@ -262,20 +242,21 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
                 )
                 .into());
             }
-            let from = super::load_release(&args.from, &args.releases, env, printer).await?.0;
-            let to = super::load_release(&args.to, &args.releases, env, printer).await?.0;
+            let from =
+                super::common::load_release(&args.from, &args.releases, env, printer).await?.0;
+            let to = super::common::load_release(&args.to, &args.releases, env, printer).await?.0;
             let d = crate::matrix::diff::diff(&from, &to);
             emit(*printer, args.output, &d, || crate::render::matrix::diff_text(&d))?;
             Ok(ExitStatus::Success)
         }
         MatrixCommand::Show(args) => {
-            let matrix = load_matrix(&args.source)?;
+            let matrix = super::common::load_matrix(&args.source)?;
             let records: Vec<&ReleaseRecord> = matrix.releases.values().collect();
             emit(*printer, args.output, &records, || show_text(&matrix))?;
             Ok(ExitStatus::Success)
         }
         MatrixCommand::Check(args) => {
-            let matrix = load_matrix(&args.source)?;
+            let matrix = super::common::load_matrix(&args.source)?;
             // Versions this build has no record of: derived from their release files.
             let mut loaded = Vec::new();
             // Older than every shipped release: below the supported floor, refused as it is.
@@ -292,7 +273,9 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
                         )
                         .into());
                     }
-                    loaded.push(super::load_release(v, &args.releases, env, printer).await?.0);
+                    loaded.push(
+                        super::common::load_release(v, &args.releases, env, printer).await?.0,
+                    );
                 }
             }
             let matrix = matrix.completed(&loaded);

@@ -72,13 +72,15 @@ async fn operate(args: RunArgs, env: &Env, printer: Printer) -> anyhow::Result<(
         ))
         .into());
     }
-    let matrix = super::matrix::load_matrix(&args.matrix)?;
+    let matrix = super::common::load_matrix(&args.matrix)?;
     let client = crate::cluster::connect(&args.kube.connection()).await?;
     let source = args.source.clone();
     let env = env.clone();
     let load: crate::operator::controller::LoadRelease = Arc::new(move |version| {
         let (source, env) = (source.clone(), env.clone());
-        Box::pin(async move { Ok(super::load_release(&version, &source, &env, &printer).await?.0) })
+        Box::pin(async move {
+            Ok(super::common::load_release(&version, &source, &env, &printer).await?.0)
+        })
     });
     let opts = crate::operator::controller::Options {
         resync: Duration::from_secs(args.resync),

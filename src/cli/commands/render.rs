@@ -98,7 +98,7 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
     let spec = target.spec()?;
     let version = args.version.clone().expect("clap requires it without --filename");
     let shared = SharedSpec { namespace: args.shared_namespace.clone() };
-    let (release, _) = super::load_release(&version, &args.source, env, printer).await?;
+    let (release, _) = super::common::load_release(&version, &args.source, env, printer).await?;
     if !Capabilities::of(&release.version).instance_admission() && args.part != PartArg::Shared {
         printer.warn(&format!(
             "{} hard-codes its admission webhook names and compat-matrix/admission.yaml does not record \
@@ -169,13 +169,13 @@ async fn fleet(
     let matrix = crate::matrix::Matrix::embedded();
     let empty = crate::plan::state::ClusterState::empty();
     let mut releases = crate::plan::Releases::new();
-    let sources = super::Sources { source: args.source.clone(), env, printer };
+    let sources = super::common::Sources { source: args.source.clone(), env, printer };
     let mut files = Vec::new();
     let names: Vec<String> = members.iter().map(|m| m.cluster.name.to_string()).collect();
     files.push(crate::render::flux::index(&names.iter().map(String::as_str).collect::<Vec<_>>())?);
     for m in members {
         let mut desired = m.desired;
-        super::relocate_in_scope(&mut desired, args.image_registry.clone());
+        super::common::relocate_in_scope(&mut desired, args.image_registry.clone());
         for i in &desired.instances {
             if Capabilities::of(&i.version).owned_admission {
                 printer.warn(&format!(

@@ -39,7 +39,8 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let first = Force { serving: !args.ca, ca: args.ca };
     let status =
-        super::change_with(&args.plan, env, printer, first, |state| desired(&args, state)).await?;
+        super::common::change_with(&args.plan, env, printer, first, |state| desired(&args, state))
+            .await?;
     if !args.ca {
         return Ok(status);
     }
@@ -51,8 +52,10 @@ pub async fn run(
         return Ok(status);
     }
     printer.info("second pass: serving certificates signed by the new CAs");
-    super::change_with(&args.plan, env, printer, Force::default(), |state| desired(&args, state))
-        .await
+    super::common::change_with(&args.plan, env, printer, Force::default(), |state| {
+        desired(&args, state)
+    })
+    .await
 }
 
 /// Every observed instance as it is; the instances asked for in scope.
@@ -87,7 +90,7 @@ fn desired(args: &RotateCertsArgs, state: &ClusterState) -> anyhow::Result<Desir
         .into());
     }
     Ok(Desired {
-        shared: super::shared_spec(&args.plan, state)?,
+        shared: super::common::shared_spec(&args.plan, state)?,
         policy: SharedPolicy { update: UpdateShared::Never, ..SharedPolicy::default() },
         image_registry: None,
         instances: state.desired_instances()?,

@@ -36,7 +36,8 @@ pub struct SplitArgs {
 
 /// Runs `split`.
 pub async fn run(args: SplitArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let (release, _) = super::load_release(&args.version, &args.source, env, printer).await?;
+    let (release, _) =
+        super::common::load_release(&args.version, &args.source, env, printer).await?;
     let objects = classify(&release);
     let caps = Capabilities::of(&release.version);
     let report = SplitReport {

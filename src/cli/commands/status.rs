@@ -84,7 +84,7 @@ async fn fleet(
     format: PlanOutput,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let clusters = super::fleet_clusters(file, &args.kube)?;
+    let clusters = super::common::fleet_clusters(file, &args.kube)?;
     let reports = futures::future::join_all(clusters.iter().map(|(_, c)| async move {
         let client = crate::cluster::connect(c).await?;
         report(&client, &args.instance).await

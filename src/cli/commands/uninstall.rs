@@ -32,7 +32,7 @@ pub struct UninstallArgs {
 
 /// Runs `uninstall`.
 pub async fn run(args: UninstallArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    super::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
+    super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
 }
 
 /// Every observed instance but this one; this one (and with the last, the shared layer) in
@@ -60,7 +60,7 @@ fn desired(
         scope.insert(SHARED_OWNER.to_owned());
     }
     Ok(Desired {
-        shared: super::shared_spec(&args.plan, state)?,
+        shared: super::common::shared_spec(&args.plan, state)?,
         policy: SharedPolicy {
             keep_on_uninstall: args.keep_shared,
             downgrade: args.downgrade_shared,

@@ -32,7 +32,7 @@ pub struct UpgradeArgs {
 
 /// Runs `upgrade`.
 pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    super::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
+    super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
 }
 
 /// Every observed instance, this one at `args.to`; only this one in scope.
@@ -53,7 +53,7 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
         }
     }
     Ok(Desired {
-        shared: super::shared_spec(&args.plan, state)?,
+        shared: super::common::shared_spec(&args.plan, state)?,
         policy: args.policy.policy(),
         image_registry: None,
         instances,

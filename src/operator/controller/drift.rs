@@ -7,7 +7,7 @@ use kube::ResourceExt as _;
 use kube::api::Api;
 
 use super::super::reconcile::{self};
-use super::Context;
+use super::context::Context;
 use crate::converge;
 use crate::managed::{LABEL_MANAGED_BY, MANAGER};
 

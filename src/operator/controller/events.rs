@@ -4,8 +4,8 @@
 use kube::Resource as _;
 use kube::runtime::events::{Event, EventType};
 
-use super::super::TektonFleet;
-use super::Context;
+use super::context::Context;
+use crate::operator::resource::TektonFleet;
 use crate::plan::{Action as StepAction, Plan, StepKind};
 
 impl Context {

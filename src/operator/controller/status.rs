@@ -5,8 +5,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource as _, ResourceExt as _};
 
 use super::super::reconcile::{self, Outcome};
-use super::super::{TektonFleet, TektonFleetStatus};
-use super::{Context, STATUS_MANAGER};
+use super::context::{Context, STATUS_MANAGER};
+use crate::operator::resource::TektonFleet;
+use tkn_multi_core::operator::TektonFleetStatus;
 
 impl Context {
     /// Writes `status` with the conditions of `outcome` (server-side apply, its own field manager).

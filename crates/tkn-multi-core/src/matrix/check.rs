@@ -18,7 +18,8 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use super::model::{ApiRef, Conversion, CrdRecord, Matrix, RuleKind};
+use super::model::Matrix;
+use super::records::{ApiRef, Conversion, CrdRecord, RuleKind};
 use crate::release::TektonVersion;
 
 /// What to check.
@@ -232,7 +233,7 @@ fn derived(
         .filter(|v| {
             matrix
                 .release(v)
-                .is_some_and(|r| r.provenance == super::model::Provenance::DerivedAtRunTime)
+                .is_some_and(|r| r.provenance == super::records::Provenance::DerivedAtRunTime)
         })
         .cloned()
         .collect();
@@ -529,7 +530,7 @@ fn pair_findings(
 /// The verdict of a `breaks-workloads` rule for instance `i` on `base`: refused, unless the
 /// user accepts it or the pair already runs (the shared layer is `base` now and serves `i`).
 fn breakage(
-    r: &super::model::CuratedRule,
+    r: &super::records::CuratedRule,
     i: &TektonVersion,
     base: &TektonVersion,
     req: &Request,

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::model::{
+use super::records::{
     ApiRef, Conversion, CrdRecord, FORMAT_VERSION, NamespaceScoping, Provenance, ReleaseRecord,
     Scope,
 };

@@ -12,10 +12,14 @@
 //!
 //! The semantics are in `docs/compat-matrix.md`.
 
+mod agreement;
 pub mod check;
 pub mod derive;
 pub mod diff;
 pub mod evidence;
 mod model;
+mod records;
 
+pub use agreement::agreement;
 pub use model::*;
+pub use records::*;

@@ -19,5 +19,7 @@ mod rewrite;
 mod side;
 pub use rbac::{ResourceScope, resource_scope};
 mod rules;
+mod spec;
 
 pub use rules::*;
+pub use spec::*;

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::rules::{InstanceSpec, SharedSpec, UPSTREAM_NAMESPACE, UPSTREAM_RESOLVERS_NAMESPACE};
+use super::spec::{InstanceSpec, SharedSpec, UPSTREAM_NAMESPACE, UPSTREAM_RESOLVERS_NAMESPACE};
 use crate::names::{SHARED_OWNER, webhook_name};
 use crate::release::capabilities::Capabilities;
 use crate::release::model::ensure_object;
