@@ -17,6 +17,7 @@ pub mod check;
 pub mod derive;
 pub mod diff;
 pub mod evidence;
+mod layer;
 mod model;
 mod records;
 
