@@ -1,7 +1,8 @@
 //! The declarative fleet files of `tkn-multi apply -f` and `render -f`. **Pure.** [`schema`]
 //! (the two apiVersions), [`placement`] (which clusters), [`members`] (each cluster's desired
-//! state). A v1alpha2 file adds `clusters:`, `placement` and `overrides` (docs/fleets.md).
+//! state).
 //!
+//! v1alpha1, one cluster:
 //!
 //! ```yaml
 //! apiVersion: tkn-multi.tekton.dev/v1alpha1
@@ -19,6 +20,24 @@
 //!   controlPlaneNamespace: tekton-team-a   # default: tekton-<name>
 //!   config:                                # ConfigMap keys to override
 //!     feature-flags: {enable-api-fields: beta}
+//! ```
+//!
+//! v1alpha2 adds clusters, `KubeFed`'s placement and per-cluster overrides (docs/fleets.md; the
+//! whole example is `docs/examples/fleet-two-clusters.yaml`):
+//!
+//! ```yaml
+//! apiVersion: tkn-multi.tekton.dev/v1alpha2
+//! kind: Fleet
+//! clusters:
+//! - {name: east, context: east, labels: {tier: prod}}
+//! - {name: west, context: west, labels: {tier: prod}, imageRegistry: mirror.west.example.com/tekton}
+//! instances:
+//! - name: build
+//!   version: v0.56.0
+//!   placement: {clusterSelector: {matchLabels: {tier: prod}}}   # or clusters: [east]
+//!   overrides:
+//!   - clusters: [east]
+//!     deployments: {tekton-pipelines-controller: {replicas: 2}}
 //! ```
 
 pub mod members;
