@@ -162,7 +162,12 @@ pub async fn acquire(client: &Client, identity: &str, timeout: Duration) -> anyh
                 return Err(e).context("cannot create the lock Lease `kube-system/tkn-multi`");
             }
         }
-        let current = api.get(LOCK_NAME).await.context("cannot read the lock Lease")?;
+        // The holder may release the lock (delete the Lease) between our create and this read:
+        // then the lock is free, and the next create takes it.
+        let Some(current) = api.get_opt(LOCK_NAME).await.context("cannot read the lock Lease")?
+        else {
+            continue;
+        };
         if expired(&current) {
             // Optimistic take-over: the resourceVersion makes a racing run fail with 409.
             match api

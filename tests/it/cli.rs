@@ -13,12 +13,7 @@ use crate::common::{release_dir, release_path};
 
 /// The binary with a clean environment: no inherited release dir, cache or URL settings.
 fn tkn(cache: &Path) -> Command {
-    let mut c = Command::cargo_bin("tkn-multi").unwrap();
-    c.env_remove("TKN_MULTI_RELEASE_DIR")
-        // Downloads go to loopback unless a test names its own server.
-        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
-        .env("TKN_MULTI_CACHE_DIR", cache);
-    c
+    crate::common::tkn_multi(None, cache)
 }
 
 fn stdout(out: &std::process::Output) -> String {

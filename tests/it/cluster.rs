@@ -5,127 +5,19 @@
 //! time (they touch the cluster-wide Tekton CRDs) and use unique names.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::GroupVersionKind;
-use kube::{Client, Config, discovery};
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use tkn_multi::names::{InstanceName, NamespaceName};
 use tkn_multi::release::Object;
 use tkn_multi::split::{InstanceSpec, SharedSpec, instance_part, shared_part};
 
-use crate::common::load;
-
-/// Cluster tests share cluster-wide objects: one at a time.
-pub(crate) static CLUSTER: Mutex<()> = Mutex::new(());
-
-/// The member clusters' tests (`clusters`, `flux`) share the members' CRDs: one at a time, and
-/// beside the main cluster's tests (they touch nothing of its Tekton objects).
-pub(crate) static MEMBERS: Mutex<()> = Mutex::new(());
-
-const MANAGER: &str = "tkn-multi-tests";
-
-pub(crate) fn kubeconfig() -> PathBuf {
-    match std::env::var_os("TKN_MULTI_TEST_KUBECONFIG") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!(
-            "TKN_MULTI_TEST_KUBECONFIG is unset: this test needs the test cluster (scripts/test \
-             starts it and runs the tests a plain `cargo test` ignores)"
-        ),
-    }
-}
-
-pub(crate) async fn client(path: &PathBuf) -> Client {
-    let kc = Kubeconfig::read_from(path).expect("kubeconfig is readable");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig is valid");
-    Client::try_from(config).expect("client")
-}
-
-pub(crate) fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{:x}", n % 0xff_ffff)
-}
-
-/// An API for any kind, in `namespace` or cluster-wide.
-pub(crate) async fn dynamic_api(
-    client: &Client,
-    api_version: &str,
-    kind: &str,
-    namespace: Option<&str>,
-) -> Api<DynamicObject> {
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (ar, _) = discovery::pinned_kind(client, &gvk)
-        .await
-        .unwrap_or_else(|e| panic!("discover {gvk:?}: {e}"));
-    match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    }
-}
-
-/// Server-side applies one object, whatever its kind.
-pub(crate) async fn apply(client: &Client, o: &Object) {
-    let api = dynamic_api(client, o.api_version(), o.kind(), o.namespace()).await;
-    api.patch(o.name(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(o.to_value()))
-        .await
-        .unwrap_or_else(|e| panic!("apply {} {}: {e}", o.kind(), o.name()));
-}
-
-pub(crate) async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < timeout, "{what} not reached within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// Whether the CRD `name` is Established.
-pub(crate) async fn crd_established(client: &Client, name: &str) -> bool {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    api.get(name)
-        .await
-        .ok()
-        .and_then(|c| c.status)
-        .and_then(|s| s.conditions)
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
-}
-
-async fn deployment_available(client: &Client, ns: &str, name: &str) -> bool {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    api.get(name)
-        .await
-        .ok()
-        .and_then(|d| d.status)
-        .and_then(|s| s.conditions)
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"))
-}
-
-/// Whether `name` is gone from `api` (a 404).
-pub(crate) async fn gone<K>(api: &Api<K>, name: &str) -> bool
-where
-    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    matches!(api.get(name).await, Err(kube::Error::Api(e)) if e.code == 404)
-}
-
-pub(crate) async fn delete_namespace_and_wait(client: &Client, name: &str) {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until(&format!("namespace {name} gone"), Duration::from_secs(120), || gone(&api, name))
-        .await;
-}
+use crate::common::{
+    CLUSTER, MANAGER, apply, client, crd_established, delete_namespace_and_wait,
+    deployment_available, dynamic_api, kubeconfig, kubectl_apply, load, observed, run_ok, tkn,
+    unique, wait_until,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the test cluster: scripts/test runs it"]
@@ -229,32 +121,6 @@ async fn delete_cluster_scoped(client: &Client, o: &Object) {
     api.delete(o.name(), &DeleteParams::default())
         .await
         .unwrap_or_else(|e| panic!("delete {}: {e}", o.name()));
-}
-
-/// Runs the binary against the test cluster.
-pub(crate) fn tkn(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let dir = crate::common::release_dir();
-    let out = assert_cmd::Command::cargo_bin("tkn-multi")
-        .unwrap()
-        .env("KUBECONFIG", kubeconfig)
-        .env("TKN_MULTI_RELEASE_DIR", dir)
-        .env("TKN_MULTI_CACHE_DIR", kubeconfig.with_file_name("no-cache"))
-        // A version no release file has is looked up by download: refused at once on loopback.
-        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-pub(crate) fn observed(kubeconfig: &std::path::Path) -> tkn_multi::plan::state::ClusterState {
-    let (code, out, err) = tkn(kubeconfig, &["list", "-o", "yaml"]);
-    assert_eq!(code, 0, "{err}");
-    tkn_multi::yaml::from_str(&out).unwrap()
 }
 
 #[test]
@@ -482,16 +348,6 @@ fn tkn_on_a_terminal(kubeconfig: &std::path::Path, args: &[&str], answer: &str) 
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs tkn-multi with `--yes -q` (and `--force-conflicts`: earlier tests leave unlabelled CRDs),
-/// asserting success.
-pub(crate) fn run_ok(path: &std::path::Path, args: &[&str]) -> String {
-    let mut all = args.to_vec();
-    all.extend(["--yes", "--force-conflicts", "-q"]);
-    let (code, out, err) = tkn(path, &all);
-    assert_eq!(code, 0, "{args:?}: {err}\n{out}");
-    out
-}
-
 /// Whether planning `args` again finds nothing to do (`--detailed-exitcode`: 0 none, 2 some).
 fn converged(path: &std::path::Path, args: &[&str]) -> bool {
     let mut all = args.to_vec();
@@ -499,18 +355,6 @@ fn converged(path: &std::path::Path, args: &[&str]) -> bool {
     let (code, out, err) = tkn(path, &all);
     assert!(code == 0 || code == 2, "{args:?}: {err}");
     code == 0 && out == "No changes. The cluster matches the desired state.\n"
-}
-
-pub(crate) fn kubectl_apply(path: &std::path::Path, yaml: &str) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let client = client(&path.to_path_buf()).await;
-        for doc in yaml.split("\n---\n") {
-            let v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
-            let serde_json::Value::Object(map) = v else { panic!("a mapping") };
-            apply(&client, &Object::from_map(map)).await;
-        }
-    });
 }
 
 fn delete_object(

@@ -16,7 +16,7 @@ use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use crate::cluster::{MEMBERS, kubeconfig, tkn, wait_until};
+use crate::common::{MEMBERS, kubeconfig, tkn, wait_until};
 
 /// Asserts that the kubeconfig has the member contexts `east` and `west`.
 fn members(path: &Path) {
@@ -129,7 +129,7 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
     let _guard = MEMBERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (east, west) = (member(&path, "east").await, member(&path, "west").await);
     let tmp = tempfile::tempdir().unwrap();
-    let id = crate::cluster::unique("f");
+    let id = crate::common::unique("f");
     let yes = ["--yes", "--force-conflicts", "-q"];
     let apply = |file: &str, more: &[&str]| {
         let mut args = vec!["apply", "-f", file];

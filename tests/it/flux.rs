@@ -21,7 +21,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use sha2::Digest as _;
 
-use crate::cluster::{MEMBERS, apply, client, dynamic_api, kubeconfig, tkn, unique, wait_until};
+use crate::common::{MEMBERS, apply, client, dynamic_api, kubeconfig, tkn, unique, wait_until};
 
 fn flux_dir() -> PathBuf {
     match std::env::var_os("TKN_MULTI_TEST_FLUX_DIR") {
@@ -204,7 +204,7 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
         ["kustomizations.kustomize.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io"]
     {
         wait_until(&format!("{name} Established"), Duration::from_secs(60), || {
-            crate::cluster::crd_established(&mgmt, name)
+            crate::common::crd_established(&mgmt, name)
         })
         .await;
     }

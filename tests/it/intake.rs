@@ -188,11 +188,7 @@ fn budgets_hold_whatever_the_file_size() {
 }
 
 fn tkn(cache: &Path) -> Command {
-    let mut c = Command::cargo_bin("tkn-multi").unwrap();
-    c.env_remove("TKN_MULTI_RELEASE_DIR")
-        .env("TKN_MULTI_CACHE_DIR", cache)
-        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS);
-    c
+    crate::common::tkn_multi(None, cache)
 }
 
 /// v1.15.1's file relabelled v1.99.0, in `dir/pipeline/`; with `extra` appended.

@@ -7,13 +7,8 @@ use assert_cmd::Command;
 use crate::common::release_dir;
 
 fn tkn(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("tkn-multi").unwrap();
-    c.env("TKN_MULTI_RELEASE_DIR", dir)
-        .env("TKN_MULTI_CACHE_DIR", dir.join("no-cache"))
-        // A version no file has is looked up by download: refused at once on loopback, so no
-        // test traffic leaves the machine.
-        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
-        .arg("--quiet");
+    let mut c = crate::common::tkn_multi(Some(dir), &dir.join("no-cache"));
+    c.arg("--quiet");
     c
 }
 

@@ -209,12 +209,7 @@ fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
 }
 
 fn tkn() -> Command {
-    let mut c = Command::cargo_bin("tkn-multi").unwrap();
-    // A version this build does not ship is looked up by download: on loopback, refused at once.
-    c.env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
-        .env("TKN_MULTI_CACHE_DIR", std::env::temp_dir().join("tkn-multi-test-no-cache"))
-        .env_remove("TKN_MULTI_RELEASE_DIR");
-    c
+    crate::common::tkn_multi(None, &std::env::temp_dir().join("tkn-multi-test-no-cache"))
 }
 
 /// The worked answers of docs/compat-matrix.md: TEP-0129 Sequence 1 with real versions

@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
-use crate::cluster::{CLUSTER, client, crd_established, gone, kubeconfig, unique, wait_until};
+use crate::common::{CLUSTER, client, crd_established, gone, kubeconfig, unique, wait_until};
 use tkn_multi::operator::TektonFleet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,14 +53,14 @@ async fn the_tektonfleet_crd_is_served_and_its_schema_is_the_fleet_files() {
             "metadata": {"name": name}, "spec": {"instances": [bad]},
         });
         let dynamic =
-            crate::cluster::dynamic_api(&c, "tkn-multi.tekton.dev/v1alpha1", "TektonFleet", None)
+            crate::common::dynamic_api(&c, "tkn-multi.tekton.dev/v1alpha1", "TektonFleet", None)
                 .await;
         let obj: kube::api::DynamicObject = serde_json::from_value(raw).unwrap();
         let e = dynamic.create(&PostParams::default(), &obj).await.unwrap_err();
         assert!(e.to_string().contains(says), "{e}");
     }
     let dynamic =
-        crate::cluster::dynamic_api(&c, "tkn-multi.tekton.dev/v1alpha1", "TektonFleet", None).await;
+        crate::common::dynamic_api(&c, "tkn-multi.tekton.dev/v1alpha1", "TektonFleet", None).await;
     let obj: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
         "metadata": {"name": name}, "spec": {"shared": {"mode": "sometimes"}},
@@ -278,7 +278,7 @@ async fn fleet_events(c: &kube::Client, fleet: &str) -> Vec<String> {
 }
 
 fn versions(path: &std::path::Path) -> Vec<(String, String)> {
-    crate::cluster::observed(path)
+    crate::common::observed(path)
         .instances
         .into_iter()
         .map(|i| (i.name, i.version.to_string()))
@@ -302,7 +302,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     let path = kubeconfig();
     let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let c = client(&path).await;
-    assert!(crate::cluster::observed(&path).instances.is_empty(), "the cluster starts empty");
+    assert!(crate::common::observed(&path).instances.is_empty(), "the cluster starts empty");
     // The CRD, the namespace and the RBAC, as `kubectl apply -k manifests/` (without the
     // Deployment: the operator runs here as a process).
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/manifests");
@@ -311,7 +311,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         for doc in text.split("\n---\n") {
             let v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
             let serde_json::Value::Object(map) = v else { panic!("{file}: a mapping") };
-            crate::cluster::apply(&c, &tkn_multi::release::Object::from_map(map)).await;
+            crate::common::apply(&c, &tkn_multi::release::Object::from_map(map)).await;
         }
     }
     let crds: Api<CustomResourceDefinition> = Api::all(c.clone());
@@ -511,7 +511,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         .await;
 
     // 3. Refusals: Stalled with the reason, and nothing written.
-    let before = crate::cluster::observed(&path);
+    let before = crate::common::observed(&path);
     for (spec, reason, says) in [
         (
             serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-old", "version": "v0.21.0"}]}),
@@ -534,7 +534,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         let stalled = condition(&f, "Stalled").unwrap();
         assert!(stalled.message.contains(says), "{stalled:?}");
         assert_eq!(condition(&f, "Ready").unwrap().status, "False");
-        assert_eq!(crate::cluster::observed(&path), before, "a refused spec writes nothing");
+        assert_eq!(crate::common::observed(&path), before, "a refused spec writes nothing");
     }
     patch_spec(
         &fleets,
@@ -547,7 +547,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     // 5. Interplay: a CLI install takes the same lock, and the operator leaves its instance alone.
     let cli = unique("op-cli");
     let (code, _, err) = tokio::task::block_in_place(|| {
-        crate::cluster::tkn(&path, &["install", "v1.15.1", "--namespace", &cli, "--yes", "-q"])
+        crate::common::tkn(&path, &["install", "v1.15.1", "--namespace", &cli, "--yes", "-q"])
     });
     assert_eq!(code, 0, "{err}");
     let f =
@@ -593,10 +593,10 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
 
     // 4. Delete: the fleet's instances go, the CRDs stay while a Task exists.
     let (code, _, err) = tokio::task::block_in_place(|| {
-        crate::cluster::tkn(&path, &["uninstall", &cli, "--yes", "-q"])
+        crate::common::tkn(&path, &["uninstall", &cli, "--yes", "-q"])
     });
     assert_eq!(code, 0, "{err}");
-    let tasks = crate::cluster::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
+    let tasks = crate::common::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
     let task: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "keep-me"},
         "spec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]},
@@ -605,7 +605,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     tasks.create(&PostParams::default(), &task).await.unwrap();
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
     wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name)).await;
-    let after = crate::cluster::observed(&path);
+    let after = crate::common::observed(&path);
     assert!(after.instances.is_empty(), "{:?}", after.instances);
     assert!(after.shared.is_some(), "the shared layer stays while a Task exists");
     assert!(crds.get("tasks.tekton.dev").await.is_ok());
@@ -617,7 +617,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     // Clean up: the Task, then the shared layer (a fleet with no instances).
     tasks.delete("keep-me", &DeleteParams::default()).await.unwrap();
     for ns in [&a, &b, &d, &cli] {
-        crate::cluster::delete_namespace_and_wait(&c, ns).await;
+        crate::common::delete_namespace_and_wait(&c, ns).await;
     }
     let empty = path.with_file_name(format!("{}.yaml", unique("empty-fleet")));
     std::fs::write(
@@ -626,10 +626,10 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     )
     .unwrap();
     let (code, _, err) = tokio::task::block_in_place(|| {
-        crate::cluster::tkn(&path, &["apply", "-f", empty.to_str().unwrap(), "--yes", "-q"])
+        crate::common::tkn(&path, &["apply", "-f", empty.to_str().unwrap(), "--yes", "-q"])
     });
     assert_eq!(code, 0, "{err}");
-    assert!(crate::cluster::observed(&path).shared.is_none());
+    assert!(crate::common::observed(&path).shared.is_none());
 }
 
 /// Applies every document of `manifests/<file>` (server-side, as `kubectl apply -k` would), each
@@ -641,7 +641,7 @@ async fn apply_manifest(c: &kube::Client, file: &str, edit: impl Fn(&mut serde_j
         let mut v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
         edit(&mut v);
         let serde_json::Value::Object(map) = v else { panic!("{file}: a mapping") };
-        crate::cluster::apply(c, &tkn_multi::release::Object::from_map(map)).await;
+        crate::common::apply(c, &tkn_multi::release::Object::from_map(map)).await;
     }
 }
 
@@ -718,11 +718,11 @@ async fn the_shipped_operator_deployment_runs_and_reconciles() {
     // Uninstalled through the finalizer by the operator in its pod.
     fleets.delete(&name, &DeleteParams::default()).await.unwrap();
     wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name)).await;
-    assert!(crate::cluster::observed(&path).instances.is_empty());
+    assert!(crate::common::observed(&path).instances.is_empty());
     deployments.delete("tkn-multi-operator", &DeleteParams::default()).await.unwrap();
     wait_until("the operator Deployment gone", Duration::from_secs(60), || {
         gone(&deployments, "tkn-multi-operator")
     })
     .await;
-    crate::cluster::delete_namespace_and_wait(&c, &a).await;
+    crate::common::delete_namespace_and_wait(&c, &a).await;
 }

@@ -17,10 +17,9 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::cluster::{
-    CLUSTER, check_isolation, client, dynamic_api, kubeconfig, run_ok, tkn, unique,
-};
+use crate::cluster::check_isolation;
 use crate::common::load;
+use crate::common::{CLUSTER, client, dynamic_api, kubeconfig, run_ok, tkn, unique};
 
 /// The running cluster's directory (the kubeconfig's), where the kubelet keeps logs and pod state.
 fn cluster_dir(kubeconfig: &Path) -> PathBuf {
@@ -410,7 +409,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     //    and nothing changes. On the v0.56.0 layer such a run of a finishes.
     k.create(&skipping_pipelinerun(&a, "skips-on-v0.56.0")).unwrap();
     assert_eq!(k.wait_run("tekton.dev/v1beta1", "PipelineRun", &a, "skips-on-v0.56.0").0, "True");
-    let before = crate::cluster::observed(&path);
+    let before = crate::common::observed(&path);
     let (code, out, err) = tkn(&path, &["install", "v1.15.1", "-n", &c, "--yes"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("[skipped-tasks-status-refused] (evidence: evidence/v0.24.1-on-v1.15.1.yaml; accept it knowingly with --accept-broken-workloads)"), "{err}");
@@ -418,12 +417,12 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
         err.contains("instance v0.24.1: PipelineRuns with skipped tasks never finish"),
         "{err}"
     );
-    assert_eq!(crate::cluster::observed(&path), before, "a refused install changes nothing");
+    assert_eq!(crate::common::observed(&path), before, "a refused install changes nothing");
     //    Accepted knowingly, the layer moves, and the evidence holds on the real cluster: the
     //    same PipelineRun in a never finishes, every status write refused.
     let out = run_ok(&path, &["install", "v1.15.1", "-n", &c, "--accept-broken-workloads"]);
     assert!(out.contains("(accepted with --accept-broken-workloads)"), "{out}");
-    let shared = crate::cluster::observed(&path).shared.unwrap();
+    let shared = crate::common::observed(&path).shared.unwrap();
     assert_eq!(shared.version.to_string(), "v1.15.1");
     k.create(&skipping_pipelinerun(&a, "skips-on-v1.15.1")).unwrap();
     let start = Instant::now();
@@ -603,7 +602,7 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
             "{ns}"
         );
     }
-    let upgraded = crate::cluster::observed(&path);
+    let upgraded = crate::common::observed(&path);
     assert_eq!(upgraded.instance(&b).unwrap().version.to_string(), "v1.15.1");
     // The new controller takes over: a run created now gets v1.15.1's entrypoint.
     k.create(&taskrun("tekton.dev/v1", &b, "after-upgrade", &none)).unwrap();
@@ -619,9 +618,9 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     for inst in [&a, &b, &c] {
         run_ok(&path, &["uninstall", inst]);
     }
-    let s = crate::cluster::observed(&path);
+    let s = crate::common::observed(&path);
     assert!(s.shared.is_none(), "the shared layer went with the last instance");
-    k.rt.block_on(crate::cluster::delete_namespace_and_wait(&k.client, &stray));
+    k.rt.block_on(crate::common::delete_namespace_and_wait(&k.client, &stray));
 }
 
 /// The instance webhook of `ns` refuses a Task (at `api_version`) whose step has no image, in
@@ -823,7 +822,7 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
     assert_eq!(ca_bundle_of(&k, "MutatingWebhookConfiguration", &mutating(&a)).trim(), ca_a.trim());
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(serving(&a), first, "knative kept the certificate");
-    let state = crate::cluster::observed(&path);
+    let state = crate::common::observed(&path);
     let cert = state.instance(&a).unwrap().admission.clone().expect("observed");
     assert!(cert.serving_current, "{cert:?}");
     let (code, listed, _) = tkn(&path, &["list", "-o", "yaml"]);
@@ -848,7 +847,7 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
     let bundle =
         ca_bundle_of(&k, "ValidatingWebhookConfiguration", &format!("validation.{}", mutating(&a)));
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2, "{bundle}");
-    let after = crate::cluster::observed(&path).instance(&a).unwrap().admission.clone().unwrap();
+    let after = crate::common::observed(&path).instance(&a).unwrap().admission.clone().unwrap();
     assert!(after.serving_current, "signed by the new CA after the second pass: {after:?}");
     prober.finish();
     // The other old instance was not touched.
@@ -904,7 +903,7 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
             "{ns}'s configuration went"
         );
     }
-    assert!(crate::cluster::observed(&path).shared.is_none());
+    assert!(crate::common::observed(&path).shared.is_none());
 }
 
 /// A release directory whose `pipeline/` has every shared release plus v1.15.1's file relabelled
@@ -951,7 +950,7 @@ fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
         &tmp.path().join("bad"),
         "\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: stray, namespace: tekton-pipelines}\n",
     );
-    let before = crate::cluster::observed(&path);
+    let before = crate::common::observed(&path);
     let bad_dir = bad.display().to_string();
     let (code, out, err) =
         tkn(&path, &["install", "v1.99.0", "-n", &ns, "--yes", "--release-dir", &bad_dir]);
@@ -960,7 +959,7 @@ fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
         err.contains("is refused: ServiceAccount/stray in namespace tekton-pipelines: no split rule places this object"),
         "{err}"
     );
-    assert_eq!(crate::cluster::observed(&path), before, "nothing was written");
+    assert_eq!(crate::common::observed(&path), before, "nothing was written");
 
     // Installed from its own file, planned with the derived mark.
     let good = release_dir_with_v1_99(&tmp.path().join("good"), "");
@@ -1001,5 +1000,5 @@ fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
         &["uninstall", &ns, "--yes", "--force-conflicts", "-q", "--release-dir", &good_dir],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(crate::cluster::observed(&path).shared.is_none());
+    assert!(crate::common::observed(&path).shared.is_none());
 }
