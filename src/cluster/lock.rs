@@ -276,6 +276,68 @@ pub fn identity() -> String {
 mod tests {
     use super::*;
 
+    /// An API server whose Lease answers are scripted: each request takes the next answer.
+    #[derive(Clone)]
+    struct Scripted {
+        answers: std::sync::Arc<std::sync::Mutex<Vec<(u16, serde_json::Value)>>>,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl tower::Service<http::Request<kube::client::Body>> for Scripted {
+        type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
+            self.seen.lock().unwrap().push(format!("{} {}", req.method(), req.uri().path()));
+            let (code, body) = self.answers.lock().unwrap().remove(0);
+            std::future::ready(Ok(http::Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+                .unwrap()))
+        }
+    }
+
+    fn status(code: u16, reason: &str) -> (u16, serde_json::Value) {
+        let body = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": reason, "code": code, "message": reason});
+        (code, body)
+    }
+
+    /// The holder releases the lock (deletes the Lease) between our create (409) and our read
+    /// (404): the lock is free, and the next create takes it.
+    #[test]
+    fn a_lease_released_between_create_and_read_is_a_free_lock() {
+        let lease = serde_json::to_value(ours("us", Some("2".into()))).unwrap();
+        let fake = Scripted {
+            answers: std::sync::Arc::new(std::sync::Mutex::new(vec![
+                status(409, "AlreadyExists"),
+                status(404, "NotFound"),
+                (201, lease),
+            ])),
+            seen: std::sync::Arc::default(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let held = runtime.block_on(async {
+            acquire(&Client::new(fake.clone(), "default"), "us", Duration::from_secs(5)).await
+        });
+        let held = held.expect("the lock is taken");
+        held.renewer.abort();
+        let path = format!("/apis/coordination.k8s.io/v1/namespaces/{LOCK_NAMESPACE}/leases");
+        assert_eq!(
+            *fake.seen.lock().unwrap(),
+            [format!("POST {path}"), format!("GET {path}/{LOCK_NAME}"), format!("POST {path}")]
+        );
+    }
+
     #[test]
     fn a_guard_refuses_once_lost_or_stale() {
         let g = Guard::new();
