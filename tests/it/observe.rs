@@ -16,10 +16,9 @@ use serde_json::{Value, json};
 use tkn_multi::cluster::{Apis, observe};
 use tkn_multi::matrix::Matrix;
 use tkn_multi::plan::state::ClusterState;
-use tkn_multi::plan::{Desired, DesiredInstance, SharedPolicy, plan};
-use tkn_multi::split::{InstanceSpec, SharedSpec};
+use tkn_multi::plan::{SharedPolicy, plan};
 
-use crate::common::{load, release_dir};
+use crate::common::release_dir;
 
 /// The most items the fake puts in one page of a list, whatever `limit` asks (a server may
 /// return fewer): lists of more items than this take several pages.
@@ -212,33 +211,11 @@ impl tower::Service<Request<kube::client::Body>> for FakeApi {
 /// executor writes them (the planner's manifests carry tkn-multi's labels), and the in-memory
 /// fake's view of the same cluster.
 fn installed(n: usize) -> (Vec<Value>, ClusterState) {
-    let version = "v0.56.0".parse().unwrap();
-    let releases = BTreeMap::from([(std::clone::Clone::clone(&version), load(&version))]);
-    let instances: Vec<DesiredInstance> = (0..n)
-        .map(|i| {
-            let name = format!("team-{i}");
-            DesiredInstance {
-                spec: InstanceSpec {
-                    namespace: name.parse().unwrap(),
-                    control_plane_namespace: format!("tekton-{name}").parse().unwrap(),
-                    admission_ca: None,
-                    name: name.parse().unwrap(),
-                },
-                version: std::clone::Clone::clone(&version),
-                config: BTreeMap::new(),
-                overrides: tkn_multi::plan::overrides::Overrides::default(),
-            }
-        })
-        .collect();
-    let d = Desired {
-        shared: SharedSpec::default(),
-        policy: SharedPolicy::default(),
-        image_registry: None,
-        instances,
-        scope: None,
-        certificates: BTreeMap::new(),
-    };
-    let p = plan(&d, &ClusterState::empty(), &releases, &Matrix::embedded()).unwrap();
+    let names: Vec<String> = (0..n).map(|i| format!("team-{i}")).collect();
+    let instances: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v0.56.0")).collect();
+    let scope: Vec<&str> = names.iter().map(String::as_str).chain(["shared"]).collect();
+    let d = crate::plan::desired(&instances, &scope, SharedPolicy::default());
+    let p = plan(&d, &ClusterState::empty(), crate::plan::releases(), &Matrix::embedded()).unwrap();
     let mut state = ClusterState::empty();
     state.apply(&p);
     let objects = p.manifests.values().map(|o| Value::Object(o.as_map().clone())).collect();

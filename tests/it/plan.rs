@@ -21,7 +21,7 @@ use tkn_multi::tls::Force;
 
 use crate::common::{all_versions, load};
 
-fn releases() -> &'static Releases {
+pub(crate) fn releases() -> &'static Releases {
     static R: OnceLock<Releases> = OnceLock::new();
     R.get_or_init(|| all_versions().iter().map(|v| (v.clone(), load(v))).collect())
 }
@@ -41,7 +41,7 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
     }
 }
 
-fn desired(instances: &[(&str, &str)], scope: &[&str], policy: SharedPolicy) -> Desired {
+pub(crate) fn desired(instances: &[(&str, &str)], scope: &[&str], policy: SharedPolicy) -> Desired {
     Desired {
         shared: SharedSpec::default(),
         policy,
