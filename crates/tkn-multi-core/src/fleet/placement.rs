@@ -70,26 +70,41 @@ pub(crate) enum Operator {
 }
 
 impl LabelSelector {
-    /// Whether `labels` match: every `matchLabels` pair and every expression (Kubernetes'
-    /// rules, `NotIn` matching a missing key).
+    /// Whether `labels` match: kube-core's [`Selector`](kube_core::Selector) does the matching
+    /// (Kubernetes' rules, `NotIn` matching a missing key). The checks before it are the API
+    /// server's, which kube-core does not make: `In`/`NotIn` need values, `Exists`/`DoesNotExist`
+    /// take none (kube-core would accept `In: []`, which selects nothing, and ignore the values).
     pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> Result<bool, String> {
-        let mut all = self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        use kube_core::{Selector, SelectorExt as _};
         for r in &self.match_expressions {
-            let has_values = !r.values.is_empty();
-            let ok = match r.operator {
-                Operator::In | Operator::NotIn if !has_values => {
+            match (r.operator, r.values.is_empty()) {
+                (Operator::In | Operator::NotIn, true) => {
                     return Err(format!("`{:?}` on `{}` needs `values`", r.operator, r.key));
                 }
-                Operator::Exists | Operator::DoesNotExist if has_values => {
+                (Operator::Exists | Operator::DoesNotExist, false) => {
                     return Err(format!("`{:?}` on `{}` takes no `values`", r.operator, r.key));
                 }
-                Operator::In => labels.get(&r.key).is_some_and(|v| r.values.contains(v)),
-                Operator::NotIn => labels.get(&r.key).is_none_or(|v| !r.values.contains(v)),
-                Operator::Exists => labels.contains_key(&r.key),
-                Operator::DoesNotExist => !labels.contains_key(&r.key),
-            };
-            all &= ok;
+                _ => {}
+            }
         }
-        Ok(all)
+        let selector = Selector::try_from(self.to_metav1()).map_err(|e| e.to_string())?;
+        Ok(selector.matches(labels))
+    }
+
+    fn to_metav1(&self) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+        meta::LabelSelector {
+            match_labels: Some(self.match_labels.clone()),
+            match_expressions: Some(
+                self.match_expressions
+                    .iter()
+                    .map(|r| meta::LabelSelectorRequirement {
+                        key: r.key.clone(),
+                        operator: format!("{:?}", r.operator),
+                        values: Some(r.values.clone()),
+                    })
+                    .collect(),
+            ),
+        }
     }
 }
