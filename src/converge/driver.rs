@@ -176,6 +176,26 @@ impl Prepared {
         plan::wanted(&self.desired, &self.before, &self.loaded, matrix)
     }
 
+    /// Plans again from the same observation, with `edited` (objects whose live content differs
+    /// from what tkn-multi wrote, found by the operator) marked so that the plan writes them back.
+    /// Observes nothing and loads nothing: the releases are those already loaded.
+    ///
+    /// # Errors
+    /// As [`plan::plan`] (not in practice: the same inputs planned).
+    pub fn replan_edited(
+        &mut self,
+        edited: &std::collections::BTreeSet<crate::release::ObjectRef>,
+        matrix: &Matrix,
+    ) -> Result<(), plan::Error> {
+        for o in &mut self.before.objects {
+            if edited.contains(&o.object) {
+                "edited outside tkn-multi".clone_into(&mut o.hash);
+            }
+        }
+        self.plan = plan::plan(&self.desired, &self.before, &self.loaded, matrix)?;
+        Ok(())
+    }
+
     /// What the run planned and started from.
     pub fn outcome(self) -> Outcome {
         Outcome { before: self.before, plan: self.plan }
@@ -319,8 +339,8 @@ pub(super) fn first_certificate(bundle: &str) -> Option<String> {
     bundle.find(END).map(|at| format!("{}\n", &bundle[..at + END.len()]))
 }
 
-/// Plans, loading whatever releases the planner asks for (into `releases`, kept for the next
-/// plan).
+/// Plans once, having loaded the releases [`plan::required_releases`] names (into `releases`,
+/// kept for the next plan).
 ///
 /// # Errors
 /// The planner's refusals, and a release that cannot be loaded.
@@ -331,13 +351,17 @@ pub async fn make_plan<R: ReleaseSource>(
     releases: &mut Releases,
     matrix: &Matrix,
 ) -> anyhow::Result<Plan> {
+    // At most twice round: a version with no record in the matrix first, then the releases the
+    // shared layer its record chose reads. Each release is loaded once, and planned from once.
     loop {
-        match plan::plan(desired, state, releases, matrix) {
-            Err(plan::Error::MissingRelease(v)) if !releases.contains_key(&v) => {
-                let release = source.load(&v).await?;
-                releases.insert(v, release);
-            }
-            other => return Ok(other?),
+        let required = plan::required_releases(desired, state, releases, matrix)?;
+        let missing: Vec<_> = required.into_iter().filter(|v| !releases.contains_key(v)).collect();
+        if missing.is_empty() {
+            return Ok(plan::plan(desired, state, releases, matrix)?);
+        }
+        for v in missing {
+            let release = source.load(&v).await?;
+            releases.insert(v, release);
         }
     }
 }

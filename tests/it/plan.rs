@@ -318,6 +318,44 @@ fn bad_requests_fail_before_any_step() {
     );
 }
 
+/// The releases the planner names are the ones it reads: planning with exactly those succeeds,
+/// with every release at hand too, and without any one of them it fails. A version with no record
+/// is named alone first (its record chooses the shared layer).
+#[test]
+fn required_releases_are_exactly_what_one_plan_reads() {
+    let (r, m, empty) = (releases(), Matrix::embedded(), ClusterState::empty());
+    for pair in [
+        vec![("team-a", "v0.50.3")],
+        vec![("team-a", "v0.24.1"), ("team-b", "v0.56.0")],
+        vec![("team-a", "v0.44.2"), ("team-b", "v1.9.0")],
+    ] {
+        let d = desired(&pair, &["team-a"], SharedPolicy::default());
+        let need = tkn_multi::plan::required_releases(&d, &empty, &Releases::new(), &m).unwrap();
+        for (_, v) in &pair {
+            assert!(need.contains(&v.parse::<TektonVersion>().unwrap()), "{pair:?}: {need:?}");
+        }
+        let only: Releases = need.iter().map(|v| (v.clone(), r[v].clone())).collect();
+        let with_only = plan(&d, &empty, &only, &m).unwrap_or_else(|e| panic!("{pair:?}: {e}"));
+        let with_all = plan(&d, &empty, r, &m).unwrap();
+        assert_eq!(to_json(&with_only), to_json(&with_all), "{pair:?}");
+        for v in &need {
+            let mut less = only.clone();
+            less.remove(v);
+            assert!(
+                matches!(plan(&d, &empty, &less, &m), Err(Error::MissingRelease(_))),
+                "{pair:?}: planned without {v}, which was named"
+            );
+        }
+    }
+    let d = desired(
+        &[("team-a", "v0.99.0"), ("team-b", "v0.50.3")],
+        &["team-a"],
+        SharedPolicy::default(),
+    );
+    let need = tkn_multi::plan::required_releases(&d, &empty, &Releases::new(), &m).unwrap();
+    assert_eq!(need.iter().map(ToString::to_string).collect::<Vec<_>>(), ["v0.99.0"]);
+}
+
 #[test]
 fn config_overrides_update_only_the_configmap() {
     releases();

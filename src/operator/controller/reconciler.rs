@@ -22,7 +22,6 @@ use crate::matrix::Matrix;
 use crate::operator::reconcile::{self, Outcome};
 use crate::operator::resource::TektonFleet;
 use crate::operator::serve::Metrics;
-use crate::plan::Plan;
 use crate::plan::state::ClusterState;
 use crate::printer::Printer;
 use tkn_multi_core::operator::TektonFleetStatus;
@@ -198,25 +197,17 @@ impl Context {
             p,
         )
         .await;
-        // No change by the hashes: look for hand edits, and plan again with them marked.
+        // No change by the hashes: look for hand edits, and plan again from the same
+        // observation with them marked.
         let mut drift = Vec::new();
         if !deleting
-            && let Ok(ready) = &prepared
+            && let Ok(ready) = &mut prepared
             && !ready.plan.has_changes()
         {
             let found = self.drifted(ready).await.map_err(Failed)?;
             if !found.is_empty() {
                 drift = found.iter().map(ToString::to_string).collect();
-                let marked = Marked { live: cluster, drifted: found };
-                prepared = converge::prepare(
-                    &marked,
-                    r,
-                    m,
-                    &request,
-                    want(spec, &managed, deleting, &mut unmanaged),
-                    p,
-                )
-                .await;
+                ready.replan_edited(&found, m).map_err(|e| Failed(e.into()))?;
             }
         }
         let mut prepared = match prepared {
@@ -377,45 +368,5 @@ pub(super) fn want<'a>(
         let w = reconcile::desired(spec, managed, state, deleting)?;
         *unmanaged = w.unmanaged;
         Ok(w.desired)
-    }
-}
-
-/// The live cluster, its hand-edited objects marked as not matching what was applied, so that
-/// the planner updates them.
-pub(super) struct Marked<'a> {
-    live: &'a Live,
-    drifted: std::collections::BTreeSet<crate::release::ObjectRef>,
-}
-
-impl converge::Cluster for Marked<'_> {
-    fn writable(&self) -> bool {
-        true
-    }
-
-    async fn lock(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    async fn unlock(&mut self) -> anyhow::Result<()> {
-        Ok(())
-    }
-
-    async fn observe(&self) -> anyhow::Result<ClusterState> {
-        let mut state = self.live.observe().await?;
-        for o in &mut state.objects {
-            if self.drifted.contains(&o.object) {
-                "edited outside the fleet".clone_into(&mut o.hash);
-            }
-        }
-        Ok(state)
-    }
-
-    async fn execute(
-        &self,
-        plan: &Plan,
-        opts: &crate::apply::Options,
-        printer: &Printer,
-    ) -> anyhow::Result<()> {
-        self.live.execute(plan, opts, printer).await
     }
 }

@@ -39,9 +39,13 @@ pub use model::{
 pub use objects::hashes;
 pub use shared::SHARED_STAYS;
 
+use std::collections::BTreeSet;
+
 use crate::matrix::Matrix;
+use crate::matrix::check;
 use crate::matrix::check::SharedLayer;
 use crate::names::SHARED_OWNER;
+use crate::release::TektonVersion;
 use objects::desired_objects;
 use shared::{choose_shared, shared_cluster_tasks, shared_only_config};
 use state::ClusterState;
@@ -111,18 +115,8 @@ pub fn wanted(
 ) -> Result<Wanted, Error> {
     desired::validate(desired, observed)?;
     let mut notes = Vec::new();
-    // A version this build ships no record of (newer than the oldest it ships) is judged by the
-    // record of its own release file, derived here as `matrix generate` would, and marked so in
-    // the layer.
-    let current = observed.shared.iter().map(|s| &s.version);
-    let judged = desired.instances.iter().map(|i| &i.version).chain(current);
-    // Older than every shipped release: below the supported floor, the matrix refuses it.
-    let floor = matrix.releases.keys().next();
-    for v in judged.take_while(|_| !desired.instances.is_empty()) {
-        if matrix.release(v).is_none() && !releases.contains_key(v) && floor.is_some_and(|f| v > f)
-        {
-            return Err(Error::MissingRelease(v.clone()));
-        }
+    if let Some(v) = unrecorded(desired, observed, matrix).find(|v| !releases.contains_key(*v)) {
+        return Err(Error::MissingRelease(v.clone()));
     }
     let matrix = matrix.completed(releases.values());
     let shared_layer = choose_shared(desired, observed, &matrix, &mut notes)?;
@@ -149,4 +143,61 @@ pub fn wanted(
     let (wanted, target) =
         desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
     Ok(Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target })
+}
+
+/// The releases that planning `desired` against `observed` reads, given those already in
+/// `releases`: every desired instance's, the shared layer's, and those its legacy CRDs come from.
+/// The shared layer is chosen from the matrix, and a version this build ships no record of is
+/// judged by its own release file; while such a file is not in `releases` the answer is those
+/// versions only (the choice needs them), so a caller loads what it is told and asks again until
+/// nothing is missing — then [`plan`] runs once.
+///
+/// # Errors
+/// As [`plan`]: a desired state that is not valid, or no shared layer that serves every instance.
+pub fn required_releases(
+    desired: &Desired,
+    observed: &ClusterState,
+    releases: &Releases,
+    matrix: &Matrix,
+) -> Result<BTreeSet<TektonVersion>, Error> {
+    desired::validate(desired, observed)?;
+    let unrecorded: BTreeSet<TektonVersion> = unrecorded(desired, observed, matrix)
+        .filter(|v| !releases.contains_key(*v))
+        .cloned()
+        .collect();
+    if !unrecorded.is_empty() {
+        return Ok(unrecorded);
+    }
+    let matrix = matrix.completed(releases.values());
+    let mut need: BTreeSet<TektonVersion> =
+        desired.instances.iter().map(|i| i.version.clone()).collect();
+    if let Some(layer) = choose_shared(desired, observed, &matrix, &mut Vec::new())? {
+        need.extend(
+            layer
+                .crds
+                .iter()
+                .filter(|c| matches!(c.source, check::CrdSource::Legacy { .. }))
+                .map(|c| c.from.clone()),
+        );
+        need.insert(layer.version);
+    }
+    Ok(need)
+}
+
+/// The versions judged (the desired instances', and the installed shared layer's while any
+/// instance is desired) that this build ships no record of and that are newer than the oldest it
+/// ships: their records are derived from their own release files, as `matrix generate` would,
+/// and marked so in the layer. Older than every shipped release is below the supported floor,
+/// which the matrix refuses.
+fn unrecorded<'a>(
+    desired: &'a Desired,
+    observed: &'a ClusterState,
+    matrix: &'a Matrix,
+) -> impl Iterator<Item = &'a TektonVersion> {
+    let current = observed.shared.iter().map(|s| &s.version);
+    let judged = desired.instances.iter().map(|i| &i.version).chain(current);
+    let floor = matrix.releases.keys().next();
+    judged
+        .take_while(|_| !desired.instances.is_empty())
+        .filter(move |v| matrix.release(v).is_none() && floor.is_some_and(|f| *v > f))
 }
