@@ -195,7 +195,7 @@ pub async fn check(apis: &Apis, plan: &Plan, force: bool, printer: &Printer) -> 
         let _ = write!(msg, "\n  `{what}` {why}");
     }
     msg.push_str("\nremove them, or re-run with `--force-conflicts` to take them over");
-    Err(UserError(msg).into())
+    Err(UserError::msg(msg).into())
 }
 
 /// The metadata of every object `api` lists, by (namespace, name), page by page.

@@ -64,12 +64,6 @@ pub struct Conflict {
     pub message: String,
 }
 
-impl crate::fault::Classify for Conflict {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
-
 /// A failed run that `--atomic` undid.
 #[derive(Debug, thiserror::Error)]
 #[error("the run failed and was rolled back (`--atomic`): the instances are as they were")]

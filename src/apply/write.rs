@@ -35,9 +35,10 @@ pub(super) async fn apply(
     params.dry_run = opts.server_dry_run;
     match api.patch(o.name(), &params, &Patch::Apply(o.to_value())).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            Err(Conflict { object: describe(&o.object_ref()), message: e.message }.into())
-        }
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(crate::fault::user(Conflict {
+            object: describe(&o.object_ref()),
+            message: e.message,
+        })),
         Err(e) => Err(api_error(e))
             .with_context(|| format!("failed to apply `{}`", describe(&o.object_ref()))),
     }

@@ -1,14 +1,13 @@
 //! Exit status and the one renderer for errors: `error:` line, `caused by:` chain, `hint:` lines.
 //! **The shell.**
 //!
-//! Errors classify themselves ([`crate::fault::Classify`], next to each error type); this module
-//! only maps the class to the exit-code contract (docs/exit-codes.md): 0 success, 1 the request
+//! The code that knows marks a refusal once ([`crate::fault::UserError`], see [`crate::fault`]);
+//! this module only maps that to the exit-code contract (docs/exit-codes.md): 0 success, 1 the request
 //! cannot be done as asked, 2 unexpected failure.
 
-use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-use crate::fault::{Class, Classify};
+use crate::fault::Class;
 use crate::matrix;
 use crate::release::fetch::NotFound;
 use crate::release::parse;
@@ -37,43 +36,12 @@ impl ExitStatus {
     }
 }
 
-/// Finds the [`Classify`] implementation of `e`, if it has one. Rust cannot downcast to a
-/// trait, so the types are named here once; `every_classified_type_is_known` fails when an
-/// `impl Classify` is added elsewhere and not here.
-macro_rules! classify_as {
-    ($e:expr, $($t:ty),+ $(,)?) => {{
-        let e: &(dyn StdError + 'static) = $e;
-        None$(.or_else(|| e.downcast_ref::<$t>().map(Classify::class)))+
-    }};
-}
-
-fn class_of(e: &(dyn StdError + 'static)) -> Option<Class> {
-    classify_as!(
-        e,
-        crate::fault::UserError,
-        crate::names::InvalidName,
-        crate::release::model::InvalidVersion,
-        crate::release::parse::Error,
-        crate::intake::Error,
-        crate::release::fetch::NotFound,
-        crate::release::bundle::Error,
-        crate::split::Error,
-        crate::matrix::Error,
-        crate::matrix::check::Error,
-        crate::plan::error::Error,
-        crate::fleet::Error,
-        crate::yaml::Error,
-        crate::apply::Conflict,
-        crate::cluster::lock::Lost,
-    )
-}
-
-/// Whether an error is the user's (exit 1) or unexpected (exit 2): the first classified error
-/// in its chain decides; an error nothing classifies is unexpected.
+/// The exit status of a failed run: 1 when a [`crate::fault::UserError`] is in the chain (the
+/// code that knew decided so), else 2.
 pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
-    match err.chain().find_map(class_of) {
-        Some(Class::User) => ExitStatus::UserError,
-        Some(Class::Unexpected) | None => ExitStatus::Failure,
+    match crate::fault::class(err) {
+        Class::User => ExitStatus::UserError,
+        Class::Unexpected => ExitStatus::Failure,
     }
 }
 
@@ -88,7 +56,7 @@ fn hints(err: &anyhow::Error) -> Vec<String> {
                 .to_owned(),
         );
     }
-    for e in err.chain() {
+    for e in crate::fault::causes(err) {
         if let Some(nf) = e.downcast_ref::<NotFound>() {
             hints.push(format!(
                 "pass `--release-file <FILE>`, set `TKN_MULTI_RELEASE_DIR`, or run `tkn-multi bundle import` \
@@ -137,91 +105,32 @@ pub fn render(err: &anyhow::Error) -> String {
 mod tests {
     use super::*;
 
-    /// Every `impl Classify for T` in `src/` and the core crate's sources, as the path
-    /// `class_of` must name (the shell re-exports the core's modules under the same names).
-    fn classified_types() -> Vec<String> {
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut out = Vec::new();
-        for root in [repo.join("src"), repo.join("crates/tkn-multi-core/src")] {
-            out.extend(classified_in(&root));
-        }
-        out.sort();
-        out
-    }
-
-    fn classified_in(root: &std::path::Path) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut dirs = vec![root.to_owned()];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    dirs.push(p);
-                    continue;
-                }
-                let text = std::fs::read_to_string(&p).unwrap();
-                let rel = p.strip_prefix(root).unwrap().with_extension("");
-                let mut module: Vec<_> =
-                    rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-                if module.last().is_some_and(|m| m == "mod") {
-                    module.pop();
-                }
-                for line in text.lines() {
-                    let line = line.trim();
-                    let Some(rest) = line
-                        .strip_prefix("impl crate::fault::Classify for ")
-                        .or_else(|| line.strip_prefix("impl Classify for "))
-                    else {
-                        continue;
-                    };
-                    let ty = rest.trim_end_matches(" {");
-                    out.push(format!("crate::{}::{ty}", module.join("::")));
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-
     #[test]
-    fn every_classified_type_is_known() {
-        let source = include_str!("exit.rs");
-        let list = &source[source.find("fn class_of").unwrap()..];
-        let list = &list[..list.find("\n}\n").unwrap()];
-        let types = classified_types();
-        assert!(types.len() >= 13, "the scan finds the implementations: {types:?}");
-        for t in types {
-            // Named where it is defined, or (a private module's items re-exported by its
-            // parent) where it is re-exported.
-            let (module, ty) = t.rsplit_once("::").unwrap();
-            let parent = module.rsplit_once("::").map_or(module, |(p, _)| p);
-            let known =
-                list.contains(&format!("{t},")) || list.contains(&format!("{parent}::{ty},"));
-            assert!(known, "`class_of` does not know `{t}`");
-        }
-    }
-
-    #[test]
-    fn errors_exit_by_their_own_class_wherever_they_are_in_the_chain() {
-        let conflict = crate::apply::Conflict {
+    fn a_refusal_exits_1_wherever_it_is_in_the_chain_and_anything_else_2() {
+        let conflict = || crate::apply::Conflict {
             object: "Deployment/x in y".into(),
             message: "conflict with \"someone-else\"".into(),
         };
-        let e = anyhow::Error::new(conflict).context(crate::apply::Incomplete {
-            step: 3,
-            total: 9,
-            done: 2,
-        });
-        assert_eq!(exit_status(&e), ExitStatus::UserError, "a 409 is the user's to resolve");
-        let io = crate::release::bundle::Error::Io {
-            path: "b.tar.gz".into(),
-            source: std::io::Error::other("disk full"),
-        };
-        assert_eq!(exit_status(&anyhow::Error::new(io)), ExitStatus::Failure);
-        let bad = crate::release::bundle::Error::Manifest { path: "b".into(), why: "none".into() };
-        assert_eq!(exit_status(&anyhow::Error::new(bad)), ExitStatus::UserError);
+        let step = crate::apply::Incomplete { step: 3, total: 9, done: 2 };
+        let marked = crate::fault::user(conflict()).context(step);
+        assert_eq!(exit_status(&marked), ExitStatus::UserError, "a 409 is the user's to resolve");
+        // The type does not decide: the same error, not marked by the code that knows, is not.
+        let unmarked = anyhow::Error::new(conflict());
+        assert_eq!(exit_status(&unmarked), ExitStatus::Failure);
         assert_eq!(exit_status(&anyhow::anyhow!("connection refused")), ExitStatus::Failure);
-        let user = anyhow::Error::new(crate::fault::UserError("no".into())).context("while x");
+        let user = anyhow::Error::new(crate::fault::UserError::msg("no".into())).context("while x");
         assert_eq!(exit_status(&user), ExitStatus::UserError);
+    }
+
+    #[test]
+    fn a_marked_error_renders_as_it_would_unmarked_with_its_hints() {
+        let not_found = || crate::release::fetch::NotFound {
+            version: "v9.9.9".parse().unwrap(),
+            tried: vec!["download: disabled (--offline)".into()],
+        };
+        let plain = anyhow::Error::new(not_found()).context("cannot plan");
+        let marked = crate::fault::user(not_found()).context("cannot plan");
+        assert_eq!(render(&plain), render(&marked));
+        assert!(render(&marked).contains("hint: pass `--release-file"), "{}", render(&marked));
     }
 }

@@ -65,13 +65,6 @@ impl std::fmt::Debug for Guard {
 )]
 pub struct Lost(pub String);
 
-/// Nobody's input: exit 2.
-impl crate::fault::Classify for Lost {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::Unexpected
-    }
-}
-
 impl Guard {
     fn new() -> Self {
         Guard(std::sync::Arc::new(std::sync::Mutex::new(GuardState {
@@ -185,7 +178,7 @@ pub async fn acquire(client: &Client, identity: &str, timeout: Duration) -> anyh
         }
         if tokio::time::Instant::now() >= deadline {
             let spec = current.spec.unwrap_or_default();
-            return Err(UserError(format!(
+            return Err(UserError::msg(format!(
                 "the cluster is locked by `{}` (since {}): another tkn-multi run is in progress; wait, or raise \
                  `--lock-timeout` (a killed run's lock expires {LEASE_SECONDS} s after its last renewal)",
                 spec.holder_identity.unwrap_or_default(),

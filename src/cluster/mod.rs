@@ -88,7 +88,7 @@ async fn config(target: &Connection) -> anyhow::Result<Config> {
         && !kc.contexts.iter().any(|c| &c.name == context)
     {
         let known: Vec<String> = kc.contexts.iter().map(|c| format!("`{}`", c.name)).collect();
-        return Err(crate::fault::UserError(format!(
+        return Err(crate::fault::UserError::msg(format!(
             "the kubeconfig has no context `{context}` (it has {})",
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         ))

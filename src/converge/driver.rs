@@ -90,7 +90,7 @@ pub struct Outcome {
 /// to the end, and released whatever the outcome.
 ///
 /// # Errors
-/// Bad requests ([`UserError`], the planner's errors), a refused consent, and execution
+/// Bad requests (a [`UserError`]: the desired state's and the planner's refusals), a refused consent, and execution
 /// failures (`apply::Incomplete` in the chain, `apply::RolledBack` too after `--atomic`).
 pub async fn converge<C, R, U>(
     cluster: &mut C,
@@ -221,7 +221,9 @@ pub async fn prepare<C: Cluster, R: ReleaseSource>(
     let before = cluster.observe().await.context("cannot observe the cluster")?;
     let observed = start.elapsed();
     let r1 = sent();
-    let mut desired = desired(&before)?;
+    // The desired state is the request read against the observation: what it refuses is the
+    // request's, as is what the planner refuses (`make_plan`).
+    let mut desired = desired(&before).map_err(crate::fault::user)?;
     prepare_certificates(&mut desired, &before, request.certificates)?;
     let mut loaded = Releases::new();
     let plan = make_plan(&desired, &before, releases, &mut loaded, matrix).await?;
@@ -245,8 +247,8 @@ pub fn consent<U: Ui>(destructive: usize, request: &Request, ui: &U) -> anyhow::
     let question = format!("The plan deletes or replaces {destructive} object(s). Apply it?");
     match ui.confirm(&question)? {
         Some(true) => Ok(()),
-        Some(false) => Err(UserError("not applied: the plan was declined".into()).into()),
-        None => Err(UserError(format!(
+        Some(false) => Err(UserError::msg("not applied: the plan was declined".into()).into()),
+        None => Err(UserError::msg(format!(
             "the plan deletes or replaces {destructive} object(s); review it and pass `--yes` to apply it"
         ))
         .into()),
@@ -354,10 +356,11 @@ pub async fn make_plan<R: ReleaseSource>(
     // At most twice round: a version with no record in the matrix first, then the releases the
     // shared layer its record chose reads. Each release is loaded once, and planned from once.
     loop {
-        let required = plan::required_releases(desired, state, releases, matrix)?;
+        let required = plan::required_releases(desired, state, releases, matrix)
+            .map_err(crate::fault::user)?;
         let missing: Vec<_> = required.into_iter().filter(|v| !releases.contains_key(v)).collect();
         if missing.is_empty() {
-            return Ok(plan::plan(desired, state, releases, matrix)?);
+            return plan::plan(desired, state, releases, matrix).map_err(crate::fault::user);
         }
         for v in missing {
             let release = source.load(&v).await?;
@@ -508,7 +511,7 @@ impl Cluster for Live {
 
 /// The refusal to execute a plan made from a saved observation.
 pub(super) fn review_only() -> anyhow::Error {
-    UserError("a plan made from `--state` is for review only; use `--dry-run`".into()).into()
+    UserError::msg("a plan made from `--state` is for review only; use `--dry-run`".into()).into()
 }
 
 /// A saved observation (`--state FILE`): plans can be made from it, never executed.

@@ -4,8 +4,9 @@
 //! [`Cluster`]s it is given, as [`super::driver::converge`].
 //!
 //! A cluster that fails (unreachable, a step that fails) does not stop or hide the others. A
-//! refusal of the request itself on any cluster (a conflict, an incompatible version set: what
-//! `refused` says is the user's) executes nothing anywhere: the fleet file is wrong as a whole.
+//! refusal of the request itself on any cluster (a conflict, an incompatible version set: a
+//! [`crate::fault::UserError`] in its chain) executes nothing anywhere: the fleet file is wrong
+//! as a whole.
 
 use futures::future::join_all;
 
@@ -65,7 +66,6 @@ pub async fn converge<C, R, U>(
     request: &Request,
     ui: &U,
     printer: &Printer,
-    refused: impl Fn(&anyhow::Error) -> bool,
 ) -> anyhow::Result<Vec<(String, ClusterResult)>>
 where
     C: Cluster,
@@ -96,7 +96,7 @@ where
         .map(|(m, p)| Shown { cluster: &m.name, plan: p.as_ref().map(|p| &p.plan) })
         .collect();
     let shown_ok = ui.show_all(&shown);
-    let stop = prepared.iter().any(|p| p.as_ref().err().is_some_and(&refused));
+    let stop = prepared.iter().any(|p| p.as_ref().err().is_some_and(crate::fault::is_user));
     let destructive: usize =
         prepared.iter().flatten().map(|p| p.plan.summary.delete + p.plan.summary.replace).sum();
     let go = shown_ok

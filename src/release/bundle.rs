@@ -274,15 +274,3 @@ fn check_manifest(m: &Manifest, path: &str) -> Result<(), Error> {
     }
     Ok(())
 }
-
-/// A bad bundle is the user's input; failing to read or write it is not.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        match self {
-            Error::Manifest { .. } | Error::Entry { .. } | Error::Unreadable { .. } => {
-                crate::fault::Class::User
-            }
-            Error::Io { .. } => crate::fault::Class::Unexpected,
-        }
-    }
-}

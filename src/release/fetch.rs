@@ -190,8 +190,13 @@ fn check_expected(bytes: &[u8], expected: Option<&str>) -> Result<(), String> {
 ///
 /// # Errors
 /// [`NotFound`] listing every source tried, or the [`crate::intake::Error`] of a file the user
-/// named (`--release-file`, the release directory).
+/// named (`--release-file`, the release directory): either way the request's
+/// ([`crate::fault::UserError`]; a download that fails is one source tried).
 pub async fn obtain(version: &TektonVersion, sources: &Sources) -> anyhow::Result<Fetched> {
+    find(version, sources).await.map_err(crate::fault::user)
+}
+
+async fn find(version: &TektonVersion, sources: &Sources) -> anyhow::Result<Fetched> {
     let mut tried = Vec::new();
     let expected = sources.expected_sha256.as_deref();
     let accept = |bytes: Vec<u8>, origin: Origin| -> Result<Fetched, crate::intake::Error> {
@@ -343,11 +348,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for NotFound {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
 }

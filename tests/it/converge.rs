@@ -430,12 +430,9 @@ fn fleet_run(
     let matrix = Matrix::embedded();
     let printer = Printer { quiet: true, ..Printer::default() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let refused = |e: &anyhow::Error| {
-        e.chain().any(|c| c.is::<UserError>() || c.is::<tkn_multi::plan::Error>())
-    };
     let out = rt
         .block_on(tkn_multi::converge::fleet::converge(
-            members, &files, &matrix, request, ui, &printer, refused,
+            members, &files, &matrix, request, ui, &printer,
         ))
         .unwrap();
     for m in members.iter() {
@@ -509,7 +506,6 @@ fn a_refusal_on_one_cluster_applies_nothing_anywhere_and_consent_is_asked_once()
             &request(Mode::Apply, false, false),
             &ui,
             &Printer { quiet: true, ..Printer::default() },
-            |_| false,
         ))
         .unwrap_err();
     assert!(err.to_string().contains("pass `--yes`"), "{err:#}");

@@ -97,13 +97,6 @@ pub enum Error {
     },
 }
 
-/// Every one of these is about the input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
-
 /// Accepts `bytes` as the release `version` from `origin`, or says why not.
 ///
 /// # Errors

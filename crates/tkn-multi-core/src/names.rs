@@ -152,13 +152,6 @@ pub fn default_control_plane_namespace(instance: &InstanceName) -> NamespaceName
         .expect("a 40-character label plus `tekton-` is a valid label")
 }
 
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for InvalidName {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,13 +164,6 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,43 +33,44 @@ pub struct ApplyArgs {
 /// Runs `apply -f`.
 pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let text = fs_err::read_to_string(&args.file)?;
-    let desired = match fleet::parse(&text, &args.file.display().to_string())? {
-        Fleet::Single(d) if args.clusters.is_empty() && args.state_dir.is_none() => d,
-        Fleet::Single(_) => {
-            return Err(UserError(format!(
-                "`--cluster` and `--state-dir` need a fleet with `clusters:` (`{}`)",
-                fleet::FLEET_V1ALPHA2
-            ))
-            .into());
-        }
-        Fleet::Clusters(mut members) => {
-            if let Some(unknown) =
-                args.clusters.iter().find(|c| !members.iter().any(|m| &m.cluster.name == *c))
-            {
-                return Err(UserError(format!(
-                    "`--cluster {unknown}`: the fleet has no such cluster ({})",
-                    members
-                        .iter()
-                        .map(|m| format!("`{}`", m.cluster.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+    let desired =
+        match fleet::parse(&text, &args.file.display().to_string()).map_err(crate::fault::user)? {
+            Fleet::Single(d) if args.clusters.is_empty() && args.state_dir.is_none() => d,
+            Fleet::Single(_) => {
+                return Err(UserError::msg(format!(
+                    "`--cluster` and `--state-dir` need a fleet with `clusters:` (`{}`)",
+                    fleet::FLEET_V1ALPHA2
                 ))
                 .into());
             }
-            if !args.clusters.is_empty() {
-                members.retain(|m| args.clusters.contains(&m.cluster.name));
+            Fleet::Clusters(mut members) => {
+                if let Some(unknown) =
+                    args.clusters.iter().find(|c| !members.iter().any(|m| &m.cluster.name == *c))
+                {
+                    return Err(UserError::msg(format!(
+                        "`--cluster {unknown}`: the fleet has no such cluster ({})",
+                        members
+                            .iter()
+                            .map(|m| format!("`{}`", m.cluster.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .into());
+                }
+                if !args.clusters.is_empty() {
+                    members.retain(|m| args.clusters.contains(&m.cluster.name));
+                }
+                check_shared_namespace(&args, &members[0].desired)?;
+                return super::common::change_fleet(
+                    &args.plan,
+                    env,
+                    printer,
+                    members,
+                    args.state_dir.as_deref(),
+                )
+                .await;
             }
-            check_shared_namespace(&args, &members[0].desired)?;
-            return super::common::change_fleet(
-                &args.plan,
-                env,
-                printer,
-                members,
-                args.state_dir.as_deref(),
-            )
-            .await;
-        }
-    };
+        };
     check_shared_namespace(&args, &desired)?;
     super::common::change(&args.plan, env, printer, |_| Ok(desired)).await
 }
@@ -78,7 +79,7 @@ fn check_shared_namespace(args: &ApplyArgs, desired: &crate::plan::Desired) -> a
     if desired.shared.namespace != args.plan.shared_namespace
         && args.plan.shared_namespace.as_str() != DEFAULT_SHARED_NAMESPACE
     {
-        return Err(UserError(
+        return Err(UserError::msg(
             "the fleet file sets the shared namespace; do not pass `--shared-namespace`".into(),
         )
         .into());

@@ -54,7 +54,7 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
         BundleCommand::Export(args) => {
             if args.source.release_file.is_some() && args.versions.len() > 1 {
                 return Err(
-                    UserError("`--release-file` can only provide one version".into()).into()
+                    UserError::msg("`--release-file` can only provide one version".into()).into()
                 );
             }
             let mut releases = Vec::with_capacity(args.versions.len());
@@ -63,7 +63,7 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
                     super::common::load_release(v, &args.source, env, printer).await?;
                 releases.push((v.clone(), fetched.bytes));
             }
-            let manifest = bundle::export(&args.output, &releases)?;
+            let manifest = bundle::export(&args.output, &releases).map_err(judged)?;
             for e in &manifest.releases {
                 printer.data(&format!("{}\t{}\n", e.version, e.sha256))?;
             }
@@ -76,11 +76,11 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
         BundleCommand::Import(args) => {
             let source = SourceArgs { cache_dir: args.cache_dir, ..SourceArgs::default() };
             let cache = resolve_cache_dir(&source, env).ok_or_else(|| {
-                UserError(
+                UserError::msg(
                     "no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into(),
                 )
             })?;
-            let imported = bundle::import(&args.bundle, &cache)?;
+            let imported = bundle::import(&args.bundle, &cache).map_err(judged)?;
             for (v, old) in &imported.replaced {
                 printer.warn(&format!("replaced the cached {v} (it had sha256 {old})"));
             }
@@ -96,4 +96,15 @@ pub async fn run(cmd: BundleCommand, env: &Env, printer: &Printer) -> anyhow::Re
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// A bundle that cannot be read, or whose manifest or entries are wrong, is the request's; a
+/// write that fails is not.
+fn judged(e: bundle::Error) -> anyhow::Error {
+    match e {
+        bundle::Error::Io { .. } => e.into(),
+        bundle::Error::Unreadable { .. }
+        | bundle::Error::Manifest { .. }
+        | bundle::Error::Entry { .. } => crate::fault::user(e),
+    }
 }

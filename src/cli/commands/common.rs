@@ -34,7 +34,9 @@ pub(super) async fn load_from(
 ) -> anyhow::Result<(Release, Fetched)> {
     let fetched = match obtain(version, sources).await {
         Ok(f) => f,
-        Err(e) if e.is::<crate::release::fetch::NotFound>() => return Err(e),
+        Err(e) if crate::fault::find::<crate::release::fetch::NotFound>(&e).is_some() => {
+            return Err(e);
+        }
         Err(e) => return Err(e.context(format!("cannot use Tekton Pipelines {version}"))),
     };
     if printer.verbose > 0 {
@@ -114,7 +116,7 @@ pub(crate) fn shared_spec(args: &PlanArgs, state: &ClusterState) -> anyhow::Resu
     if let Some(s) = &state.shared
         && s.namespace != args.shared_namespace.as_str()
     {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "the shared layer is installed in `{}`, not `{}`; pass `--shared-namespace {}`",
             s.namespace, args.shared_namespace, s.namespace
         ))
@@ -125,11 +127,12 @@ pub(crate) fn shared_spec(args: &PlanArgs, state: &ClusterState) -> anyhow::Resu
 
 pub(super) fn read_state(path: &std::path::Path) -> anyhow::Result<ClusterState> {
     let text = fs_err::read_to_string(path)?;
-    let state: ClusterState = crate::yaml::from_str(&text).with_context(|| {
-        format!("state file `{}` is not a `tkn-multi list -o yaml` document", path.display())
-    })?;
+    let state: ClusterState =
+        crate::yaml::from_str(&text).map_err(crate::fault::user).with_context(|| {
+            format!("state file `{}` is not a `tkn-multi list -o yaml` document", path.display())
+        })?;
     if state.format_version != STATE_FORMAT_VERSION {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "state file `{}` has format version `{}`; this tkn-multi reads `{STATE_FORMAT_VERSION}`",
             path.display(),
             state.format_version
@@ -235,7 +238,7 @@ pub(crate) async fn change_with(
 /// A saved observation can be planned from, never applied: refused before anything is planned or
 /// printed.
 pub(super) fn review_only_flag(flag: &str) -> anyhow::Error {
-    UserError(format!(
+    UserError::msg(format!(
         "a plan made from `{flag}` is for review only and cannot change a cluster; use `--dry-run`"
     ))
     .into()
@@ -251,7 +254,7 @@ pub(crate) async fn change_fleet(
     state_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitStatus> {
     if args.state.is_some() || args.save_state.is_some() {
-        return Err(UserError(
+        return Err(UserError::msg(
             "a fleet with clusters plans offline with `--state-dir DIR` (one `<cluster>.yaml` per cluster), not `--state`".into(),
         )
         .into());
@@ -304,12 +307,8 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
     let sources = Sources { source: args.source.clone(), env, printer };
     let ui = Terminal { output: args.output, printer };
     let request = request(args, crate::tls::Force::default());
-    let refused = |e: &anyhow::Error| {
-        crate::cli::exit::exit_status(e) == crate::cli::exit::ExitStatus::UserError
-    };
     let results =
-        converge::fleet::converge(members, &sources, &matrix, &request, &ui, printer, refused)
-            .await?;
+        converge::fleet::converge(members, &sources, &matrix, &request, &ui, printer).await?;
     let (mut user, mut unexpected, mut changes) = (0, 0, false);
     for (name, result) in &results {
         match result {
@@ -330,7 +329,7 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
                 "cluster {name}: not applied: the fleet was refused on another cluster"
             )),
             R::Failed(e) => {
-                if refused(e) {
+                if crate::fault::is_user(e) {
                     user += 1;
                 } else {
                     unexpected += 1;
@@ -367,8 +366,8 @@ pub(crate) fn fleet_clusters(
     kube: &crate::cli::args::KubeArgs,
 ) -> anyhow::Result<Vec<(String, crate::cluster::Connection)>> {
     let text = fs_err::read_to_string(file)?;
-    match crate::fleet::parse(&text, &file.display().to_string())? {
-        crate::fleet::Fleet::Single(_) => Err(UserError(format!(
+    match crate::fleet::parse(&text, &file.display().to_string()).map_err(crate::fault::user)? {
+        crate::fleet::Fleet::Single(_) => Err(UserError::msg(format!(
             "`{}` has no `clusters:` (apiVersion `{}`); use `--context` for one cluster",
             file.display(),
             crate::fleet::FLEET_V1ALPHA2
@@ -424,5 +423,6 @@ pub(super) fn load_matrix(
             }
         }
     }
-    Ok(crate::matrix::Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
+    crate::matrix::Matrix::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+        .map_err(crate::fault::user)
 }

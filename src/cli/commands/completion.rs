@@ -42,7 +42,7 @@ pub fn man(args: &ManArgs, root: clap::Command, printer: &Printer) -> anyhow::Re
             let Some(sub) = root.find_subcommand(name) else {
                 let known: Vec<_> =
                     root.get_subcommands().map(|c| c.get_name().to_owned()).collect();
-                return Err(UserError(format!(
+                return Err(UserError::msg(format!(
                     "no command `{name}`; commands: {}",
                     known.join(", ")
                 ))

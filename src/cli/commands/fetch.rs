@@ -26,10 +26,10 @@ pub struct FetchArgs {
 /// Runs `fetch`.
 pub async fn run(args: FetchArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if args.source.release_file.is_some() && args.versions.len() > 1 {
-        return Err(UserError("`--release-file` can only provide one version".into()).into());
+        return Err(UserError::msg("`--release-file` can only provide one version".into()).into());
     }
     let cache = resolve_cache_dir(&args.source, env).ok_or_else(|| {
-        UserError("no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into())
+        UserError::msg("no cache directory: pass `--cache-dir` or set `TKN_MULTI_CACHE_DIR`".into())
     })?;
     for v in &args.versions {
         let (_, fetched) = super::common::load_release(v, &args.source, env, printer).await?;

@@ -46,7 +46,7 @@ fn desired(args: &InstallArgs, state: &ClusterState) -> anyhow::Result<Desired> 
     // Re-running the same install converges (after an interruption) or is a no-op; anything
     // else on an installed name is an upgrade or a different instance.
     if let Some(existing) = state.instance(name.as_str()).filter(|e| !same(e)) {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "instance `{name}` is already installed ({} in `{}`); use `tkn-multi upgrade {name} --to {}`",
             existing.version, existing.namespace, args.version
         ))

@@ -134,19 +134,21 @@ pub fn generate_records(dir: &Path) -> anyhow::Result<Vec<ReleaseRecord>> {
         paths.sort();
         for path in paths {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            let version: TektonVersion = stem.parse().with_context(|| {
-                format!("release file `{}` is not named `<VERSION>.yaml`", path.display())
-            })?;
+            let version: TektonVersion =
+                stem.parse().map_err(crate::fault::user).with_context(|| {
+                    format!("release file `{}` is not named `<VERSION>.yaml`", path.display())
+                })?;
             if records.iter().any(|r| r.version == version) {
                 continue; // upstream's own file wins over a rebuilt one
             }
             let bytes = fs_err::read(&path)?;
-            let release = crate::intake::release(&bytes, &version, &path.display().to_string())?;
+            let release = crate::intake::release(&bytes, &version, &path.display().to_string())
+                .map_err(crate::fault::user)?;
             records.push(derive_record(&release, &release.sha256));
         }
     }
     if records.is_empty() {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "no release files in `{}` (looked in {})",
             dir.display(),
             RELEASE_DIR_FOLDERS.join(", ")
@@ -198,7 +200,7 @@ fn generate(args: &GenerateArgs, printer: &Printer) -> anyhow::Result<ExitStatus
         }
     }
     if !drifted.is_empty() {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "the committed matrix differs from the release files: {}; run `tkn-multi matrix generate`",
             drifted.join(", ")
         ))
@@ -214,7 +216,7 @@ fn generate(args: &GenerateArgs, printer: &Printer) -> anyhow::Result<ExitStatus
     };
     let disagreements = crate::matrix::agreement(&written);
     if !disagreements.is_empty() {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "the evidence in {} and rules.yaml disagree:\n  - {}",
             args.out.join("evidence").display(),
             disagreements.join("\n  - ")
@@ -237,7 +239,7 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
         MatrixCommand::Generate(args) => generate(&args, printer),
         MatrixCommand::Diff(args) => {
             if args.releases.release_file.is_some() {
-                return Err(UserError(
+                return Err(UserError::msg(
                     "`matrix diff` reads two releases; use `--release-dir` instead of `--release-file`".into(),
                 )
                 .into());
@@ -267,7 +269,7 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
                     && !loaded.iter().any(|r: &crate::release::Release| &r.version == v)
                 {
                     if args.releases.release_file.is_some() && args.versions.len() > 1 {
-                        return Err(UserError(
+                        return Err(UserError::msg(
                             "`--release-file` can only provide one version; use `--release-dir`"
                                 .into(),
                         )
@@ -302,7 +304,7 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
                     )?;
                     Ok(ExitStatus::UserError)
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(crate::fault::user(e)),
             }
         }
     }

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use crate::cli::args::KubeArgs;
 use crate::cli::args::MatrixSource;
-use crate::cli::exit::{ExitStatus, exit_status};
+use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs};
 use crate::printer::Printer;
 
@@ -66,7 +66,7 @@ pub async fn run(cmd: OperatorCommand, env: &Env, printer: &Printer) -> anyhow::
 
 async fn operate(args: RunArgs, env: &Env, printer: Printer) -> anyhow::Result<()> {
     if let Some(file) = &args.source.release_file {
-        return Err(crate::fault::UserError(format!(
+        return Err(crate::fault::UserError::msg(format!(
             "`operator run` loads releases by the versions fleets name, not from one file ({}); use --release-dir with `pipeline/<VERSION>.yaml` files",
             file.display()
         ))
@@ -97,6 +97,5 @@ async fn operate(args: RunArgs, env: &Env, printer: Printer) -> anyhow::Result<(
         },
         metrics_address: args.metrics_address,
     };
-    let refused = |e: &anyhow::Error| exit_status(e) == ExitStatus::UserError;
-    crate::operator::controller::run(client, load, matrix, opts, printer, refused).await
+    crate::operator::controller::run(client, load, matrix, opts, printer).await
 }

@@ -95,7 +95,7 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
         instance: args.instance.clone(),
         control_plane_namespace: args.control_plane_namespace.clone(),
     };
-    let spec = target.spec()?;
+    let spec = target.spec().map_err(crate::fault::user)?;
     let version = args.version.clone().expect("clap requires it without --filename");
     let shared = SharedSpec { namespace: args.shared_namespace.clone() };
     let (release, _) = super::common::load_release(&version, &args.source, env, printer).await?;
@@ -120,7 +120,7 @@ pub async fn run(args: RenderArgs, env: &Env, printer: &Printer) -> anyhow::Resu
         objects.extend(shared_part(&release, &shared));
     }
     if args.part != PartArg::Shared {
-        objects.extend(instance_part(&release, &spec, &shared)?);
+        objects.extend(instance_part(&release, &spec, &shared).map_err(crate::fault::user)?);
     }
     let relocation = crate::plan::overrides::Overrides::registry(args.image_registry.clone());
     for o in &mut objects {
@@ -144,8 +144,10 @@ async fn fleet(
     use crate::fleet::{FLEET_V1ALPHA2, Fleet, parse};
     let dir = args.output_dir.as_ref().expect("clap requires --output-dir with --filename");
     let text = fs_err::read_to_string(file)?;
-    let Fleet::Clusters(members) = parse(&text, &file.display().to_string())? else {
-        return Err(crate::fault::UserError(format!(
+    let Fleet::Clusters(members) =
+        parse(&text, &file.display().to_string()).map_err(crate::fault::user)?
+    else {
+        return Err(crate::fault::UserError::msg(format!(
             "`--gitops` renders a fleet with `clusters:` (apiVersion `{FLEET_V1ALPHA2}`)"
         ))
         .into());
@@ -155,7 +157,7 @@ async fn fleet(
         .split_once('/')
         .filter(|(k, n)| !k.is_empty() && !n.is_empty())
         .ok_or_else(|| {
-            crate::fault::UserError(format!(
+            crate::fault::UserError::msg(format!(
                 "`--flux-source {}`: expected KIND/NAME, e.g. GitRepository/fleet",
                 args.flux_source
             ))
@@ -204,7 +206,7 @@ fn write_tree<P: AsRef<std::path::Path>>(
 ) -> anyhow::Result<()> {
     for (rel, _) in files {
         if let Some(why) = crate::render::tree_path_problem(rel.as_ref()) {
-            return Err(crate::fault::UserError(format!(
+            return Err(crate::fault::UserError::msg(format!(
                 "refusing to write `{}` under --output-dir: {why}",
                 crate::render::escape(&rel.as_ref().display().to_string())
             ))
@@ -223,7 +225,7 @@ fn write_tree<P: AsRef<std::path::Path>>(
             match fs_err::symlink_metadata(&cur) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Err(crate::fault::UserError(format!(
+                    return Err(crate::fault::UserError::msg(format!(
                         "refusing to write `{}`: `{}` is a symlink or a file, and could lead outside --output-dir {}",
                         rel.as_ref().display(),
                         cur.display(),

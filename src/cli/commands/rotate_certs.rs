@@ -67,10 +67,10 @@ fn desired(args: &RotateCertsArgs, state: &ClusterState) -> anyhow::Result<Desir
         let mut s = BTreeSet::new();
         for name in &args.instances {
             let Some(i) = state.instance(name.as_str()) else {
-                return Err(UserError(format!("instance `{name}` is not installed")).into());
+                return Err(UserError::msg(format!("instance `{name}` is not installed")).into());
             };
             if !owned(&i.version) {
-                return Err(UserError(format!(
+                return Err(UserError::msg(format!(
                     "instance `{name}` runs {}: from v0.44 knative's webhook keeps its own \
                      certificate (and renews it a day before it expires); tkn-multi owns \
                      certificates only before v0.44",
@@ -83,7 +83,7 @@ fn desired(args: &RotateCertsArgs, state: &ClusterState) -> anyhow::Result<Desir
         s
     };
     if scope.is_empty() {
-        return Err(UserError(
+        return Err(UserError::msg(
             "no installed instance before v0.44: there is no certificate for tkn-multi to rotate"
                 .into(),
         )

@@ -37,7 +37,7 @@ pub async fn run(args: StatusArgs, _env: &Env, printer: &Printer) -> anyhow::Res
     }
     let client = crate::cluster::connect(&args.kube.connection()).await?;
     let Some(report) = report(&client, &args.instance).await? else {
-        return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+        return Err(UserError::msg(format!("instance `{}` is not installed", args.instance)).into());
     };
     printer.data(&match format {
         PlanOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
@@ -92,7 +92,7 @@ async fn fleet(
     .await;
     let failed = reports.iter().filter(|r| r.is_err()).count();
     if failed == 0 && reports.iter().all(|r| matches!(r, Ok(None))) {
-        return Err(UserError(format!(
+        return Err(UserError::msg(format!(
             "instance `{}` is not installed on any cluster of the fleet",
             args.instance
         ))

@@ -46,7 +46,9 @@ fn desired(
         // An install interrupted before its controller existed leaves objects but no instance:
         // uninstall removes them.
         if !state.objects.iter().any(|o| o.owner == args.instance.as_str()) {
-            return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+            return Err(
+                UserError::msg(format!("instance `{}` is not installed", args.instance)).into()
+            );
         }
         printer.warn(&format!(
             "`{}` is only partly installed (an interrupted install?); removing what it left",

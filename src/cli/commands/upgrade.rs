@@ -38,7 +38,7 @@ pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Res
 /// Every observed instance, this one at `args.to`; only this one in scope.
 fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow::Result<Desired> {
     let Some(existing) = state.instance(args.instance.as_str()) else {
-        return Err(UserError(format!("instance `{}` is not installed", args.instance)).into());
+        return Err(UserError::msg(format!("instance `{}` is not installed", args.instance)).into());
     };
     if existing.version > args.to {
         printer.warn(&format!(

@@ -57,6 +57,5 @@ pub(super) struct Context {
     pub(super) recorder: Recorder,
     pub(super) metrics: Arc<Metrics>,
     pub(super) printer: Printer,
-    pub(super) refused: fn(&anyhow::Error) -> bool,
     pub(super) failures: Mutex<HashMap<String, u32>>,
 }

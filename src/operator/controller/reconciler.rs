@@ -41,7 +41,6 @@ pub async fn run(
     matrix: Matrix,
     opts: Options,
     printer: Printer,
-    refused: fn(&anyhow::Error) -> bool,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let fleets: Api<TektonFleet> = Api::all(client.clone());
@@ -63,7 +62,6 @@ pub async fn run(
         opts,
         metrics: metrics.clone(),
         printer,
-        refused,
         failures: Mutex::default(),
     });
     let controller = Controller::new(fleets, watcher::Config::default());
@@ -212,7 +210,7 @@ impl Context {
         }
         let mut prepared = match prepared {
             Ok(p) => p,
-            Err(e) if (self.refused)(&e) => {
+            Err(e) if crate::fault::is_user(&e) => {
                 self.refuse(fleet, status, &e).await?;
                 return Ok(false);
             }
@@ -288,7 +286,7 @@ impl Context {
         )
         .await
         {
-            if (self.refused)(&e) {
+            if crate::fault::is_user(&e) {
                 self.refuse(fleet, status, &e).await?;
                 return Ok(false);
             }

@@ -58,10 +58,3 @@ pub enum Error {
         source: Box<crate::plan::Error>,
     },
 }
-
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}

@@ -177,10 +177,3 @@ fn list(items: &[String]) -> String {
     }
     s
 }
-
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}

@@ -301,10 +301,3 @@ pub(crate) fn check_format(file: &str, found: &str) -> Result<(), Error> {
         Err(Error::Format { file: file.to_owned(), found: found.to_owned() })
     }
 }
-
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}

@@ -60,7 +60,7 @@ pub fn desired(
     if let Some(s) = &state.shared {
         match &spec.shared.namespace {
             Some(ns) if ns.as_str() != s.namespace => {
-                return Err(UserError(format!(
+                return Err(UserError::msg(format!(
                     "the shared layer is installed in `{}`, not `{ns}`; set `spec.shared.namespace: {}`",
                     s.namespace, s.namespace
                 ))
@@ -215,7 +215,7 @@ pub fn conditions(
 /// The CamelCase reason of a refused spec, from the planner's error.
 pub fn stalled_reason(e: &anyhow::Error) -> &'static str {
     use crate::plan::Error as P;
-    for cause in e.chain() {
+    for cause in crate::fault::causes(e) {
         if let Some(p) = cause.downcast_ref::<P>() {
             return match p {
                 P::NamespaceConflict { .. } | P::DuplicateInstance(_) => "Conflict",

@@ -111,10 +111,3 @@ pub enum Error {
         known: String,
     },
 }
-
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}

@@ -296,13 +296,6 @@ pub struct Release {
     pub rebuilt_from_source: bool,
 }
 
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for InvalidVersion {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

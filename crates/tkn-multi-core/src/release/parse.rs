@@ -145,13 +145,6 @@ fn check_version(objects: &[Object], expected: &TektonVersion, origin: &str) -> 
     Ok(())
 }
 
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

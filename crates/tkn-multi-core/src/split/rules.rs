@@ -324,10 +324,3 @@ pub(super) fn finish(mut objects: Vec<Object>) -> Vec<Object> {
     objects.dedup_by(|a, b| a.object_ref() == b.object_ref());
     objects
 }
-
-/// Every one of these is about the request or its input.
-impl crate::fault::Classify for Error {
-    fn class(&self) -> crate::fault::Class {
-        crate::fault::Class::User
-    }
-}
