@@ -1,6 +1,6 @@
 //! The operator's HTTP endpoint: Prometheus `/metrics` (text exposition, `prometheus-client`),
-//! `/healthz` (the process serves) and `/readyz` (it has reached the API server and may list
-//! `TektonFleet`s). **I/O.**
+//! `/healthz` (the process serves) and `/readyz` (the controller's cache holds every `TektonFleet`:
+//! it has reached the API server, may list them, and can reconcile). **I/O.**
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -79,7 +79,7 @@ impl Metrics {
         }
     }
 
-    /// The API server answered.
+    /// The controller's first list of `TektonFleet`s is in.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }

@@ -10,14 +10,14 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalize, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt as _};
 
 use super::context::{Context, LOCKED_RETRY, LoadRelease, Loader, Options, STATUS_MANAGER};
 use super::status::converged_message;
 
 use crate::converge::{self, Cluster as _, Live, Mode};
-use crate::managed::{LABEL_MANAGED_BY, MANAGER};
+use crate::managed::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::matrix::Matrix;
 use crate::operator::reconcile::{self, Outcome};
 use crate::operator::resource::TektonFleet;
@@ -64,22 +64,44 @@ pub async fn run(
         printer,
         failures: Mutex::default(),
     });
-    let controller = Controller::new(fleets, watcher::Config::default());
-    let store = controller.store();
-    // Ready: the API server answered, and this account may list TektonFleets (checked above).
-    metrics.set_ready();
+    // TektonFleets trigger a reconcile when their spec (generation: also bumped when deletion
+    // is requested, the fleets carrying a finalizer), approval annotation or finalizers change;
+    // the operator's own status writes do not.
+    let (reader, writer) = kube::runtime::reflector::store();
+    let fleet_changes = watcher(fleets, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::annotations).combine(predicates::finalizers),
+            PredicateConfig::default(),
+        );
+    let controller = Controller::for_stream(fleet_changes, reader.clone());
+    // Ready: the API server answered, this account may list TektonFleets (checked above), and
+    // the controller's cache holds them all (its first list is in).
+    tokio::spawn({
+        let (reader, metrics) = (reader.clone(), metrics.clone());
+        async move {
+            if reader.wait_until_ready().await.is_ok() {
+                metrics.set_ready();
+            }
+        }
+    });
     let owned = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"));
-    let every_fleet =
-        move || store.state().iter().map(|f| ObjectRef::from_obj(f.as_ref())).collect::<Vec<_>>();
-    let (map_deployments, map_config) = (every_fleet.clone(), every_fleet);
     printer.info(&format!(
         "tkn-multi operator: reconciling TektonFleets (resync every {}s; metrics on {})",
         ctx.opts.resync.as_secs(),
         ctx.opts.metrics_address
     ));
     controller
-        .watches(Api::<Deployment>::all(client.clone()), owned.clone(), move |_| map_deployments())
-        .watches(Api::<ConfigMap>::all(client), owned, move |_| map_config())
+        .watches_stream(
+            managed_changes(Api::<Deployment>::all(client.clone()), &owned, predicates::generation),
+            fleets_of(reader.clone()),
+        )
+        .watches_stream(
+            managed_changes(Api::<ConfigMap>::all(client), &owned, config_content),
+            fleets_of(reader),
+        )
         .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)).concurrency(1))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -95,6 +117,67 @@ pub async fn run(
         .await;
     printer.info("tkn-multi operator: stopped");
     Ok(())
+}
+
+/// The managed objects of `api` worth a reconcile: those whose content `changed` says moved
+/// (kube-runtime's predicate filter: a Deployment's status, which churns while pods start, is
+/// not its generation), and every deletion, which a content predicate cannot see (a deleted
+/// object keeps its generation), from a second watch of deletions only.
+fn managed_changes<K>(
+    api: Api<K>,
+    owned: &watcher::Config,
+    changed: impl Predicate<K> + Send + 'static,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let edits = watcher(api.clone(), owned.clone())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(changed, PredicateConfig::default());
+    let deletions = watcher(api, owned.clone()).default_backoff().filter_map(|e| {
+        futures::future::ready(match e {
+            Ok(watcher::Event::Delete(o)) => Some(Ok(o)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+    });
+    futures::stream::select(edits, deletions)
+}
+
+/// A `ConfigMap`'s content: it has no generation, and its metadata changes (the apply's managed
+/// fields) are not edits.
+#[allow(clippy::unnecessary_wraps, reason = "kube-runtime's Predicate is Fn(&K) -> Option<u64>")]
+fn config_content(cm: &ConfigMap) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let binary = cm.binary_data.iter().flatten().map(|(k, v)| (k, &v.0));
+    (&cm.data, binary.collect::<Vec<_>>(), &cm.metadata.labels).hash(&mut h);
+    Some(h.finish())
+}
+
+/// The fleets a managed object concerns: those that list or manage its instance (its
+/// `tkn-multi.tekton.dev/instance` label), every fleet for the shared layer's objects.
+fn fleets_of<K: kube::Resource>(
+    fleets: kube::runtime::reflector::Store<TektonFleet>,
+) -> impl Fn(K) -> Vec<ObjectRef<TektonFleet>> + Send + Sync + 'static {
+    move |o| {
+        let instance = o.meta().labels.as_ref().and_then(|l| l.get(LABEL_INSTANCE)).cloned();
+        fleets
+            .state()
+            .iter()
+            .filter(|f| {
+                instance.as_deref().is_none_or(|i| {
+                    i == crate::names::SHARED_OWNER
+                        || f.spec.fleet.instances.iter().any(|x| x.name.as_str() == i)
+                        || f.status
+                            .as_ref()
+                            .is_some_and(|s| s.instances.iter().any(|x| x.name == i))
+                })
+            })
+            .map(|f| ObjectRef::from_obj(f.as_ref()))
+            .collect()
+    }
 }
 
 pub(super) async fn reconcile(
