@@ -99,9 +99,8 @@ pub fn neutralise(text: &str, keep_sgr: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-const YELLOW: &str = "\x1b[33m";
-const RED: &str = "\x1b[31m";
-const RESET: &str = "\x1b[0m";
+const WARNING: anstyle::Style = anstyle::AnsiColor::Yellow.on_default();
+const ERROR: anstyle::Style = anstyle::AnsiColor::Red.on_default();
 
 impl Printer {
     /// A printer for `quiet`/`verbose`, colouring as `color` says for the streams this process
@@ -187,7 +186,7 @@ impl Printer {
         let text = neutralise(text, false);
         if !self.quiet {
             if self.color_err {
-                eprintln!("{}{YELLOW}warning:{RESET} {text}", self.tag());
+                eprintln!("{}{WARNING}warning:{WARNING:#} {text}", self.tag());
             } else {
                 eprintln!("{}warning: {text}", self.tag());
             }
@@ -204,7 +203,7 @@ impl Printer {
     pub fn error(&self, text: &str) {
         let text = neutralise(text, false);
         match text.strip_prefix("error:") {
-            Some(rest) if self.color_err => eprint!("{RED}error:{RESET}{rest}"),
+            Some(rest) if self.color_err => eprint!("{ERROR}error:{ERROR:#}{rest}"),
             _ => eprint!("{text}"),
         }
     }

@@ -75,6 +75,10 @@ mod tests {
         (c, s)
     }
 
+    fn pem_der(pem: &str) -> Vec<u8> {
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap().1.contents
+    }
+
     #[test]
     fn a_fresh_pair_is_current_for_its_service_and_not_due() {
         let ca = generate_ca("a", None).unwrap();
@@ -102,6 +106,11 @@ mod tests {
         let o = inspect(Some(&c_new), Some(&s_old), "tekton-a").unwrap();
         assert!(!o.serving_current, "signed by the previous CA");
         assert_eq!(o.ca_bundle.matches("BEGIN CERTIFICATE").count(), 2, "both CAs trusted");
+        // The bundle's first certificate is the current CA, the same bytes as PEM.
+        let first = first_certificate(&o.ca_bundle).unwrap();
+        assert_eq!(pem_der(&first), pem_der(&other.cert_pem));
+        assert_ne!(pem_der(&first), pem_der(&ca.cert_pem));
+        assert_eq!(first_certificate("not a pem"), None);
         assert!(due(Some(&o), now(), Force::default()).is_some_and(|d| !d.1));
     }
 

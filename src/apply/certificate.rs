@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
 
 use crate::tls;
 use crate::tls::NewCa;
@@ -16,24 +17,29 @@ async fn write_secret(
     secrets: &Api<Secret>,
     namespace: &str,
     name: &str,
-    labels: serde_json::Value,
+    labels: BTreeMap<String, String>,
     data: &BTreeMap<&str, &str>,
 ) -> anyhow::Result<()> {
-    use base64::Engine as _;
-    let encoded: serde_json::Map<String, serde_json::Value> = data
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), base64::engine::general_purpose::STANDARD.encode(v).into()))
-        .collect();
-    let body = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "data": encoded,
-    });
+    // The typed Secret: k8s-openapi encodes `data` (base64) and writes apiVersion and kind.
+    let body = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| ((*k).to_owned(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
     // Forced: knative's certificate reconciler may have written the data first (with Update);
     // these keys are tkn-multi's.
     let params = PatchParams::apply(tls::FIELD_MANAGER).force();
     secrets
-        .patch(name, &params, &Patch::Apply(body))
+        .patch(name, &params, &Patch::Apply(&body))
         .await
         .with_context(|| format!("cannot write Secret {namespace}/{name}"))?;
     Ok(())
@@ -55,7 +61,7 @@ pub(super) async fn write(
         if let Some(p) = &ca.previous_cert_pem {
             data.insert(tls::PREVIOUS_CA_CERT, p);
         }
-        let labels = json!({ tls::CA_LABEL: owner });
+        let labels = BTreeMap::from([(tls::CA_LABEL.to_owned(), owner.to_owned())]);
         write_secret(&secrets, namespace, crate::managed::WEBHOOK_CA_SECRET, labels, &data).await?;
         (ca.cert_pem.clone(), ca.key_pem.clone())
     } else {
@@ -92,6 +98,6 @@ pub(super) async fn write(
         (tls::SERVER_KEY, key.as_str()),
         (tls::CA_CERT, ca_cert.as_str()),
     ]);
-    let labels = json!({});
+    let labels = BTreeMap::new();
     write_secret(&secrets, namespace, crate::managed::WEBHOOK_CERTS_SECRET, labels, &data).await
 }

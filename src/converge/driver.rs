@@ -319,7 +319,7 @@ pub fn prepare_certificates(
         }
         let Some((reason, make_ca)) = crate::tls::due(observed, now, force) else { continue };
         let new_ca = if make_ca {
-            let previous = observed.and_then(|o| first_certificate(&o.ca_bundle));
+            let previous = observed.and_then(|o| crate::tls::first_certificate(&o.ca_bundle));
             let ca = crate::tls::generate_ca(&name, previous)?;
             i.spec.admission_ca =
                 Some(crate::tls::bundle(&ca.cert_pem, ca.previous_cert_pem.as_deref()));
@@ -333,12 +333,6 @@ pub fn prepare_certificates(
             .insert(name, plan::CertificateWork { reason, new_ca, dates: Some(dates) });
     }
     Ok(())
-}
-
-/// The first certificate of a PEM bundle.
-pub(super) fn first_certificate(bundle: &str) -> Option<String> {
-    const END: &str = "-----END CERTIFICATE-----";
-    bundle.find(END).map(|at| format!("{}\n", &bundle[..at + END.len()]))
 }
 
 /// Plans once, having loaded the releases [`plan::required_releases`] names (into `releases`,

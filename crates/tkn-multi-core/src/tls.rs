@@ -127,6 +127,13 @@ impl std::fmt::Debug for NewCa {
     }
 }
 
+/// The first certificate of a PEM bundle, as PEM (the `pem` crate parses and writes it, with
+/// `\n` line endings).
+pub fn first_certificate(bundle: &str) -> Option<String> {
+    let first = pem::parse_many(bundle).ok()?.into_iter().find(|p| p.tag() == "CERTIFICATE")?;
+    Some(pem::encode_config(&first, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF)))
+}
+
 fn parse_pem(pem: &str) -> Option<x509_parser::pem::Pem> {
     x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok().map(|(_, p)| p)
 }

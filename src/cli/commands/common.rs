@@ -14,7 +14,7 @@ use crate::plan::{Desired, Plan};
 use crate::printer::Printer;
 use crate::release::fetch::{Fetched, obtain};
 use crate::release::{Release, TektonVersion};
-use crate::render::plan::{to_json, to_text};
+use crate::render::plan::to_json;
 use crate::split::SharedSpec;
 
 /// Obtains and parses the release `version` from the sources the flags and env name.
@@ -72,10 +72,7 @@ pub(super) struct Terminal<'a> {
 impl converge::Ui for Terminal<'_> {
     fn show(&self, plan: &Plan) -> anyhow::Result<()> {
         self.printer.data(&match self.output {
-            PlanOutput::Text if self.printer.color_out => {
-                crate::render::plan::colorize(&to_text(plan))
-            }
-            PlanOutput::Text => to_text(plan),
+            PlanOutput::Text => crate::render::plan::styled_text(plan, self.printer.color_out),
             PlanOutput::Json => to_json(plan),
             PlanOutput::Yaml => crate::yaml::to_string(plan)?,
         })?;
@@ -101,10 +98,7 @@ impl converge::fleet::FleetUi for Terminal<'_> {
         let plans: Vec<(&str, Result<&Plan, String>)> =
             plans.iter().map(|s| (s.cluster, s.plan.map_err(|e| format!("{e:#}")))).collect();
         self.printer.data(&match self.output {
-            PlanOutput::Text if self.printer.color_out => {
-                crate::render::plan::colorize(&fleet_to_text(&plans))
-            }
-            PlanOutput::Text => fleet_to_text(&plans),
+            PlanOutput::Text => fleet_to_text(&plans, self.printer.color_out),
             format => fleet_document(&plans, format == PlanOutput::Json)?,
         })?;
         Ok(())

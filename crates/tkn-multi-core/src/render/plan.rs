@@ -3,11 +3,19 @@
 use std::fmt::Write as _;
 
 use crate::names::SHARED_OWNER;
-use crate::plan::{Plan, StepKind};
+use anstyle::{AnsiColor, Style};
+
+use crate::plan::{Action, Plan, StepKind};
 
 /// Renders the plan as text: a legend, a shared section, one section per instance, one line per
 /// step in execution order (waits inline), and a summary line.
 pub fn to_text(plan: &Plan) -> String {
+    styled_text(plan, false)
+}
+
+/// [`to_text`], with each object step coloured by its action when `colour` (red for what deletes
+/// or replaces, green for what creates, yellow for what updates: Terraform's colours).
+pub fn styled_text(plan: &Plan, colour: bool) -> String {
     let mut notes = String::new();
     if let Some(line) = plan.shared_layer.as_ref().and_then(derived_note) {
         let _ = writeln!(notes, "note: {line}");
@@ -32,7 +40,8 @@ pub fn to_text(plan: &Plan) -> String {
         out.push('\n');
         out.push_str(&section_header(plan, owner));
         for step in plan.steps.iter().filter(|s| s.kind.owner() == owner) {
-            let _ = writeln!(out, "  {}", step_line(&step.kind));
+            let style = if colour { style_of(&step.kind) } else { Style::new() };
+            let _ = writeln!(out, "{style}  {}{style:#}", step_line(&step.kind));
         }
     }
     if let Some(layer) = &plan.shared_layer {
@@ -130,6 +139,17 @@ pub fn step_line(kind: &StepKind) -> String {
     }
 }
 
+fn style_of(kind: &StepKind) -> Style {
+    match kind {
+        StepKind::Object { action: Action::Replace | Action::Delete, .. } => {
+            AnsiColor::Red.on_default()
+        }
+        StepKind::Object { action: Action::Create, .. } => AnsiColor::Green.on_default(),
+        StepKind::Object { action: Action::Update, .. } => AnsiColor::Yellow.on_default(),
+        _ => Style::new(),
+    }
+}
+
 /// Renders the plan as JSON.
 pub fn to_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plans are plain data") + "\n"
@@ -137,10 +157,12 @@ pub fn to_json(plan: &Plan) -> String {
 
 /// The plans of several clusters, one section each (`cluster east:`), in the given order; a
 /// cluster with no plan shows its error.
-pub fn fleet_to_text(plans: &[(&str, Result<&Plan, String>)]) -> String {
+pub fn fleet_to_text(plans: &[(&str, Result<&Plan, String>)], colour: bool) -> String {
     let sections: Vec<(&str, Result<String, String>)> = plans
         .iter()
-        .map(|(c, p)| (*c, p.as_ref().map(|p| to_text(p)).map_err(|e| format!("no plan: {e}"))))
+        .map(|(c, p)| {
+            (*c, p.as_ref().map(|p| styled_text(p, colour)).map_err(|e| format!("no plan: {e}")))
+        })
         .collect();
     super::text::cluster_sections(&sections)
 }
@@ -162,30 +184,4 @@ pub fn fleet_document(
         })
         .collect();
     super::text::clusters_document(&clusters, json)
-}
-
-/// The text plan with its marks coloured as Terraform colours them: creates green, updates
-/// yellow, replaces and deletes red (ANSI; for a terminal).
-pub fn colorize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 64);
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_start();
-        let color = if body.starts_with("-/+ ") || body.starts_with("-   ") {
-            Some("\x1b[31m")
-        } else if body.starts_with("+   ") {
-            Some("\x1b[32m")
-        } else if body.starts_with("~   ") {
-            Some("\x1b[33m")
-        } else {
-            None
-        };
-        match color {
-            Some(c) => {
-                let (content, newline) = line.strip_suffix('\n').map_or((line, ""), |l| (l, "\n"));
-                let _ = write!(out, "{c}{content}\x1b[0m{newline}");
-            }
-            None => out.push_str(line),
-        }
-    }
-    out
 }
