@@ -1,9 +1,10 @@
 //! Stored-version migrations: every object of a CRD rewritten at the storage version, page by
 //! page, then `status.storedVersions` set and checked. **I/O.**
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use backon::Retryable as _;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::json;
@@ -24,19 +25,13 @@ pub(super) async fn rewrite(
     // out at the same moment (an instance upgraded with the shared layer) may fail a call
     // (seen on the real cluster: "failed calling webhook … rejected our request for an
     // unknown reason" while a v0.41.2 instance webhook gave way to v0.56.0). Retry those.
-    let retry_until = Instant::now() + Duration::from_secs(60);
-    let written = loop {
-        match ns_api.replace(&name, &PostParams::default(), o).await {
-            Err(kube::Error::Api(e))
-                if e.code == 500
-                    && e.message.contains("failed calling webhook")
-                    && Instant::now() < retry_until =>
-            {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            other => break other,
-        }
-    };
+    let post = PostParams::default();
+    let written = (|| ns_api.replace(&name, &post, o))
+        .retry(every(Duration::from_millis(500), Duration::from_secs(60)))
+        .when(|e| {
+            matches!(e, kube::Error::Api(e) if e.code == 500 && e.message.contains("failed calling webhook"))
+        })
+        .await;
     match written {
         Ok(_) => Ok(()),
         // Deleted or changed meanwhile: either way it was written at the storage version.
@@ -66,15 +61,8 @@ pub(super) async fn migrate(
     // passes at once, while the API server may still answer 404 for a version it just added, in
     // discovery and in lists (seen on the real cluster, right after v0.24.1 → v0.56.0 and
     // v0.41.2 → v0.56.0 shared upgrades). Retry briefly.
-    let serving_deadline = Instant::now() + Duration::from_secs(30);
-    let api = loop {
-        match apis.api(&gvk, None).await {
-            Err(_) if Instant::now() < serving_deadline => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            other => break other?,
-        }
-    };
+    let serving = every(Duration::from_millis(250), Duration::from_secs(30));
+    let api = (|| apis.api(&gvk, None)).retry(serving).await?;
     // Page by page (`--chunk-size`), so that a CRD with many objects is never one response. A
     // continue token that expired (410) restarts the listing: rewriting an object twice is
     // harmless.
@@ -85,14 +73,10 @@ pub(super) async fn migrate(
             continue_token: token.clone(),
             ..ListParams::default()
         };
-        let listed = loop {
-            match api.list(&params).await {
-                Err(kube::Error::Api(e)) if e.code == 404 && Instant::now() < serving_deadline => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                other => break other,
-            }
-        };
+        let listed = (|| api.list(&params))
+            .retry(serving)
+            .when(|e| matches!(e, kube::Error::Api(e) if e.code == 404))
+            .await;
         let page = match listed {
             Err(kube::Error::Api(e)) if e.code == 410 && token.is_some() => {
                 token = None;
@@ -127,4 +111,10 @@ pub(super) async fn migrate(
         );
     }
     Ok(())
+}
+
+/// Tries every `delay` for up to `total` (backon's constant back-off).
+fn every(delay: Duration, total: Duration) -> backon::ConstantBuilder {
+    let times = usize::try_from(total.as_millis() / delay.as_millis()).unwrap_or(usize::MAX);
+    backon::ConstantBuilder::new().with_delay(delay).with_max_times(times)
 }

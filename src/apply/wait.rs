@@ -72,27 +72,41 @@ pub(super) async fn wait_conversions(
     namespace: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    loop {
-        // Only a webhook that cannot be reached, or whose TLS fails, is not serving yet. An
-        // answer that refuses a conversion is the webhook serving: a new shared webhook refuses
-        // versions it no longer converts (v1alpha1 Tasks, v0.56.0 after v0.24.1) until the next
-        // steps update the CRDs. The API server words an unreachable one as
-        // `conversion webhook for … failed: Post "https://…": <transport error>`.
+    use backon::{ConstantBuilder, Retryable as _};
+    // Only a webhook that cannot be reached, or whose TLS fails, is not serving yet. An answer
+    // that refuses a conversion is the webhook serving: a new shared webhook refuses versions it
+    // no longer converts (v1alpha1 Tasks, v0.56.0 after v0.24.1) until the next steps update the
+    // CRDs. The API server words an unreachable one as
+    // `conversion webhook for … failed: Post "https://…": <transport error>`.
+    let unreachable = || async {
         let failures: Vec<String> =
             crate::cluster::conversion_failures(apis, None, Some(namespace))
-                .await?
+                .await
+                .map_err(Check::Failed)?
                 .into_iter()
                 .filter(|f| f.contains("Post \"https://"))
                 .collect();
-        if failures.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "conversions through the webhook in `{namespace}` still fail: {}",
-                failures.join("; ")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        if failures.is_empty() { Ok(()) } else { Err(Check::NotYet(failures)) }
+    };
+    let every = Duration::from_millis(250);
+    let left = deadline.saturating_duration_since(Instant::now());
+    let tries = usize::try_from(left.as_millis() / every.as_millis()).unwrap_or(usize::MAX);
+    match unreachable
+        .retry(ConstantBuilder::new().with_delay(every).with_max_times(tries))
+        .when(|c| matches!(c, Check::NotYet(_)))
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(Check::Failed(e)) => Err(e),
+        Err(Check::NotYet(failures)) => bail!(
+            "conversions through the webhook in `{namespace}` still fail: {}",
+            failures.join("; ")
+        ),
     }
+}
+
+/// A check of conversions: not serving yet (tried again), or the check itself failed.
+enum Check {
+    NotYet(Vec<String>),
+    Failed(anyhow::Error),
 }

@@ -143,50 +143,85 @@ fn ours(identity: &str, resource_version: Option<String>) -> Lease {
     }
 }
 
-/// Takes the lock, waiting up to `timeout` for another holder.
+/// One try at the lock: taken, or why not yet.
+enum Attempt {
+    Taken,
+    /// Held by another run: its Lease.
+    Held(Box<Lease>),
+    /// The Lease changed under us (released between our create and read, or taken over by a
+    /// racing run): try again.
+    Changed,
+}
+
+async fn attempt(api: &Api<Lease>, identity: &str) -> anyhow::Result<Attempt> {
+    match api.create(&PostParams::default(), &ours(identity, None)).await {
+        Ok(_) => return Ok(Attempt::Taken),
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => return Err(e).context("cannot create the lock Lease `kube-system/tkn-multi`"),
+    }
+    // The holder may release the lock (delete the Lease) between our create and this read: then
+    // the lock is free, and the next create takes it.
+    let Some(current) = api.get_opt(LOCK_NAME).await.context("cannot read the lock Lease")? else {
+        return Ok(Attempt::Changed);
+    };
+    if !expired(&current) {
+        return Ok(Attempt::Held(Box::new(current)));
+    }
+    // Optimistic take-over: the resourceVersion makes a racing run fail with 409.
+    let version = current.metadata.resource_version.clone();
+    match api.replace(LOCK_NAME, &PostParams::default(), &ours(identity, version)).await {
+        Ok(_) => Ok(Attempt::Taken),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::Changed),
+        Err(e) => Err(e).context("cannot take over the expired lock"),
+    }
+}
+
+/// Why a try did not take the lock, for backon: the first two are tried again.
+enum Retry {
+    Held(Box<Lease>),
+    Changed,
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Retry {
+    fn from(e: anyhow::Error) -> Self {
+        Retry::Failed(e)
+    }
+}
+
+/// How often a waiting run tries the lock again.
+const TRY_EVERY: Duration = Duration::from_millis(500);
+
+/// Takes the lock, waiting up to `timeout` for another holder (tried every 500 ms, with backon).
 pub async fn acquire(client: &Client, identity: &str, timeout: Duration) -> anyhow::Result<Held> {
+    use backon::{ConstantBuilder, Retryable as _};
     let api: Api<Lease> = Api::namespaced(client.clone(), LOCK_NAMESPACE);
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match api.create(&PostParams::default(), &ours(identity, None)).await {
-            Ok(_) => break,
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => {
-                return Err(e).context("cannot create the lock Lease `kube-system/tkn-multi`");
-            }
+    let tries = usize::try_from(timeout.as_millis() / TRY_EVERY.as_millis()).unwrap_or(usize::MAX);
+    // `Ok(Err(lease))`: still held when the tries ran out; `Err`: an API failure, not retried.
+    let outcome = (|| async {
+        match attempt(&api, identity).await? {
+            Attempt::Taken => Ok(Ok(())),
+            Attempt::Held(lease) => Err(Retry::Held(lease)),
+            Attempt::Changed => Err(Retry::Changed),
         }
-        // The holder may release the lock (delete the Lease) between our create and this read:
-        // then the lock is free, and the next create takes it.
-        let Some(current) = api.get_opt(LOCK_NAME).await.context("cannot read the lock Lease")?
-        else {
-            continue;
-        };
-        if expired(&current) {
-            // Optimistic take-over: the resourceVersion makes a racing run fail with 409.
-            match api
-                .replace(
-                    LOCK_NAME,
-                    &PostParams::default(),
-                    &ours(identity, current.metadata.resource_version.clone()),
-                )
-                .await
-            {
-                Ok(_) => break,
-                Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                Err(e) => return Err(e).context("cannot take over the expired lock"),
-            }
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let spec = current.spec.unwrap_or_default();
-            return Err(UserError::msg(format!(
-                "the cluster is locked by `{}` (since {}): another tkn-multi run is in progress; wait, or raise \
-                 `--lock-timeout` (a killed run's lock expires {LEASE_SECONDS} s after its last renewal)",
-                spec.holder_identity.unwrap_or_default(),
-                spec.acquire_time.map(|t| t.0.to_string()).unwrap_or_default()
-            ))
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .retry(ConstantBuilder::new().with_delay(TRY_EVERY).with_max_times(tries))
+    .when(|e| !matches!(e, Retry::Failed(_)))
+    .await
+    .or_else(|e| match e {
+        Retry::Failed(e) => Err(e),
+        Retry::Held(lease) => Ok(Err(lease)),
+        Retry::Changed => Ok(Err(Box::default())),
+    })?;
+    if let Err(current) = outcome {
+        let spec = current.spec.unwrap_or_default();
+        return Err(UserError::msg(format!(
+            "the cluster is locked by `{}` (since {}): another tkn-multi run is in progress; wait, or raise \
+             `--lock-timeout` (a killed run's lock expires {LEASE_SECONDS} s after its last renewal)",
+            spec.holder_identity.unwrap_or_default(),
+            spec.acquire_time.map(|t| t.0.to_string()).unwrap_or_default()
+        ))
+        .into());
     }
     let guard = Guard::new();
     let renewer = tokio::spawn(renew(api.clone(), identity.to_owned(), guard.clone()));

@@ -17,7 +17,9 @@ impl Context {
         status: &mut TektonFleetStatus,
         outcome: &Outcome,
     ) -> anyhow::Result<()> {
-        let now = k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        );
         let previous = fleet.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
         status.conditions =
             reconcile::conditions(outcome, fleet.metadata.generation, &now, previous);

@@ -17,6 +17,7 @@ use crate::fleet::FleetSpec;
 use crate::names::SHARED_OWNER;
 use crate::plan::state::ClusterState;
 use crate::plan::{Action, Desired, Plan, StepKind};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The finalizer that uninstalls a fleet's instances before the `TektonFleet` goes.
 pub const FINALIZER: &str = "tkn-multi.tekton.dev/uninstall";
@@ -179,7 +180,7 @@ pub enum Outcome {
 pub fn conditions(
     outcome: &Outcome,
     generation: Option<i64>,
-    now: &str,
+    now: &Time,
     previous: &[Condition],
 ) -> Vec<Condition> {
     let (ready, reconciling, stalled, reason, message) = match outcome {
@@ -199,7 +200,7 @@ pub fn conditions(
             let since = previous
                 .iter()
                 .find(|c| c.type_ == type_ && c.status == status)
-                .map_or_else(|| now.to_owned(), |c| c.last_transition_time.clone());
+                .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
             Condition {
                 type_: type_.to_owned(),
                 status,
@@ -461,27 +462,29 @@ mod tests {
 
     #[test]
     fn conditions_keep_their_transition_time_while_their_status_holds() {
-        let ready = conditions(&Outcome::Ready("ok".into()), Some(3), "t1", &[]);
+        let t = |s: i64| Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap());
+        let (t1, t2, t3) = (t(1), t(2), t(3));
+        let ready = conditions(&Outcome::Ready("ok".into()), Some(3), &t1, &[]);
         assert_eq!(ready.len(), 3);
         assert_eq!(
             ready.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect::<Vec<_>>(),
             [("Ready", "True"), ("Reconciling", "False"), ("Stalled", "False")]
         );
-        let again = conditions(&Outcome::Ready("ok".into()), Some(4), "t2", &ready);
-        assert!(again.iter().all(|c| c.last_transition_time == "t1"));
+        let again = conditions(&Outcome::Ready("ok".into()), Some(4), &t2, &ready);
+        assert!(again.iter().all(|c| c.last_transition_time == t1));
         assert!(again.iter().all(|c| c.observed_generation == Some(4)));
         let stalled = conditions(
             &Outcome::Stalled { reason: "Incompatible".into(), message: "no".into() },
             Some(5),
-            "t3",
+            &t3,
             &again,
         );
-        let by = |t: &str| stalled.iter().find(|c| c.type_ == t).unwrap().clone();
+        let by = |k: &str| stalled.iter().find(|c| c.type_ == k).unwrap().clone();
         assert_eq!(
-            (by("Ready").status.as_str(), by("Ready").last_transition_time.as_str()),
-            ("False", "t3")
+            (by("Ready").status.as_str(), &by("Ready").last_transition_time),
+            ("False", &t3)
         );
-        assert_eq!(by("Reconciling").last_transition_time, "t1", "still False");
+        assert_eq!(by("Reconciling").last_transition_time, t1, "still False");
         assert_eq!(
             (by("Stalled").status.as_str(), by("Stalled").reason.as_str()),
             ("True", "Incompatible")

@@ -45,25 +45,8 @@ pub struct PendingPlan {
     pub message: String,
 }
 
-/// A status condition (`metav1.Condition`'s fields).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    /// `Ready`, `Reconciling` or `Stalled`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// A CamelCase reason.
-    pub reason: String,
-    /// What happened, for people.
-    pub message: String,
-    /// The generation the condition was set for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// RFC 3339.
-    pub last_transition_time: String,
-}
+/// A status condition: metav1's own (`Ready`, `Reconciling`, `Stalled`).
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// The shared layer's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
