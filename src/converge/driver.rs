@@ -92,7 +92,7 @@ pub struct Outcome {
 /// # Errors
 /// Bad requests (a [`UserError`]: the desired state's and the planner's refusals), a refused consent, and execution
 /// failures (`apply::Incomplete` in the chain, `apply::RolledBack` too after `--atomic`).
-pub async fn converge<C, R, U>(
+pub async fn run<C, R, U>(
     cluster: &mut C,
     releases: &R,
     matrix: &Matrix,
@@ -118,7 +118,7 @@ where
                 .with_requests(crate::cluster::throttle::requests() - sent),
         );
     }
-    let outcome = run(cluster, releases, matrix, request, desired, ui, printer).await;
+    let outcome = run_locked(cluster, releases, matrix, request, desired, ui, printer).await;
     if writes && let Err(unlock) = cluster.unlock().await {
         // The run's own error comes first; the failed unlock is said beside it, never instead.
         return Err(match outcome {
@@ -132,7 +132,7 @@ where
     outcome
 }
 
-pub(super) async fn run<C: Cluster, R: ReleaseSource, U: Ui>(
+pub(super) async fn run_locked<C: Cluster, R: ReleaseSource, U: Ui>(
     cluster: &C,
     releases: &R,
     matrix: &Matrix,

@@ -1,7 +1,7 @@
 //! The driver over several clusters (`apply -f` of a fleet with `clusters:`): every cluster is
 //! locked, observed and planned at once, the plans are shown together and consented to once,
 //! then every cluster executes at once, each under its own lock. **I/O** only through the
-//! [`Cluster`]s it is given, as [`super::driver::converge`].
+//! [`Cluster`]s it is given, as [`super::driver::run`].
 //!
 //! A cluster that fails (unreachable, a step that fails) does not stop or hide the others. A
 //! refusal of the request itself on any cluster (a conflict, an incompatible version set: a
@@ -18,7 +18,7 @@ use crate::plan::{Desired, Plan};
 use crate::printer::Printer;
 
 /// One cluster of the run.
-pub struct Member<C> {
+pub struct Handle<C> {
     /// Its name in the fleet.
     pub name: String,
     /// The handle.
@@ -59,8 +59,8 @@ pub trait FleetUi: Ui {
 /// # Errors
 /// Only what stops the whole run: the terminal, a consent refused. Each cluster's own failure
 /// is in its [`ClusterResult`].
-pub async fn converge<C, R, U>(
-    members: &mut [Member<C>],
+pub async fn run_all<C, R, U>(
+    members: &mut [Handle<C>],
     releases: &R,
     matrix: &Matrix,
     request: &Request,
@@ -131,7 +131,7 @@ where
     Ok(members.iter().map(|m| m.name.clone()).zip(results).collect())
 }
 
-async fn unlock_all<C: Cluster>(members: &mut [Member<C>], printer: &Printer) {
+async fn unlock_all<C: Cluster>(members: &mut [Handle<C>], printer: &Printer) {
     for m in members.iter_mut() {
         if let Err(e) = m.cluster.unlock().await {
             printer.for_cluster(&m.name).warn(&format!("cannot release the cluster lock: {e:#}"));

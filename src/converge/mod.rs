@@ -5,7 +5,7 @@
 //! [`Ui`].
 //!
 //! `install`, `upgrade`, `uninstall` and `apply -f` differ only in the desired state they ask
-//! for; a fleet across clusters and the operator call the same [`converge`].
+//! for; a fleet across clusters and the operator call the same [`run`].
 
 mod driver;
 pub mod fleet;

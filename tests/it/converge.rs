@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tkn_multi::apply::schedule::{self, Runner};
 use tkn_multi::apply::{Incomplete, Options, RolledBack};
-use tkn_multi::converge::{Cluster, Mode, Outcome, ReleaseSource, Request, Ui, converge};
+use tkn_multi::converge::{Cluster, Mode, Outcome, ReleaseSource, Request, Ui, run};
 use tkn_multi::fault::UserError;
 use tkn_multi::matrix::Matrix;
 use tkn_multi::plan::state::ClusterState;
@@ -267,8 +267,7 @@ impl World {
     ) -> anyhow::Result<Outcome> {
         let printer = Printer { quiet: true, ..Printer::default() };
         let (cluster, files, matrix) = (&mut self.cluster, &self.files, &self.matrix);
-        let out =
-            self.rt.block_on(converge(cluster, files, matrix, request, desired, ui, &printer));
+        let out = self.rt.block_on(run(cluster, files, matrix, request, desired, ui, &printer));
         assert!(!self.cluster.locked.get(), "the lock is released whatever the outcome");
         out
     }
@@ -422,7 +421,7 @@ fn a_failed_unlock_never_hides_the_runs_error() {
 
 /// The fleet driver over two fake clusters, `east` and `west`, each wanting `desired`.
 fn fleet_run(
-    members: &mut [tkn_multi::converge::fleet::Member<Fake>],
+    members: &mut [tkn_multi::converge::fleet::Handle<Fake>],
     request: &Request,
     ui: &Person,
 ) -> Vec<(String, tkn_multi::converge::fleet::ClusterResult)> {
@@ -431,7 +430,7 @@ fn fleet_run(
     let printer = Printer { quiet: true, ..Printer::default() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let out = rt
-        .block_on(tkn_multi::converge::fleet::converge(
+        .block_on(tkn_multi::converge::fleet::run_all(
             members, &files, &matrix, request, ui, &printer,
         ))
         .unwrap();
@@ -441,8 +440,8 @@ fn fleet_run(
     out
 }
 
-fn member(name: &str, instances: &[(&str, &str)]) -> tkn_multi::converge::fleet::Member<Fake> {
-    tkn_multi::converge::fleet::Member {
+fn member(name: &str, instances: &[(&str, &str)]) -> tkn_multi::converge::fleet::Handle<Fake> {
+    tkn_multi::converge::fleet::Handle {
         name: name.into(),
         cluster: Fake { state: RefCell::new(ClusterState::empty()), ..Fake::default() },
         desired: Desired {
@@ -499,7 +498,7 @@ fn a_refusal_on_one_cluster_applies_nothing_anywhere_and_consent_is_asked_once()
     let before: Vec<_> = members.iter().map(|m| m.cluster.state.borrow().clone()).collect();
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let err = rt
-        .block_on(tkn_multi::converge::fleet::converge(
+        .block_on(tkn_multi::converge::fleet::run_all(
             &mut members,
             &Files::default(),
             &Matrix::embedded(),

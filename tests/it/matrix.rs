@@ -8,7 +8,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use tkn_multi::cli::commands::matrix::generate_records;
 use tkn_multi::matrix::agreement;
-use tkn_multi::matrix::check::{CrdSource, Error, Request, Verdict, check};
+use tkn_multi::matrix::check::{CrdSource, Error, Query, Verdict, check};
 use tkn_multi::matrix::{EMBEDDED, Matrix};
 use tkn_multi::release::TektonVersion;
 
@@ -18,8 +18,8 @@ fn v(s: &str) -> TektonVersion {
     s.parse().unwrap()
 }
 
-fn req(versions: &[&TektonVersion]) -> Request {
-    Request { instances: versions.iter().map(|v| (*v).clone()).collect(), ..Request::default() }
+fn req(versions: &[&TektonVersion]) -> Query {
+    Query { instances: versions.iter().map(|v| (*v).clone()).collect(), ..Query::default() }
 }
 
 #[test]
@@ -80,7 +80,7 @@ fn pairs_of_instances_over_all_releases() {
                 }
                 other => assert!(!breaks && other.is_ok(), "{x}+{y}: {other:?}"),
             }
-            let accepted = Request { accept_broken_workloads: true, ..req(&[x, y]) };
+            let accepted = Query { accept_broken_workloads: true, ..req(&[x, y]) };
             let layer = check(&m, &accepted).unwrap_or_else(|e| panic!("{x}+{y}: {e}"));
             // Adding an instance never lowers the shared version; the layer is the newest instance.
             assert!(layer.version >= alone, "{x}+{y}");
@@ -111,7 +111,7 @@ fn pairs_of_instances_over_all_releases() {
 #[test]
 fn legacy_crds_come_from_the_last_release_that_shipped_them() {
     let m = Matrix::embedded();
-    let pair = Request { accept_broken_workloads: true, ..req(&[&v("v0.24.1"), &v("v1.9.0")]) };
+    let pair = Query { accept_broken_workloads: true, ..req(&[&v("v0.24.1"), &v("v1.9.0")]) };
     let layer = check(&m, &pair).unwrap();
     let from =
         |name: &str| layer.crds.iter().find(|c| c.crd.name == name).map(|c| c.from.to_string());
@@ -132,7 +132,7 @@ fn unknown_versions_are_errors_not_panics() {
         err.to_string().starts_with("Tekton Pipelines v0.99.0 is not in the compatibility matrix (known: 44 releases, v0.22.0 … v1.15.1"),
         "{err}"
     );
-    assert!(matches!(check(&m, &Request::default()), Err(Error::Empty)));
+    assert!(matches!(check(&m, &Query::default()), Err(Error::Empty)));
 }
 
 /// A matrix with a made-up future release that stops serving v1beta1, and an old release the
@@ -182,11 +182,11 @@ fn an_incompatible_set_names_instance_api_and_crd() {
 fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
     let m = synthetic();
     // From a made-up v2.0.0 layer (storage v1) down to v0.48.0 (storage v1beta1, defines v1): fine.
-    let r = Request {
+    let r = Query {
         instances: vec![v("v0.48.0")],
         current_shared: Some(v("v2.0.0")),
         allow_downgrade: true,
-        ..Request::default()
+        ..Query::default()
     };
     let layer = check(&m, &r).unwrap();
     assert_eq!(layer.version, v("v0.48.0"));
@@ -197,11 +197,11 @@ fn a_downgrade_that_would_drop_a_stored_version_is_refused() {
             .any(|mi| mi.crd == "tasks.tekton.dev" && mi.to_storage == "v1beta1")
     );
     // Down to v0.38.4, whose CRDs do not define v1 at all: refused.
-    let r = Request {
+    let r = Query {
         instances: vec![v("v0.38.4")],
         current_shared: Some(v("v0.50.3")),
         allow_downgrade: true,
-        ..Request::default()
+        ..Query::default()
     };
     let Err(Error::Incompatible { problems, .. }) = check(&m, &r) else { panic!("must refuse") };
     assert!(problems.iter().any(|p| p
@@ -464,14 +464,14 @@ fn evidence_of_broken_workloads_refuses_the_move_unless_accepted() {
     );
 
     // Accepted: a warning that says so.
-    let accepted = check(&m, &Request { accept_broken_workloads: true, ..pair.clone() }).unwrap();
+    let accepted = check(&m, &Query { accept_broken_workloads: true, ..pair.clone() }).unwrap();
     let f = accepted.findings.iter().find(|f| f.rule == "skipped-tasks-status-refused").unwrap();
     assert_eq!(f.verdict, Verdict::CompatibleWithWarnings);
     assert!(f.message.ends_with("(accepted with --accept-broken-workloads)"), "{}", f.message);
 
     // Already so: the layer is v1.9.0 and serves v0.24.1 now (a later upgrade of another
     // instance must not be blocked by what was accepted before).
-    let running = Request {
+    let running = Query {
         current_shared: Some(v("v1.9.0")),
         running: vec![v("v0.24.1"), v("v1.9.0")],
         ..pair.clone()
@@ -480,15 +480,13 @@ fn evidence_of_broken_workloads_refuses_the_move_unless_accepted() {
     let f = layer.findings.iter().find(|f| f.rule == "skipped-tasks-status-refused").unwrap();
     assert!(f.message.ends_with("(already so: the shared layer is v1.9.0 now)"), "{}", f.message);
     // A new v0.24.1 instance onto that layer is refused all the same.
-    let joining = Request { running: vec![v("v1.9.0")], ..running };
+    let joining = Query { running: vec![v("v1.9.0")], ..running };
     assert!(matches!(check(&m, &joining), Err(Error::Incompatible { .. })));
 
     // v0.36.0 writes `reason`: not concerned.
-    let later = check(
-        &m,
-        &Request { accept_broken_workloads: true, ..req(&[&v("v0.36.0"), &v("v1.9.0")]) },
-    )
-    .unwrap();
+    let later =
+        check(&m, &Query { accept_broken_workloads: true, ..req(&[&v("v0.36.0"), &v("v1.9.0")]) })
+            .unwrap();
     assert!(!later.findings.iter().any(|f| f.rule == "skipped-tasks-status-refused"));
     // The CLI says the same, citing the evidence file.
     let out = tkn().args(["matrix", "check", "v0.24.1", "v1.9.0"]).output().unwrap();

@@ -211,11 +211,11 @@ pub(crate) async fn change_with(
     };
     let outcome = if let Some(path) = &args.state {
         let mut cluster = Saved(read_state(path)?);
-        converge::converge(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
+        converge::run(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
     } else {
         let lock_timeout = Duration::from_secs(args.lock_timeout);
         let mut cluster = Live::connect(&args.kube.connection(), lock_timeout).await?;
-        converge::converge(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
+        converge::run(&mut cluster, &sources, &matrix, &request, desired, &ui, printer).await?
     };
     if let Some(path) = &args.save_state {
         let mut next = outcome.before.clone();
@@ -274,7 +274,7 @@ pub(crate) async fn change_fleet(
                     path.display()
                 )
             })?;
-            handles.push(converge::fleet::Member { name, cluster: Saved(state), desired });
+            handles.push(converge::fleet::Handle { name, cluster: Saved(state), desired });
         }
         return run_fleet(args, env, printer, &mut handles).await;
     }
@@ -284,7 +284,7 @@ pub(crate) async fn change_fleet(
         let cluster = Live::connect(&connection(&entry, &args.kube), lock_timeout)
             .await
             .with_context(|| format!("cluster `{name}`: cannot connect"))?;
-        handles.push(converge::fleet::Member { name, cluster, desired });
+        handles.push(converge::fleet::Handle { name, cluster, desired });
     }
     run_fleet(args, env, printer, &mut handles).await
 }
@@ -293,7 +293,7 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
     args: &PlanArgs,
     env: &Env,
     printer: &Printer,
-    members: &mut [converge::fleet::Member<C>],
+    members: &mut [converge::fleet::Handle<C>],
 ) -> anyhow::Result<ExitStatus> {
     use converge::fleet::ClusterResult as R;
     let printer = &driver_printer(args, printer);
@@ -302,7 +302,7 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
     let ui = Terminal { output: args.output, printer };
     let request = request(args, crate::tls::Force::default());
     let results =
-        converge::fleet::converge(members, &sources, &matrix, &request, &ui, printer).await?;
+        converge::fleet::run_all(members, &sources, &matrix, &request, &ui, printer).await?;
     let (mut user, mut unexpected, mut changes) = (0, 0, false);
     for (name, result) in &results {
         match result {

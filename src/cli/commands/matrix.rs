@@ -10,7 +10,7 @@ use crate::cli::args::MatrixSource;
 use crate::cli::exit::ExitStatus;
 use crate::cli::settings::{Env, SourceArgs};
 use crate::fault::UserError;
-use crate::matrix::check::{self, Request};
+use crate::matrix::check::{self, Query};
 use crate::matrix::derive::derive_record;
 use crate::matrix::{Matrix, ReleaseRecord};
 use crate::printer::Printer;
@@ -281,7 +281,7 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
                 }
             }
             let matrix = matrix.completed(&loaded);
-            let req = Request {
+            let req = Query {
                 instances: args.versions,
                 current_shared: args.current_shared,
                 allow_downgrade: args.downgrade,

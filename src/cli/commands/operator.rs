@@ -82,7 +82,7 @@ async fn operate(args: RunArgs, env: &Env, printer: Printer) -> anyhow::Result<(
             Ok(super::common::load_release(&version, &source, &env, &printer).await?.0)
         })
     });
-    let opts = crate::operator::controller::Options {
+    let opts = crate::operator::controller::Settings {
         resync: Duration::from_secs(args.resync),
         lock_timeout: Duration::from_secs(args.lock_timeout),
         apply: crate::apply::Options {

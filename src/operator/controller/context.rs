@@ -22,7 +22,7 @@ pub(super) const LOCKED_RETRY: Duration = Duration::from_secs(5);
 
 /// How the operator runs.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct Settings {
     /// Re-check every fleet this often, changed or not.
     pub resync: Duration,
     /// How long a reconcile waits for the cluster lock before it retries later.
@@ -53,7 +53,7 @@ pub(super) struct Context {
     pub(super) client: Client,
     pub(super) releases: Loader,
     pub(super) matrix: Matrix,
-    pub(super) opts: Options,
+    pub(super) opts: Settings,
     pub(super) recorder: Recorder,
     pub(super) metrics: Arc<Metrics>,
     pub(super) printer: Printer,

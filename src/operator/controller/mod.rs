@@ -14,5 +14,5 @@ mod events;
 mod reconciler;
 mod status;
 
-pub use context::{LoadRelease, Options, STATUS_MANAGER};
+pub use context::{LoadRelease, STATUS_MANAGER, Settings};
 pub use reconciler::*;

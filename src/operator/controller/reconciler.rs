@@ -13,13 +13,13 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt as _, predicates, watcher};
 use kube::{Client, ResourceExt as _};
 
-use super::context::{Context, LOCKED_RETRY, LoadRelease, Loader, Options, STATUS_MANAGER};
+use super::context::{Context, LOCKED_RETRY, LoadRelease, Loader, STATUS_MANAGER, Settings};
 use super::status::converged_message;
 
 use crate::converge::{self, Cluster as _, Live, Mode};
 use crate::managed::{LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGER};
 use crate::matrix::Matrix;
-use crate::operator::reconcile::{self, Outcome};
+use crate::operator::reconcile::{self, Progress};
 use crate::operator::resource::TektonFleet;
 use crate::operator::serve::Metrics;
 use crate::plan::state::ClusterState;
@@ -39,7 +39,7 @@ pub async fn run(
     client: Client,
     load: LoadRelease,
     matrix: Matrix,
-    opts: Options,
+    opts: Settings,
     printer: Printer,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
@@ -190,8 +190,8 @@ pub(super) async fn reconcile(
     let inner = ctx.clone();
     let result = finalizer(&api, reconcile::FINALIZER, fleet, move |event| async move {
         match event {
-            Finalize::Apply(f) => inner.converge(&f, false).await,
-            Finalize::Cleanup(f) => inner.converge(&f, true).await,
+            Finalize::Apply(f) => inner.reconcile_fleet(&f, false).await,
+            Finalize::Cleanup(f) => inner.reconcile_fleet(&f, true).await,
         }
     })
     .await;
@@ -219,7 +219,7 @@ pub(super) fn error_policy(fleet: Arc<TektonFleet>, _: &Failed, ctx: Arc<Context
 
 impl Context {
     /// One reconcile of `fleet`: uninstalling its instances when `deleting` (the finalizer).
-    async fn converge(&self, fleet: &TektonFleet, deleting: bool) -> Result<Action, Failed> {
+    async fn reconcile_fleet(&self, fleet: &TektonFleet, deleting: bool) -> Result<Action, Failed> {
         let name = fleet.name_any();
         let previous = fleet.status.clone().unwrap_or_default();
         let mut status =
@@ -230,8 +230,10 @@ impl Context {
         }
         let mut cluster = Live::from_client(self.client.clone(), self.opts.lock_timeout);
         if let Err(e) = cluster.lock().await {
-            let outcome =
-                Outcome::Progressing { reason: "WaitingForLock".into(), message: format!("{e:#}") };
+            let outcome = Progress::Progressing {
+                reason: "WaitingForLock".into(),
+                message: format!("{e:#}"),
+            };
             self.set(fleet, &mut status, &outcome).await.map_err(Failed)?;
             return Ok(Action::requeue(LOCKED_RETRY));
         }
@@ -308,7 +310,7 @@ impl Context {
                 reconcile::instances(spec, &managed, &prepared.before, true, deleting);
             status.observed_generation = Some(generation);
             let message = converged_message(status);
-            self.set(fleet, status, &Outcome::Ready(message)).await.map_err(Failed)?;
+            self.set(fleet, status, &Progress::Ready(message)).await.map_err(Failed)?;
             self.kept_shared(fleet, plan, deleting).await;
             return Ok(true);
         }
@@ -324,7 +326,7 @@ impl Context {
             status.pending_plan = Some(pending);
             status.instances =
                 reconcile::instances(spec, &managed, &prepared.before, false, deleting);
-            self.set(fleet, status, &Outcome::AwaitingApproval(message)).await.map_err(Failed)?;
+            self.set(fleet, status, &Progress::AwaitingApproval(message)).await.map_err(Failed)?;
             return Ok(false);
         }
         self.apply(cluster, fleet, status, (&mut prepared, &managed, &request), &drift).await
@@ -353,7 +355,7 @@ impl Context {
         // operator must still know what it owns.
         status.pending_plan = None;
         status.instances = reconcile::instances(spec, managed, &prepared.before, false, deleting);
-        let applying = Outcome::Progressing {
+        let applying = Progress::Progressing {
             reason: "Applying".into(),
             message: format!("applying: {}", reconcile::summary(plan)),
         };
@@ -389,7 +391,7 @@ impl Context {
         status.observed_generation = Some(generation);
         status.last_applied = Some(reconcile::summary(plan));
         let message = converged_message(status);
-        self.set(fleet, status, &Outcome::Ready(message)).await.map_err(Failed)?;
+        self.set(fleet, status, &Progress::Ready(message)).await.map_err(Failed)?;
         self.kept_shared(fleet, plan, deleting).await;
         self.printer.info(&format!("tektonfleet/{name}: applied"));
         Ok(true)
@@ -415,7 +417,7 @@ impl Context {
             self.printer.warn(&format!("tektonfleet/{}: refused: {message}", fleet.name_any()));
         }
         status.pending_plan = None;
-        let outcome = Outcome::Stalled { reason: reason.into(), message };
+        let outcome = Progress::Stalled { reason: reason.into(), message };
         self.set(fleet, status, &outcome).await.map_err(Failed)?;
         Ok(Action::requeue(self.opts.resync))
     }
@@ -429,7 +431,7 @@ impl Context {
     ) -> Failed {
         let message = format!("{e:#}");
         self.event(fleet, EventType::Warning, reason, "Reconcile", &message).await;
-        let outcome = Outcome::Progressing { reason: reason.into(), message };
+        let outcome = Progress::Progressing { reason: reason.into(), message };
         if let Err(write) = self.set(fleet, status, &outcome).await {
             self.printer.warn(&format!("cannot write the status: {write:#}"));
         }

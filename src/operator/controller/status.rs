@@ -4,7 +4,7 @@
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource as _, ResourceExt as _};
 
-use super::super::reconcile::{self, Outcome};
+use super::super::reconcile::{self, Progress};
 use super::context::{Context, STATUS_MANAGER};
 use crate::operator::resource::TektonFleet;
 use tkn_multi_core::operator::TektonFleetStatus;
@@ -15,7 +15,7 @@ impl Context {
         &self,
         fleet: &TektonFleet,
         status: &mut TektonFleetStatus,
-        outcome: &Outcome,
+        outcome: &Progress,
     ) -> anyhow::Result<()> {
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::now(),

@@ -1,6 +1,6 @@
 //! Whether the compatibility lab's evidence and the curated rules agree. **Pure.**
 
-use super::check::{self, Request};
+use super::check::{self, Query};
 use super::model::Matrix;
 use super::records::RuleKind;
 
@@ -36,10 +36,10 @@ pub fn agreement(matrix: &Matrix) -> Vec<String> {
             );
         out.extend(unexplained);
         // What the matrix says about X on Y, breakage accepted so that every finding is listed.
-        let req = Request {
+        let req = Query {
             instances: vec![ev.instance.clone(), ev.shared.clone()],
             accept_broken_workloads: true,
-            ..Request::default()
+            ..Query::default()
         };
         let layer = match check::check(matrix, &req) {
             Ok(layer) => layer,

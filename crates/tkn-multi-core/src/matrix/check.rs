@@ -20,11 +20,11 @@ use super::records::{ApiRef, Conversion, CrdRecord, RuleKind};
 use crate::release::TektonVersion;
 
 pub use super::layer::{
-    CrdSource, Error, Finding, InstanceVerdict, LayerCrd, Migration, Request, SharedLayer, Verdict,
+    CrdSource, Error, Finding, InstanceVerdict, LayerCrd, Migration, Query, SharedLayer, Verdict,
 };
 
 /// Computes the shared layer for `req`.
-pub fn check(matrix: &Matrix, req: &Request) -> Result<SharedLayer, Error> {
+pub fn check(matrix: &Matrix, req: &Query) -> Result<SharedLayer, Error> {
     let mut instances = req.instances.clone();
     instances.sort();
     instances.dedup();
@@ -76,7 +76,7 @@ fn layer_for(
     matrix: &Matrix,
     instances: &[TektonVersion],
     base: &TektonVersion,
-    req: &Request,
+    req: &Query,
 ) -> Result<SharedLayer, Error> {
     let current = req.current_shared.as_ref();
     let base_rec = matrix.release(base).expect("checked by the caller");
@@ -278,7 +278,7 @@ fn pair_findings(
     i: &TektonVersion,
     base: &TektonVersion,
     crds: &BTreeMap<String, LayerCrd>,
-    req: &Request,
+    req: &Query,
 ) -> Vec<Finding> {
     let rec = matrix.release(i).expect("checked by the caller");
     let mut out = Vec::new();
@@ -362,7 +362,7 @@ fn breakage(
     r: &super::records::CuratedRule,
     i: &TektonVersion,
     base: &TektonVersion,
-    req: &Request,
+    req: &Query,
 ) -> (Verdict, String) {
     if req.accept_broken_workloads {
         (

@@ -1,4 +1,4 @@
-//! What a compatibility check is asked and answers: the [`Request`], the [`SharedLayer`] with
+//! What a compatibility check is asked and answers: the [`Query`], the [`SharedLayer`] with
 //! its [`Finding`]s, verdicts and migrations, and why it cannot answer ([`Error`]). **Pure.**
 
 use super::records::CrdRecord;
@@ -8,7 +8,7 @@ use std::fmt::{self, Write as _};
 
 /// What to check.
 #[derive(Debug, Clone, Default)]
-pub struct Request {
+pub struct Query {
     /// The instances' versions (duplicates allowed).
     pub instances: Vec<TektonVersion>,
     /// The shared layer installed now, if any.

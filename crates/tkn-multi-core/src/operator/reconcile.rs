@@ -29,7 +29,7 @@ pub const LISTED_STEPS: usize = 50;
 
 /// The desired state of one reconcile, and what it leaves alone.
 #[derive(Debug)]
-pub struct Wanted {
+pub struct FleetDesired {
     /// For the planner.
     pub desired: Desired,
     /// Observed instances the fleet does not manage (left as they are).
@@ -53,7 +53,7 @@ pub fn desired(
     managed: &BTreeSet<String>,
     state: &ClusterState,
     deleting: bool,
-) -> anyhow::Result<Wanted> {
+) -> anyhow::Result<FleetDesired> {
     let mut spec = spec.clone();
     if deleting {
         spec.instances.clear();
@@ -85,7 +85,7 @@ pub fn desired(
     let mut scope: BTreeSet<String> = listed.union(managed).cloned().collect();
     scope.insert(SHARED_OWNER.to_owned());
     desired.scope = Some(scope);
-    Ok(Wanted { desired, unmanaged })
+    Ok(FleetDesired { desired, unmanaged })
 }
 
 /// The steps of `plan` that delete or replace objects, as `- Kind/name in namespace ns` lines.
@@ -153,7 +153,7 @@ pub fn pending(plan: &Plan, generation: i64, fleet: &str) -> PendingPlan {
 
 /// How a reconcile ended, for the conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Progress {
     /// Converged.
     Ready(String),
     /// A destructive plan waits for its approval annotation.
@@ -178,18 +178,18 @@ pub enum Outcome {
 /// `Ready`, `Reconciling` and `Stalled` for `outcome` at `generation`; a condition whose
 /// status did not change keeps its `lastTransitionTime` from `previous`.
 pub fn conditions(
-    outcome: &Outcome,
+    outcome: &Progress,
     generation: Option<i64>,
     now: &Time,
     previous: &[Condition],
 ) -> Vec<Condition> {
     let (ready, reconciling, stalled, reason, message) = match outcome {
-        Outcome::Ready(m) => (true, false, false, "Reconciled", m.as_str()),
-        Outcome::AwaitingApproval(m) => (false, true, false, "AwaitingApproval", m.as_str()),
-        Outcome::Progressing { reason, message } => {
+        Progress::Ready(m) => (true, false, false, "Reconciled", m.as_str()),
+        Progress::AwaitingApproval(m) => (false, true, false, "AwaitingApproval", m.as_str()),
+        Progress::Progressing { reason, message } => {
             (false, true, false, reason.as_str(), message.as_str())
         }
-        Outcome::Stalled { reason, message } => {
+        Progress::Stalled { reason, message } => {
             (false, false, true, reason.as_str(), message.as_str())
         }
     };
@@ -464,17 +464,17 @@ mod tests {
     fn conditions_keep_their_transition_time_while_their_status_holds() {
         let t = |s: i64| Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap());
         let (t1, t2, t3) = (t(1), t(2), t(3));
-        let ready = conditions(&Outcome::Ready("ok".into()), Some(3), &t1, &[]);
+        let ready = conditions(&Progress::Ready("ok".into()), Some(3), &t1, &[]);
         assert_eq!(ready.len(), 3);
         assert_eq!(
             ready.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect::<Vec<_>>(),
             [("Ready", "True"), ("Reconciling", "False"), ("Stalled", "False")]
         );
-        let again = conditions(&Outcome::Ready("ok".into()), Some(4), &t2, &ready);
+        let again = conditions(&Progress::Ready("ok".into()), Some(4), &t2, &ready);
         assert!(again.iter().all(|c| c.last_transition_time == t1));
         assert!(again.iter().all(|c| c.observed_generation == Some(4)));
         let stalled = conditions(
-            &Outcome::Stalled { reason: "Incompatible".into(), message: "no".into() },
+            &Progress::Stalled { reason: "Incompatible".into(), message: "no".into() },
             Some(5),
             &t3,
             &again,

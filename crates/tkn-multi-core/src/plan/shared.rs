@@ -5,7 +5,7 @@ use super::desired::{Desired, DesiredInstance, SharedMode, UpdateShared};
 use super::error::Error;
 use super::state::ClusterState;
 use crate::matrix::Matrix;
-use crate::matrix::check::{self, Request, SharedLayer};
+use crate::matrix::check::{self, Query, SharedLayer};
 use crate::release::TektonVersion;
 
 /// How the notes that keep the installed shared layer begin (the operator reports them).
@@ -104,7 +104,7 @@ pub(crate) fn choose_shared(
     if policy.mode == SharedMode::Skip && current.is_none() {
         return Err(Error::NoShared);
     }
-    let req = Request {
+    let req = Query {
         instances: versions,
         current_shared: current.clone(),
         allow_downgrade: policy.downgrade || policy.update == UpdateShared::Always,
@@ -121,7 +121,7 @@ pub(crate) fn choose_shared(
             if req.allow_downgrade
                 && current.as_ref().is_some_and(|c| Some(c) > req.instances.iter().max()) =>
         {
-            let kept = Request { allow_downgrade: false, ..req.clone() };
+            let kept = Query { allow_downgrade: false, ..req.clone() };
             let layer = check::check(matrix, &kept).map_err(Error::Incompatible)?;
             notes.push(format!(
                 "{SHARED_STAYS} at {}: lowering it is not safe ({})",
@@ -136,7 +136,7 @@ pub(crate) fn choose_shared(
         && &layer.version != cur
     {
         // The installed layer must serve as it is.
-        let pinned = Request { allow_downgrade: false, ..req };
+        let pinned = Query { allow_downgrade: false, ..req };
         let served = check::check(matrix, &pinned).map_err(Error::Incompatible)?;
         if &served.version != cur {
             return Err(Error::SharedLocked {
