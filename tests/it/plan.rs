@@ -244,6 +244,7 @@ fn keep_shared_keeps_the_layer_after_the_last_instance() {
     let keep = SharedPolicy { keep_on_uninstall: true, ..SharedPolicy::default() };
     let p = step(&mut s, &desired(&[], &["team-a"], keep));
     assert_eq!(shared_steps(&p), 0);
+    assert!(p.shared_kept.is_none(), "kept as asked, not for remaining objects");
     assert!(s.shared.is_some());
     assert!(s.objects.iter().any(|o| o.owner == "shared"));
     assert!(
@@ -268,11 +269,12 @@ fn tekton_objects_keep_the_whole_shared_layer_after_the_last_instance() {
     assert!(s.shared.is_some(), "the shared layer is still recorded");
     assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
     assert!(p.notes[0].contains("1 tasks.tekton.dev"), "{}", p.notes[0]);
+    assert_eq!(p.shared_kept.as_ref(), Some(&p.notes[0]), "the operator's event reads it typed");
     assert!(to_text(&p).contains("note: the shared layer stays"), "{}", to_text(&p));
     // Once the Task is gone, the same request removes the layer.
     s.shared.as_mut().unwrap().crds.iter_mut().for_each(|c| c.objects = 0);
     let p = step(&mut s, &uninstall);
-    assert!(p.notes.is_empty());
+    assert!(p.notes.is_empty() && p.shared_kept.is_none());
     assert!(shared_steps(&p) > 0);
     assert!(s.shared.is_none() && s.objects.iter().all(|o| o.retain));
 }

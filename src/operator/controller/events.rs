@@ -91,7 +91,7 @@ impl Context {
 
     /// When the last instance went and the shared layer stays (Tekton objects remain), says so.
     pub(super) async fn kept_shared(&self, fleet: &TektonFleet, plan: &Plan, deleting: bool) {
-        if let Some(note) = plan.notes.iter().find(|n| n.starts_with(crate::plan::SHARED_STAYS))
+        if let Some(note) = &plan.shared_kept
             && deleting
         {
             self.event(fleet, EventType::Normal, "SharedLayerKept", "Uninstall", note).await;

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 
 use sha2::{Digest as _, Sha256};
 
-use super::status::{Condition, InstanceStatus, PendingPlan, SharedStatus, TektonFleetStatus};
+use super::status::{
+    Condition, InstancePhase, InstanceStatus, PendingPlan, SharedStatus, TektonFleetStatus,
+};
 use crate::fault::UserError;
 use crate::fleet::FleetSpec;
 use crate::names::SHARED_OWNER;
@@ -251,7 +253,7 @@ pub fn instances(
             name: i.name.to_string(),
             namespace: i.namespace.as_ref().map_or_else(|| i.name.to_string(), ToString::to_string),
             version: observed.map(|o| o.version.to_string()).unwrap_or_default(),
-            phase: if converged && at { "Ready" } else { "Pending" }.to_owned(),
+            phase: if converged && at { InstancePhase::Ready } else { InstancePhase::Pending },
         });
     }
     for name in managed {
@@ -265,7 +267,7 @@ pub fn instances(
                 name: name.clone(),
                 namespace: observed.map(|o| o.namespace.clone()).unwrap_or_default(),
                 version: observed.map(|o| o.version.to_string()).unwrap_or_default(),
-                phase: "Removing".to_owned(),
+                phase: InstancePhase::Removing,
             });
         }
     }

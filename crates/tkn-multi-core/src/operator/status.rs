@@ -85,5 +85,30 @@ pub struct InstanceStatus {
     pub version: String,
     /// `Ready` (installed at the spec's version, its Deployments Available when last applied),
     /// `Pending` (not yet), `Removing` (no longer listed, not yet uninstalled).
-    pub phase: String,
+    pub phase: InstancePhase,
+}
+
+/// Where an instance of the fleet stands.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+pub enum InstancePhase {
+    /// Installed at the spec's version, its Deployments Available when last applied.
+    Ready,
+    /// Not yet.
+    #[default]
+    Pending,
+    /// No longer listed, not yet uninstalled.
+    Removing,
+}
+
+impl InstancePhase {
+    /// Its name, as in the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstancePhase::Ready => "Ready",
+            InstancePhase::Pending => "Pending",
+            InstancePhase::Removing => "Removing",
+        }
+    }
 }

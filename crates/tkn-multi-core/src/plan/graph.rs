@@ -572,6 +572,7 @@ pub fn linearise(g: &PlanGraph, shared_layer: Option<SharedLayer>, target: Targe
         manifests,
         target,
         notes: Vec::new(),
+        shared_kept: None,
         summary,
     }
 }

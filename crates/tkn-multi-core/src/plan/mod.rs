@@ -37,7 +37,6 @@ pub use model::{
     TargetShared, TargetState,
 };
 pub use objects::hashes;
-pub use shared::SHARED_STAYS;
 
 use std::collections::BTreeSet;
 
@@ -57,8 +56,15 @@ pub fn plan(
     releases: &Releases,
     matrix: &Matrix,
 ) -> Result<Plan, Error> {
-    let Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target } =
-        wanted(desired, observed, releases, matrix)?;
+    let Wanted {
+        shared_layer,
+        notes,
+        shared_kept,
+        remaining,
+        keep_shared,
+        objects: wanted,
+        target,
+    } = wanted(desired, observed, releases, matrix)?;
     let in_scope = |owner: &str| match &desired.scope {
         _ if owner == SHARED_OWNER && keep_shared => false,
         None => true,
@@ -81,6 +87,7 @@ pub fn plan(
     graph::add_certificates(&mut g, desired, &in_scope);
     let mut plan = graph::linearise(&g, shared_layer, target);
     plan.notes = notes;
+    plan.shared_kept = shared_kept;
     Ok(plan)
 }
 
@@ -92,6 +99,8 @@ pub struct Wanted {
     pub shared_layer: Option<SharedLayer>,
     /// The planner's notes.
     pub notes: Vec<String>,
+    /// The note that says why the installed shared layer stays, when it does.
+    pub shared_kept: Option<String>,
     /// Tekton objects that remain (`<count> <crd>`), which keep the shared CRDs.
     pub remaining: Vec<String>,
     /// The installed shared layer stays although no instance needs it.
@@ -131,18 +140,22 @@ pub fn wanted(
         .filter(|c| c.objects > 0)
         .map(|c| format!("{} {}", c.objects, c.name))
         .collect();
-    if shared_layer.is_none() && !remaining.is_empty() && !desired.policy.keep_on_uninstall {
-        notes.push(format!(
-            "{SHARED_STAYS}: Tekton objects remain ({}); it is removed once they are gone",
-            remaining.join(", ")
-        ));
-    }
+    let shared_kept = (shared_layer.is_none()
+        && !remaining.is_empty()
+        && !desired.policy.keep_on_uninstall)
+        .then(|| {
+            format!(
+                "the shared layer stays: Tekton objects remain ({}); it is removed once they are gone",
+                remaining.join(", ")
+            )
+        });
+    notes.extend(shared_kept.clone());
     // No instance needs a layer, yet the installed one stays.
     let keep_shared =
         shared_layer.is_none() && (desired.policy.keep_on_uninstall || !remaining.is_empty());
     let (wanted, target) =
         desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
-    Ok(Wanted { shared_layer, notes, remaining, keep_shared, objects: wanted, target })
+    Ok(Wanted { shared_layer, notes, shared_kept, remaining, keep_shared, objects: wanted, target })
 }
 
 /// The releases that planning `desired` against `observed` reads, given those already in

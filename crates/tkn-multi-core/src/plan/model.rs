@@ -193,6 +193,10 @@ pub struct Plan {
     /// What the plan leaves undone on purpose, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the installed shared layer stays although no instance needs it (Tekton objects
+    /// remain), when it does: one of the notes, typed for the operator's event.
+    #[serde(skip)]
+    pub shared_kept: Option<String>,
     /// Counts.
     pub summary: Summary,
 }

@@ -8,9 +8,6 @@ use crate::matrix::Matrix;
 use crate::matrix::check::{self, Query, SharedLayer};
 use crate::release::TektonVersion;
 
-/// How the notes that keep the installed shared layer begin (the operator reports them).
-pub const SHARED_STAYS: &str = "the shared layer stays";
-
 /// `ClusterTasks` are cluster-scoped, so every instance that reads them (before v1.0) reads the
 /// same objects, and the API server ignores namespace selectors for them: the webhooks whose
 /// rules knative writes (from v0.44) admit every `ClusterTask` in the cluster; tkn-multi writes
@@ -124,7 +121,7 @@ pub(crate) fn choose_shared(
             let kept = Query { allow_downgrade: false, ..req.clone() };
             let layer = check::check(matrix, &kept).map_err(Error::Incompatible)?;
             notes.push(format!(
-                "{SHARED_STAYS} at {}: lowering it is not safe ({})",
+                "the shared layer stays at {}: lowering it is not safe ({})",
                 layer.version,
                 problems.join("; ")
             ));
