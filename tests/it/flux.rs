@@ -397,11 +397,11 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
         tkn(&path, &["apply", "-f", &f1.display().to_string(), "--dry-run", "--detailed-exitcode"]);
     assert_eq!(code, 0, "a Flux-managed fleet plans nothing:\n{err}\n{out}");
 
-    // Five further reconciles rewrite nothing on either member.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = (versions(&east, &id).await, versions(&west, &id).await);
-    assert!(before.0.len() > 20, "{:?}", before.0);
-    for round in 1..=5 {
+    // Five further reconciles rewrite nothing on either member. The baseline is taken once a
+    // first requested reconcile (round 0) has been handled: a positive signal that whatever the
+    // first sync left in flight is done, instead of a fixed pause.
+    let mut before = None;
+    for round in 0..=5 {
         let at = format!("{id}-{round}");
         for n in &all {
             ks.patch(n, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}}))).await.unwrap();
@@ -421,9 +421,14 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
             }
         })
         .await;
+        if round == 0 {
+            let baseline = (versions(&east, &id).await, versions(&west, &id).await);
+            assert!(baseline.0.len() > 20, "{:?}", baseline.0);
+            before = Some(baseline);
+        }
     }
     let after = (versions(&east, &id).await, versions(&west, &id).await);
-    assert_eq!(before, after, "Flux rewrote objects on a member (drift)");
+    assert_eq!(before.unwrap(), after, "Flux rewrote objects on a member (drift)");
 
     // Removing `fe` from the fleet and publishing the new render removes it through Flux, and
     // keeps the CRDs (and the namespace that held its runs).

@@ -146,6 +146,28 @@ fn http_get(port: u16, path: &str) -> (String, String) {
     (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
 }
 
+/// How many reconciles the operator has finished, whatever their result
+/// (`tkn_multi_operator_reconciles_total`).
+fn reconciles(port: u16) -> u64 {
+    let (_, metrics) = http_get(port, "/metrics");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("tkn_multi_operator_reconciles_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Waits until the operator has finished another reconcile after `since` reconciles: the
+/// positive signal before a check that nothing happened.
+async fn another_reconcile(port: u16, since: u64) {
+    wait_until(
+        "another reconcile",
+        Duration::from_secs(60),
+        || async move { reconciles(port) > since },
+    )
+    .await;
+}
+
 /// Whether the operator's service account may `verb` `group/resource` (named `name`) in
 /// `namespace`, by a `SubjectAccessReview`.
 async fn operator_may(
@@ -441,7 +463,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         "{pending:?}"
     );
     assert_eq!(condition(&f, "Ready").unwrap().reason, "AwaitingApproval");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    another_reconcile(port, reconciles(port)).await;
     assert_eq!(versions(&path).len(), 2, "nothing is removed before approval");
     fleets
         .patch(
@@ -556,7 +578,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         })
         .await;
     assert!(condition(&f, "Ready").is_some_and(|c| c.message.contains(&cli)), "{:?}", f.status);
-    tokio::time::sleep(Duration::from_secs(12)).await; // past a resync
+    another_reconcile(port, reconciles(port)).await;
     assert!(versions(&path).iter().any(|(n, _)| n == &cli), "the operator left the CLI's instance");
 
     // 6. Restart: killed mid-apply, a new operator converges.

@@ -476,7 +476,10 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     let stray = unique("rt-none");
     k.namespace(&stray);
     k.create(&taskrun("tekton.dev/v1", &stray, "alone", &none)).unwrap();
-    std::thread::sleep(Duration::from_secs(10));
+    // The positive signal first: a TaskRun created after it, in a watched namespace, ran to the
+    // end, so the controllers have handled events from after the stray one's creation.
+    k.create(&taskrun("tekton.dev/v1", &b, "after-alone", &none)).unwrap();
+    assert_eq!(k.wait_run("tekton.dev/v1", "TaskRun", &b, "after-alone").0, "True");
     let alone = k.get("tekton.dev/v1", "TaskRun", &stray, "alone").unwrap();
     assert!(alone["status"].get("conditions").is_none(), "untouched: {}", alone["status"]);
 
@@ -587,13 +590,13 @@ fn real_tekton_instances_reconcile_admit_and_convert_only_for_their_namespaces()
     for (ns, api_version, _) in runs {
         k.create(&pipelinerun(api_version, ns, "under-load", &slow)).unwrap();
     }
-    std::thread::sleep(Duration::from_secs(3));
-    let running = k.get("tekton.dev/v1", "PipelineRun", &b, "under-load").unwrap();
-    assert!(
-        running["status"]["conditions"][0]["status"] == "Unknown",
-        "still running: {}",
-        running["status"]
-    );
+    // Started and still running (each task's pod takes 6 s) when the upgrade begins.
+    poll("the PipelineRuns under load running", Duration::from_secs(60), || {
+        runs.iter().all(|(ns, api_version, _)| {
+            k.get(api_version, "PipelineRun", ns, "under-load")
+                .is_ok_and(|r| r["status"]["conditions"][0]["status"] == "Unknown")
+        })
+    });
     run_ok(&path, &["upgrade", &b, "--to", "v1.15.1"]);
     for (ns, api_version, _) in runs {
         assert_eq!(
@@ -663,17 +666,29 @@ fn ca_bundle_of(k: &Kube, kind: &str, name: &str) -> String {
     String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
 }
 
+/// Polls `check` every 200 ms until it holds; panics naming `what` after `timeout`.
+fn poll(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Creates a TaskRun in a namespace every 100 ms until finished; finishing asserts that none
 /// was refused.
 struct Prober {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     handle: std::thread::JoinHandle<(usize, Vec<String>)>,
 }
 
 impl Prober {
     fn start(path: &Path, ns: &str) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (flag, path, ns) = (stop.clone(), path.to_path_buf(), ns.to_owned());
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (flag, count, path, ns) =
+            (stop.clone(), sent.clone(), path.to_path_buf(), ns.to_owned());
         let prefix = unique("probe");
         let handle = std::thread::spawn(move || {
             let k = Kube::new(&path);
@@ -685,11 +700,19 @@ impl Prober {
                 if let Err(e) = k.create(&tr) {
                     refused.push(e);
                 }
+                count.store(n, std::sync::atomic::Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(100));
             }
             (n, refused)
         });
-        Prober { stop, handle }
+        Prober { stop, sent, handle }
+    }
+
+    /// Waits until `n` probes were sent.
+    fn wait_for(&self, n: usize) {
+        poll(&format!("{n} probes"), Duration::from_secs(60), || {
+            self.sent.load(std::sync::atomic::Ordering::Relaxed) >= n
+        });
     }
 
     fn finish(self) {
@@ -820,7 +843,9 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
     assert_ne!(ca_a, ca_a2, "one CA per instance");
     let mutating = |ns: &str| format!("webhook.{ns}.pipeline.tekton.dev");
     assert_eq!(ca_bundle_of(&k, "MutatingWebhookConfiguration", &mutating(&a)).trim(), ca_a.trim());
-    std::thread::sleep(Duration::from_secs(5));
+    // The positive signal first: a's webhook serves (it refuses an invalid Task, over TLS that
+    // the configuration's CA bundle verifies), so knative's certificate reconciler has run.
+    assert_refuses_a_task_without_an_image(&k, &a, "tekton.dev/v1beta1");
     assert_eq!(serving(&a), first, "knative kept the certificate");
     let state = crate::common::observed(&path);
     let cert = state.instance(&a).unwrap().admission.clone().expect("observed");
@@ -864,9 +889,13 @@ fn real_tekton_webhooks_before_v0_44_admit_for_their_own_instance() {
     let prober = Prober::start(&path, &b);
     run_ok(&path, &["upgrade", &b, "--to", "v0.56.0"]);
     prober.finish_allowing(usize::MAX);
-    std::thread::sleep(Duration::from_secs(11));
+    // Once the old webhook pod is gone (one webhook process left in b's control plane), no call
+    // fails: 20 probes, none refused.
+    poll("the old webhook of b gone", Duration::from_secs(60), || {
+        live_processes(&dir, &cp(&b)).iter().filter(|(p, _)| p.contains("webhook")).count() == 1
+    });
     let prober = Prober::start(&path, &b);
-    std::thread::sleep(Duration::from_secs(2));
+    prober.wait_for(20);
     prober.finish();
     let err = k
         .create(
