@@ -240,3 +240,47 @@ pub(crate) fn kubectl_apply(path: &std::path::Path, yaml: &str) {
         }
     });
 }
+
+/// The phases of a scenario test. Each phase runs in order and reports on stderr; one that
+/// fails (panics) is recorded and the later phases still run, so that an early failure does not
+/// hide the rest (a later phase that needed it fails with its own message). [`Phases::finish`]
+/// fails the test naming every failed phase.
+pub(crate) struct Phases {
+    scenario: &'static str,
+    failed: Vec<String>,
+}
+
+impl Phases {
+    pub(crate) fn new(scenario: &'static str) -> Self {
+        Phases { scenario, failed: Vec::new() }
+    }
+
+    /// Runs one phase.
+    pub(crate) async fn run(&mut self, phase: &str, body: impl std::future::Future<Output = ()>) {
+        use futures::FutureExt as _;
+        let start = Instant::now();
+        match std::panic::AssertUnwindSafe(body).catch_unwind().await {
+            Ok(()) => eprintln!("{}: phase {phase}: ok ({:.0?})", self.scenario, start.elapsed()),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                eprintln!("{}: phase {phase}: FAILED: {why}", self.scenario);
+                self.failed.push(format!("{phase}: {why}"));
+            }
+        }
+    }
+
+    /// Fails when any phase failed.
+    pub(crate) fn finish(self) {
+        assert!(
+            self.failed.is_empty(),
+            "{}: {} phase(s) failed:\n  - {}",
+            self.scenario,
+            self.failed.len(),
+            self.failed.join("\n  - ")
+        );
+    }
+}

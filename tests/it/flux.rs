@@ -375,104 +375,118 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
 
+    let mut phases = crate::common::Phases::new("flux");
     // Every Deployment is Available (Flux waited on them); `tkn-multi` sees each member's
     // instances and plans nothing for a Flux-managed fleet.
-    for (c, instances) in [(&east, vec![&fx, &fe]), (&west, vec![&fx])] {
-        for i in instances {
-            let d = Api::<Deployment>::namespaced(c.clone(), &format!("tekton-{i}"))
-                .get("tekton-pipelines-controller")
-                .await
-                .unwrap();
-            let available = d
-                .status
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "True"));
-            assert!(available, "{i}");
-        }
-    }
-    let (code, out, err) = tkn(&path, &["list", "-f", &f1.display().to_string()]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains(&fx) && out.contains(&fe), "{out}");
-    let (code, out, err) =
-        tkn(&path, &["apply", "-f", &f1.display().to_string(), "--dry-run", "--detailed-exitcode"]);
-    assert_eq!(code, 0, "a Flux-managed fleet plans nothing:\n{err}\n{out}");
+    phases
+        .run("Deployments Available, no plan", async {
+            for (c, instances) in [(&east, vec![&fx, &fe]), (&west, vec![&fx])] {
+                for i in instances {
+                    let d = Api::<Deployment>::namespaced(c.clone(), &format!("tekton-{i}"))
+                        .get("tekton-pipelines-controller")
+                        .await
+                        .unwrap();
+                    let available = d.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                        cs.iter().any(|c| c.type_ == "Available" && c.status == "True")
+                    });
+                    assert!(available, "{i}");
+                }
+            }
+            let (code, out, err) = tkn(&path, &["list", "-f", &f1.display().to_string()]);
+            assert_eq!(code, 0, "{err}");
+            assert!(out.contains(&fx) && out.contains(&fe), "{out}");
+            let (code, out, err) = tkn(
+                &path,
+                &["apply", "-f", &f1.display().to_string(), "--dry-run", "--detailed-exitcode"],
+            );
+            assert_eq!(code, 0, "a Flux-managed fleet plans nothing:\n{err}\n{out}");
+        })
+        .await;
 
     // Five further reconciles rewrite nothing on either member. The baseline is taken once a
     // first requested reconcile (round 0) has been handled: a positive signal that whatever the
     // first sync left in flight is done, instead of a fixed pause.
-    let mut before = None;
-    for round in 0..=5 {
-        let at = format!("{id}-{round}");
-        for n in &all {
-            ks.patch(n, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}}))).await.unwrap();
-        }
-        wait_until(&format!("reconcile {round} handled"), Duration::from_secs(120), || {
-            let ks = ks.clone();
-            let (all, at) = (all.clone(), at.clone());
-            async move {
-                let list = ks.list(&ListParams::default()).await.unwrap();
-                all.iter().all(|n| {
-                    list.items.iter().any(|k| {
-                        k.metadata.name.as_deref() == Some(n)
-                            && k.data["status"]["lastHandledReconcileAt"] == at.as_str()
-                            && ready(k)
-                    })
-                })
+    phases
+        .run("five reconciles, no drift", async {
+        let mut before = None;
+        for round in 0..=5 {
+            let at = format!("{id}-{round}");
+            for n in &all {
+                ks.patch(n, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}}))).await.unwrap();
             }
+            wait_until(&format!("reconcile {round} handled"), Duration::from_secs(120), || {
+                let ks = ks.clone();
+                let (all, at) = (all.clone(), at.clone());
+                async move {
+                    let list = ks.list(&ListParams::default()).await.unwrap();
+                    all.iter().all(|n| {
+                        list.items.iter().any(|k| {
+                            k.metadata.name.as_deref() == Some(n)
+                                && k.data["status"]["lastHandledReconcileAt"] == at.as_str()
+                                && ready(k)
+                        })
+                    })
+                }
+            })
+            .await;
+            if round == 0 {
+                let baseline = (versions(&east, &id).await, versions(&west, &id).await);
+                assert!(baseline.0.len() > 20, "{:?}", baseline.0);
+                before = Some(baseline);
+            }
+        }
+        let after = (versions(&east, &id).await, versions(&west, &id).await);
+        assert_eq!(before.unwrap(), after, "Flux rewrote objects on a member (drift)");
         })
         .await;
-        if round == 0 {
-            let baseline = (versions(&east, &id).await, versions(&west, &id).await);
-            assert!(baseline.0.len() > 20, "{:?}", baseline.0);
-            before = Some(baseline);
-        }
-    }
-    let after = (versions(&east, &id).await, versions(&west, &id).await);
-    assert_eq!(before.unwrap(), after, "Flux rewrote objects on a member (drift)");
 
     // Removing `fe` from the fleet and publishing the new render removes it through Flux, and
     // keeps the CRDs (and the namespace that held its runs).
-    let rev2 = format!("{:040x}", 2);
-    let (_, digest, size) = publish(fleet(&id, false), &rev2);
-    set_artifact(rev2.clone(), digest, size).await;
-    ks.patch(&parent, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "rev2"}}}))).await.unwrap();
-    let gone = format!("tkn-multi-east-{fe}");
-    wait_until("fe's Kustomization pruned", Duration::from_secs(180), || {
-        let ks = ks.clone();
-        let gone = gone.clone();
-        async move { ks.get_opt(&gone).await.unwrap().is_none() }
-    })
-    .await;
-    wait_until("fe's controller gone from east", Duration::from_secs(120), || {
-        let east = east.clone();
-        let ns = format!("tekton-{fe}");
-        async move {
-            Api::<Deployment>::namespaced(east, &ns)
+    phases
+        .run("a removed instance pruned", async {
+        let rev2 = format!("{:040x}", 2);
+        let (_, digest, size) = publish(fleet(&id, false), &rev2);
+        set_artifact(rev2.clone(), digest, size).await;
+        ks.patch(&parent, &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "rev2"}}}))).await.unwrap();
+        let gone = format!("tkn-multi-east-{fe}");
+        wait_until("fe's Kustomization pruned", Duration::from_secs(180), || {
+            let ks = ks.clone();
+            let gone = gone.clone();
+            async move { ks.get_opt(&gone).await.unwrap().is_none() }
+        })
+        .await;
+        wait_until("fe's controller gone from east", Duration::from_secs(120), || {
+            let east = east.clone();
+            let ns = format!("tekton-{fe}");
+            async move {
+                Api::<Deployment>::namespaced(east, &ns)
+                    .get_opt("tekton-pipelines-controller")
+                    .await
+                    .unwrap()
+                    .is_none()
+            }
+        })
+        .await;
+        assert!(
+            Api::<CustomResourceDefinition>::all(east.clone())
+                .get_opt("tasks.tekton.dev")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            Api::<Namespace>::all(east.clone()).get_opt(&fe).await.unwrap().is_some(),
+            "prune: disabled keeps the watched namespace"
+        );
+        assert!(
+            Api::<Deployment>::namespaced(east.clone(), &format!("tekton-{fx}"))
                 .get_opt("tekton-pipelines-controller")
                 .await
                 .unwrap()
-                .is_none()
-        }
-    })
-    .await;
-    assert!(
-        Api::<CustomResourceDefinition>::all(east.clone())
-            .get_opt("tasks.tekton.dev")
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        Api::<Namespace>::all(east.clone()).get_opt(&fe).await.unwrap().is_some(),
-        "prune: disabled keeps the watched namespace"
-    );
-    assert!(
-        Api::<Deployment>::namespaced(east.clone(), &format!("tekton-{fx}"))
-            .get_opt("tekton-pipelines-controller")
-            .await
-            .unwrap()
-            .is_some()
-    );
+                .is_some()
+        );
+        })
+        .await;
 
     // Clean up: the parent's deletion prunes every child Kustomization, whose finalizers prune
     // their objects (CRDs and watched namespaces stay); tkn-multi removes the rest.
@@ -505,4 +519,5 @@ async fn flux_reconciles_a_rendered_fleet_into_two_clusters_without_drift_and_pr
         }
     }
     let _ = repos.delete(&source, &DeleteParams::default()).await;
+    phases.finish();
 }

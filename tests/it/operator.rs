@@ -384,258 +384,313 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     })
     .await;
 
-    // 1. Create: two instances of different versions.
     let fleets: Api<TektonFleet> = Api::all(c.clone());
     let name = unique("fleet");
-    let (a, b) = (unique("op-a"), unique("op-b"));
-    let fleet: TektonFleet = serde_json::from_value(serde_json::json!({
-        "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
-        "metadata": {"name": name},
-        "spec": {"instances": [{"name": a, "version": "v0.56.0"}, {"name": b, "version": "v1.15.1"}]},
-    }))
-    .unwrap();
-    fleets.create(&PostParams::default(), &fleet).await.unwrap();
-    let f = wait_fleet(
-        &fleets,
-        &name,
-        "Ready after create",
-        Duration::from_secs(300),
-        ready_at_generation,
-    )
-    .await;
-    let status = f.status.clone().unwrap();
-    assert_eq!(
-        status
-            .instances
-            .iter()
-            .map(|i| (i.name.as_str(), i.version.as_str(), i.phase.as_str()))
-            .collect::<Vec<_>>(),
-        [(a.as_str(), "v0.56.0", "Ready"), (b.as_str(), "v1.15.1", "Ready")]
-    );
-    assert_eq!(status.shared.as_ref().map(|s| s.version.as_str()), Some("v1.15.1"));
-    assert_eq!(versions(&path), [(a.clone(), "v0.56.0".into()), (b.clone(), "v1.15.1".into())]);
-    let events = fleet_events(&c, &name).await;
-    assert!(
-        events.iter().any(|e| e.starts_with("Created: Deployment/tekton-pipelines-controller")),
-        "{events:#?}"
-    );
-    let (line, metrics) = http_get(port, "/metrics");
-    assert!(line.contains("200"), "{line}");
-    assert!(
-        metrics.contains("tkn_multi_operator_reconciles_total{result=\"success\"}"),
-        "{metrics}"
-    );
-    assert!(!metrics.contains("tkn_multi_operator_applied_steps_total 0\n"), "{metrics}");
-
-    // 2a. Edit: a version change upgrades that instance.
-    patch_spec(
-        &fleets,
-        &name,
-        serde_json::json!({"instances": [
-        {"name": a, "version": "v1.15.1"}, {"name": b, "version": "v1.15.1"}]}),
-    )
-    .await;
-    wait_fleet(
-        &fleets,
-        &name,
-        "Ready after upgrade",
-        Duration::from_secs(300),
-        ready_at_generation,
-    )
-    .await;
-    assert_eq!(versions(&path), [(a.clone(), "v1.15.1".into()), (b.clone(), "v1.15.1".into())]);
-
-    // 2b. A removed instance waits for approval, then goes.
-    patch_spec(
-        &fleets,
-        &name,
-        serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}]}),
-    )
-    .await;
-    let f = wait_fleet(&fleets, &name, "awaiting approval", Duration::from_secs(60), |f| {
-        f.status.as_ref().is_some_and(|s| s.pending_plan.is_some())
-    })
-    .await;
-    let pending = f.status.as_ref().unwrap().pending_plan.clone().unwrap();
-    assert!(pending.message.contains(&pending.hash), "{pending:?}");
-    assert!(
-        pending.steps.iter().any(|s| s.starts_with("- Deployment/tekton-pipelines-controller")),
-        "{pending:?}"
-    );
-    assert_eq!(condition(&f, "Ready").unwrap().reason, "AwaitingApproval");
-    another_reconcile(port, reconciles(port)).await;
-    assert_eq!(versions(&path).len(), 2, "nothing is removed before approval");
-    fleets
-        .patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
-            "tkn-multi.tekton.dev/approve-plan": pending.hash}}})),
-        )
-        .await
-        .unwrap();
-    let f = wait_fleet(
-        &fleets,
-        &name,
-        "Ready after approval",
-        Duration::from_secs(180),
-        ready_at_generation,
-    )
-    .await;
-    assert_eq!(versions(&path), [(a.clone(), "v1.15.1".into())]);
-    assert!(f.status.as_ref().unwrap().pending_plan.is_none());
-
-    // 2c. Hand edits of a ConfigMap and a Deployment are reverted, with an event.
-    let cp = format!("tekton-{a}");
-    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.clone(), &cp);
-    let flag = |cm: &k8s_openapi::api::core::v1::ConfigMap| {
-        cm.data.as_ref().and_then(|d| d.get("enable-api-fields")).cloned()
-    };
-    let original = flag(&cms.get("feature-flags").await.unwrap());
-    // A value Tekton's own config webhook accepts (it refuses an invalid one).
-    let edited = if original.as_deref() == Some("alpha") { "stable" } else { "alpha" };
-    let by_hand =
-        PatchParams { field_manager: Some("kubectl-edit".into()), ..PatchParams::default() };
-    cms.patch(
-        "feature-flags",
-        &by_hand,
-        &Patch::Merge(serde_json::json!({"data": {"enable-api-fields": edited}})),
-    )
-    .await
-    .unwrap();
-    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(c.clone(), &cp);
-    deployments
-        .patch(
-            "tekton-pipelines-controller",
-            &by_hand,
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})),
-        )
-        .await
-        .unwrap();
-    wait_until("hand edits reverted", Duration::from_secs(60), || {
-        let (cms, deployments, original) = (cms.clone(), deployments.clone(), original.clone());
-        async move {
-            let cm = cms.get("feature-flags").await.unwrap();
-            let d = deployments.get("tekton-pipelines-controller").await.unwrap();
-            flag(&cm) == original && d.spec.and_then(|s| s.replicas) == Some(1)
-        }
-    })
-    .await;
-    // The event comes once the plan's waits are over (the controller Available again).
-    wait_until("a DriftCorrected event", Duration::from_secs(120), || async {
-        fleet_events(&c, &name)
-            .await
-            .iter()
-            .any(|e| e.starts_with("DriftCorrected:") && e.contains("feature-flags"))
-    })
-    .await;
-    wait_fleet(&fleets, &name, "Ready after drift", Duration::from_secs(60), ready_at_generation)
-        .await;
-
-    // 3. Refusals: Stalled with the reason, and nothing written.
-    let before = crate::common::observed(&path);
-    for (spec, reason, says) in [
-        (
-            serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-old", "version": "v0.21.0"}]}),
-            "Incompatible",
-            "cannot share one layer",
-        ),
-        (
-            serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-c", "version": "v1.15.1", "namespace": a}]}),
-            "Conflict",
-            "is claimed by both",
-        ),
-    ] {
-        patch_spec(&fleets, &name, spec).await;
-        let f = wait_fleet(&fleets, &name, "Stalled", Duration::from_secs(60), |f| {
-            condition(f, "Stalled").is_some_and(|c| c.status == "True" && c.reason == reason)
-                && condition(f, "Stalled").and_then(|c| c.observed_generation)
-                    == f.metadata.generation
-        })
-        .await;
-        let stalled = condition(&f, "Stalled").unwrap();
-        assert!(stalled.message.contains(says), "{stalled:?}");
-        assert_eq!(condition(&f, "Ready").unwrap().status, "False");
-        assert_eq!(crate::common::observed(&path), before, "a refused spec writes nothing");
-    }
-    patch_spec(
-        &fleets,
-        &name,
-        serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}]}),
-    )
-    .await;
-    wait_fleet(&fleets, &name, "Ready again", Duration::from_secs(60), ready_at_generation).await;
-
-    // 5. Interplay: a CLI install takes the same lock, and the operator leaves its instance alone.
-    let cli = unique("op-cli");
-    let (code, _, err) = tokio::task::block_in_place(|| {
-        crate::common::tkn(&path, &["install", "v1.15.1", "--namespace", &cli, "--yes", "-q"])
-    });
-    assert_eq!(code, 0, "{err}");
-    let f =
-        wait_fleet(&fleets, &name, "the CLI's instance reported", Duration::from_secs(60), |f| {
-            f.status.as_ref().is_some_and(|s| s.unmanaged_instances.contains(&cli))
-        })
-        .await;
-    assert!(condition(&f, "Ready").is_some_and(|c| c.message.contains(&cli)), "{:?}", f.status);
-    another_reconcile(port, reconciles(port)).await;
-    assert!(versions(&path).iter().any(|(n, _)| n == &cli), "the operator left the CLI's instance");
-
-    // 6. Restart: killed mid-apply, a new operator converges.
-    let d = unique("op-d");
-    patch_spec(
-        &fleets,
-        &name,
-        serde_json::json!({"instances": [
-        {"name": a, "version": "v1.15.1"}, {"name": d, "version": "v1.15.1"}]}),
-    )
-    .await;
-    wait_fleet(&fleets, &name, "applying", Duration::from_secs(60), |f| {
-        condition(f, "Reconciling").is_some_and(|c| c.status == "True" && c.reason == "Applying")
-    })
-    .await;
-    operator.kill();
-    let mut operator = Operator::start(&sa_kubeconfig, port, &log);
-    let f = wait_fleet(
-        &fleets,
-        &name,
-        "Ready after restart",
-        Duration::from_secs(300),
-        ready_at_generation,
-    )
-    .await;
-    let names: Vec<&str> =
-        f.status.as_ref().unwrap().instances.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names, [a.as_str(), d.as_str()]);
-    let installed = versions(&path);
-    assert!(
-        installed.iter().any(|(n, _)| n == &d) && installed.iter().any(|(n, _)| n == &cli),
-        "{installed:?}"
-    );
-
-    // 4. Delete: the fleet's instances go, the CRDs stay while a Task exists.
-    let (code, _, err) = tokio::task::block_in_place(|| {
-        crate::common::tkn(&path, &["uninstall", &cli, "--yes", "-q"])
-    });
-    assert_eq!(code, 0, "{err}");
+    let (a, b, cli, d) = (unique("op-a"), unique("op-b"), unique("op-cli"), unique("op-d"));
     let tasks = crate::common::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
-    let task: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
-        "apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "keep-me"},
-        "spec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]},
-    }))
-    .unwrap();
-    tasks.create(&PostParams::default(), &task).await.unwrap();
-    fleets.delete(&name, &DeleteParams::default()).await.unwrap();
-    wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name)).await;
-    let after = crate::common::observed(&path);
-    assert!(after.instances.is_empty(), "{:?}", after.instances);
-    assert!(after.shared.is_some(), "the shared layer stays while a Task exists");
-    assert!(crds.get("tasks.tekton.dev").await.is_ok());
-    assert!(tasks.get("keep-me").await.is_ok());
-    let events = fleet_events(&c, &name).await;
-    assert!(events.iter().any(|e| e.starts_with("SharedLayerKept:")), "{events:#?}");
-    operator.kill();
+    let mut phases = crate::common::Phases::new("operator");
+    // 1. Create: two instances of different versions.
+    phases
+        .run("1. Create", async {
+        let fleet: TektonFleet = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tkn-multi.tekton.dev/v1alpha1", "kind": "TektonFleet",
+            "metadata": {"name": name},
+            "spec": {"instances": [{"name": a, "version": "v0.56.0"}, {"name": b, "version": "v1.15.1"}]},
+        }))
+        .unwrap();
+        fleets.create(&PostParams::default(), &fleet).await.unwrap();
+        let f = wait_fleet(
+            &fleets,
+            &name,
+            "Ready after create",
+            Duration::from_secs(300),
+            ready_at_generation,
+        )
+        .await;
+        let status = f.status.clone().unwrap();
+        assert_eq!(
+            status
+                .instances
+                .iter()
+                .map(|i| (i.name.as_str(), i.version.as_str(), i.phase.as_str()))
+                .collect::<Vec<_>>(),
+            [(a.as_str(), "v0.56.0", "Ready"), (b.as_str(), "v1.15.1", "Ready")]
+        );
+        assert_eq!(status.shared.as_ref().map(|s| s.version.as_str()), Some("v1.15.1"));
+        assert_eq!(versions(&path), [(a.clone(), "v0.56.0".into()), (b.clone(), "v1.15.1".into())]);
+        let events = fleet_events(&c, &name).await;
+        assert!(
+            events.iter().any(|e| e.starts_with("Created: Deployment/tekton-pipelines-controller")),
+            "{events:#?}"
+        );
+        let (line, metrics) = http_get(port, "/metrics");
+        assert!(line.contains("200"), "{line}");
+        assert!(
+            metrics.contains("tkn_multi_operator_reconciles_total{result=\"success\"}"),
+            "{metrics}"
+        );
+        assert!(!metrics.contains("tkn_multi_operator_applied_steps_total 0\n"), "{metrics}");
+        })
+        .await;
+    // 2a. Edit: a version change upgrades that instance.
+    phases
+        .run("2a. Edit", async {
+            patch_spec(
+                &fleets,
+                &name,
+                serde_json::json!({"instances": [
+            {"name": a, "version": "v1.15.1"}, {"name": b, "version": "v1.15.1"}]}),
+            )
+            .await;
+            wait_fleet(
+                &fleets,
+                &name,
+                "Ready after upgrade",
+                Duration::from_secs(300),
+                ready_at_generation,
+            )
+            .await;
+            assert_eq!(
+                versions(&path),
+                [(a.clone(), "v1.15.1".into()), (b.clone(), "v1.15.1".into())]
+            );
+        })
+        .await;
+    // 2b. A removed instance waits for approval, then goes.
+    phases
+        .run("2b. A removed instance waits for approval, then goes.", async {
+            patch_spec(
+                &fleets,
+                &name,
+                serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}]}),
+            )
+            .await;
+            let f = wait_fleet(&fleets, &name, "awaiting approval", Duration::from_secs(60), |f| {
+                f.status.as_ref().is_some_and(|s| s.pending_plan.is_some())
+            })
+            .await;
+            let pending = f.status.as_ref().unwrap().pending_plan.clone().unwrap();
+            assert!(pending.message.contains(&pending.hash), "{pending:?}");
+            assert!(
+                pending
+                    .steps
+                    .iter()
+                    .any(|s| s.starts_with("- Deployment/tekton-pipelines-controller")),
+                "{pending:?}"
+            );
+            assert_eq!(condition(&f, "Ready").unwrap().reason, "AwaitingApproval");
+            another_reconcile(port, reconciles(port)).await;
+            assert_eq!(versions(&path).len(), 2, "nothing is removed before approval");
+            fleets
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                "tkn-multi.tekton.dev/approve-plan": pending.hash}}})),
+                )
+                .await
+                .unwrap();
+            let f = wait_fleet(
+                &fleets,
+                &name,
+                "Ready after approval",
+                Duration::from_secs(180),
+                ready_at_generation,
+            )
+            .await;
+            assert_eq!(versions(&path), [(a.clone(), "v1.15.1".into())]);
+            assert!(f.status.as_ref().unwrap().pending_plan.is_none());
+        })
+        .await;
+    // 2c. Hand edits of a ConfigMap and a Deployment are reverted, with an event.
+    phases
+        .run("2c. Hand edits of a ConfigMap and a Deployment are reverted, with an event.", async {
+            let cp = format!("tekton-{a}");
+            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.clone(), &cp);
+            let flag = |cm: &k8s_openapi::api::core::v1::ConfigMap| {
+                cm.data.as_ref().and_then(|d| d.get("enable-api-fields")).cloned()
+            };
+            let original = flag(&cms.get("feature-flags").await.unwrap());
+            // A value Tekton's own config webhook accepts (it refuses an invalid one).
+            let edited = if original.as_deref() == Some("alpha") { "stable" } else { "alpha" };
+            let by_hand = PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            };
+            cms.patch(
+                "feature-flags",
+                &by_hand,
+                &Patch::Merge(serde_json::json!({"data": {"enable-api-fields": edited}})),
+            )
+            .await
+            .unwrap();
+            let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+                Api::namespaced(c.clone(), &cp);
+            deployments
+                .patch(
+                    "tekton-pipelines-controller",
+                    &by_hand,
+                    &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})),
+                )
+                .await
+                .unwrap();
+            wait_until("hand edits reverted", Duration::from_secs(60), || {
+                let (cms, deployments, original) =
+                    (cms.clone(), deployments.clone(), original.clone());
+                async move {
+                    let cm = cms.get("feature-flags").await.unwrap();
+                    let d = deployments.get("tekton-pipelines-controller").await.unwrap();
+                    flag(&cm) == original && d.spec.and_then(|s| s.replicas) == Some(1)
+                }
+            })
+            .await;
+            // The event comes once the plan's waits are over (the controller Available again).
+            wait_until("a DriftCorrected event", Duration::from_secs(120), || async {
+                fleet_events(&c, &name)
+                    .await
+                    .iter()
+                    .any(|e| e.starts_with("DriftCorrected:") && e.contains("feature-flags"))
+            })
+            .await;
+            wait_fleet(
+                &fleets,
+                &name,
+                "Ready after drift",
+                Duration::from_secs(60),
+                ready_at_generation,
+            )
+            .await;
+        })
+        .await;
+    // 3. Refusals: Stalled with the reason, and nothing written.
+    phases
+        .run("3. Refusals", async {
+        let before = crate::common::observed(&path);
+        for (spec, reason, says) in [
+            (
+                serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-old", "version": "v0.21.0"}]}),
+                "Incompatible",
+                "cannot share one layer",
+            ),
+            (
+                serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}, {"name": "op-c", "version": "v1.15.1", "namespace": a}]}),
+                "Conflict",
+                "is claimed by both",
+            ),
+        ] {
+            patch_spec(&fleets, &name, spec).await;
+            let f = wait_fleet(&fleets, &name, "Stalled", Duration::from_secs(60), |f| {
+                condition(f, "Stalled").is_some_and(|c| c.status == "True" && c.reason == reason)
+                    && condition(f, "Stalled").and_then(|c| c.observed_generation)
+                        == f.metadata.generation
+            })
+            .await;
+            let stalled = condition(&f, "Stalled").unwrap();
+            assert!(stalled.message.contains(says), "{stalled:?}");
+            assert_eq!(condition(&f, "Ready").unwrap().status, "False");
+            assert_eq!(crate::common::observed(&path), before, "a refused spec writes nothing");
+        }
+        patch_spec(
+            &fleets,
+            &name,
+            serde_json::json!({"instances": [{"name": a, "version": "v1.15.1"}]}),
+        )
+        .await;
+        wait_fleet(&fleets, &name, "Ready again", Duration::from_secs(60), ready_at_generation).await;
+        })
+        .await;
+    // 5. Interplay: a CLI install takes the same lock, and the operator leaves its instance alone.
+    phases
+        .run("5. Interplay", async {
+            let (code, _, err) = tokio::task::block_in_place(|| {
+                crate::common::tkn(
+                    &path,
+                    &["install", "v1.15.1", "--namespace", &cli, "--yes", "-q"],
+                )
+            });
+            assert_eq!(code, 0, "{err}");
+            let f = wait_fleet(
+                &fleets,
+                &name,
+                "the CLI's instance reported",
+                Duration::from_secs(60),
+                |f| f.status.as_ref().is_some_and(|s| s.unmanaged_instances.contains(&cli)),
+            )
+            .await;
+            assert!(
+                condition(&f, "Ready").is_some_and(|c| c.message.contains(&cli)),
+                "{:?}",
+                f.status
+            );
+            another_reconcile(port, reconciles(port)).await;
+            assert!(
+                versions(&path).iter().any(|(n, _)| n == &cli),
+                "the operator left the CLI's instance"
+            );
+        })
+        .await;
+    // 6. Restart: killed mid-apply, a new operator converges.
+    phases
+        .run("6. Restart", async {
+            patch_spec(
+                &fleets,
+                &name,
+                serde_json::json!({"instances": [
+            {"name": a, "version": "v1.15.1"}, {"name": d, "version": "v1.15.1"}]}),
+            )
+            .await;
+            wait_fleet(&fleets, &name, "applying", Duration::from_secs(60), |f| {
+                condition(f, "Reconciling")
+                    .is_some_and(|c| c.status == "True" && c.reason == "Applying")
+            })
+            .await;
+            operator.kill();
+            operator = Operator::start(&sa_kubeconfig, port, &log);
+            let f = wait_fleet(
+                &fleets,
+                &name,
+                "Ready after restart",
+                Duration::from_secs(300),
+                ready_at_generation,
+            )
+            .await;
+            let names: Vec<&str> =
+                f.status.as_ref().unwrap().instances.iter().map(|i| i.name.as_str()).collect();
+            assert_eq!(names, [a.as_str(), d.as_str()]);
+            let installed = versions(&path);
+            assert!(
+                installed.iter().any(|(n, _)| n == &d) && installed.iter().any(|(n, _)| n == &cli),
+                "{installed:?}"
+            );
+        })
+        .await;
+    // 4. Delete: the fleet's instances go, the CRDs stay while a Task exists.
+    phases
+        .run("4. Delete", async {
+            let (code, _, err) = tokio::task::block_in_place(|| {
+                crate::common::tkn(&path, &["uninstall", &cli, "--yes", "-q"])
+            });
+            assert_eq!(code, 0, "{err}");
+            let task: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+                "apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "keep-me"},
+                "spec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]},
+            }))
+            .unwrap();
+            tasks.create(&PostParams::default(), &task).await.unwrap();
+            fleets.delete(&name, &DeleteParams::default()).await.unwrap();
+            wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name))
+                .await;
+            let after = crate::common::observed(&path);
+            assert!(after.instances.is_empty(), "{:?}", after.instances);
+            assert!(after.shared.is_some(), "the shared layer stays while a Task exists");
+            assert!(crds.get("tasks.tekton.dev").await.is_ok());
+            assert!(tasks.get("keep-me").await.is_ok());
+            let events = fleet_events(&c, &name).await;
+            assert!(events.iter().any(|e| e.starts_with("SharedLayerKept:")), "{events:#?}");
+        })
+        .await;
 
+    operator.kill();
     // Clean up: the Task, then the shared layer (a fleet with no instances).
     tasks.delete("keep-me", &DeleteParams::default()).await.unwrap();
     for ns in [&a, &b, &d, &cli] {
@@ -652,6 +707,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     });
     assert_eq!(code, 0, "{err}");
     assert!(crate::common::observed(&path).shared.is_none());
+    phases.finish();
 }
 
 /// Applies every document of `manifests/<file>` (server-side, as `kubectl apply -k` would), each
