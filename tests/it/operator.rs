@@ -387,7 +387,6 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
     let fleets: Api<TektonFleet> = Api::all(c.clone());
     let name = unique("fleet");
     let (a, b, cli, d) = (unique("op-a"), unique("op-b"), unique("op-cli"), unique("op-d"));
-    let tasks = crate::common::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
     let mut phases = crate::common::Phases::new("operator");
     // 1. Create: two instances of different versions.
     phases
@@ -676,6 +675,7 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
                 "spec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]},
             }))
             .unwrap();
+            let tasks = crate::common::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
             tasks.create(&PostParams::default(), &task).await.unwrap();
             fleets.delete(&name, &DeleteParams::default()).await.unwrap();
             wait_until("the TektonFleet gone", Duration::from_secs(300), || gone(&fleets, &name))
@@ -691,8 +691,17 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         .await;
 
     operator.kill();
-    // Clean up: the Task, then the shared layer (a fleet with no instances).
-    tasks.delete("keep-me", &DeleteParams::default()).await.unwrap();
+    // Clean up, whichever phases failed: the fleet (its finalizer dropped, the operator being
+    // gone), the Task, then the shared layer (a fleet with no instances).
+    if !gone(&fleets, &name).await {
+        let drop_finalizers = serde_json::json!({"metadata": {"finalizers": null}});
+        let _ = fleets.patch(&name, &PatchParams::default(), &Patch::Merge(drop_finalizers)).await;
+        let _ = fleets.delete(&name, &DeleteParams::default()).await;
+    }
+    if crd_established(&c, "tasks.tekton.dev").await {
+        let tasks = crate::common::dynamic_api(&c, "tekton.dev/v1", "Task", Some(&a)).await;
+        let _ = tasks.delete("keep-me", &DeleteParams::default()).await;
+    }
     for ns in [&a, &b, &d, &cli] {
         crate::common::delete_namespace_and_wait(&c, ns).await;
     }

@@ -68,8 +68,16 @@ pub async fn run(
     // is requested, the fleets carrying a finalizer), approval annotation or finalizers change;
     // the operator's own status writes do not.
     let (reader, writer) = kube::runtime::reflector::store();
+    // Ready: the API server answered, this account may list TektonFleets (checked above), and
+    // the controller's first list of them is in (its cache holds them all).
+    let first_list = metrics.clone();
     let fleet_changes = watcher(fleets, watcher::Config::default())
         .default_backoff()
+        .inspect(move |e| {
+            if matches!(e, Ok(watcher::Event::InitDone)) {
+                first_list.set_ready();
+            }
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
@@ -77,16 +85,6 @@ pub async fn run(
             PredicateConfig::default(),
         );
     let controller = Controller::for_stream(fleet_changes, reader.clone());
-    // Ready: the API server answered, this account may list TektonFleets (checked above), and
-    // the controller's cache holds them all (its first list is in).
-    tokio::spawn({
-        let (reader, metrics) = (reader.clone(), metrics.clone());
-        async move {
-            if reader.wait_until_ready().await.is_ok() {
-                metrics.set_ready();
-            }
-        }
-    });
     let owned = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}"));
     printer.info(&format!(
         "tkn-multi operator: reconciling TektonFleets (resync every {}s; metrics on {})",
