@@ -345,7 +345,8 @@ fn diff_names_what_an_upgrade_changes() {
     release_dir();
     use tkn_multi::matrix::diff::diff;
     let load = |s: &str| crate::common::load(&v(s));
-    let d = diff(&load("v1.9.0"), &load("v1.15.1"));
+    let defaults = Matrix::embedded().defaults;
+    let d = diff(&load("v1.9.0"), &load("v1.15.1"), &defaults);
     let change = |cm: &str, key: &str| {
         d.config
             .iter()
@@ -398,7 +399,7 @@ fn diff_names_what_an_upgrade_changes() {
             }
         }
     }
-    let d = diff(&load("v1.15.1"), &stricter);
+    let d = diff(&load("v1.15.1"), &stricter, &defaults);
     let prs = d.crds.iter().find(|c| c.name == "pipelineruns.tekton.dev");
     assert!(
         prs.is_some_and(|c| c
@@ -409,10 +410,10 @@ fn diff_names_what_an_upgrade_changes() {
         "{:?}",
         d.crds
     );
-    let d = diff(&load("v0.64.0"), &load("v1.2.0"));
+    let d = diff(&load("v0.64.0"), &load("v1.2.0"), &defaults);
     assert_eq!(d.kinds_removed, ["ClusterTask"]);
     assert!(d.crds.iter().any(|c| c.name == "clustertasks.tekton.dev" && c.removed));
-    let d = diff(&load("v0.44.2"), &load("v0.56.0"));
+    let d = diff(&load("v0.44.2"), &load("v0.56.0"), &defaults);
     let tasks = d.crds.iter().find(|c| c.name == "tasks.tekton.dev").unwrap();
     assert_eq!(tasks.storage, Some(("v1beta1".into(), "v1".into())));
     let ctrl = d
@@ -568,4 +569,69 @@ fn the_evidence_agrees_with_the_rules() {
             .contains("every example behaves the same, yet rule `skipped-tasks-status-refused`")),
         "{found:#?}"
     );
+}
+
+/// Issue "Upgrade precheck": the effective defaults `scripts/derive-defaults` read from Tekton's
+/// source agree with every release's own `feature-flags` `ConfigMap` wherever both have a key
+/// (a wrong parse of the Go source would disagree), and hold the known flips.
+#[test]
+fn recorded_defaults_agree_with_every_release_configmap() {
+    release_dir();
+    let m = Matrix::embedded();
+    let mut compared = 0;
+    for v in crate::common::all_versions() {
+        let d = m.defaults.of(&v).unwrap_or_else(|| panic!("{v}: no recorded defaults"));
+        assert!(d.feature_flags.len() >= 8, "{v}: {:?}", d.feature_flags);
+        assert!(d.source.contains("pkg/apis/config/feature_flags.go"), "{v}: {}", d.source);
+        let cm = tkn_multi::matrix::diff::feature_flags(&crate::common::load(&v));
+        for (key, value) in &cm {
+            if let Some(default) = d.feature_flags.get(key) {
+                assert_eq!(default, value, "{v}: {key}: the default and the release's ConfigMap");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 300, "{compared} keys compared");
+    let flag =
+        |v: &str, k: &str| m.defaults.of(&v.parse().unwrap()).unwrap().feature_flags[k].clone();
+    assert_eq!(flag("v1.9.0", "send-cloudevents-for-runs"), "false");
+    assert_eq!(flag("v1.12.2", "send-cloudevents-for-runs"), "true");
+    assert_eq!(flag("v0.24.1", "enable-api-fields"), "stable");
+    assert_eq!(flag("v1.15.1", "enable-api-fields"), "beta");
+}
+
+/// `matrix diff` shows the effective values that change where a release's `ConfigMap` leaves
+/// the key out: Tekton's default decides, which the `ConfigMap` comparison cannot show.
+#[test]
+fn diff_shows_effective_defaults_the_configmaps_leave_out() {
+    release_dir();
+    use tkn_multi::matrix::diff::diff;
+    let m = Matrix::embedded();
+    let load = |s: &str| crate::common::load(&v(s));
+    let d = diff(&load("v0.42.0"), &load("v0.43.2"), &m.defaults);
+    let keys: Vec<_> = d.defaults.iter().map(|c| (c.key.as_str(), c.to.as_deref())).collect();
+    assert_eq!(
+        keys,
+        [("max-result-size", Some("4096")), ("results-from", Some("termination-message"))]
+    );
+    assert!(d.defaults.iter().all(|c| c.to_default && c.from.is_none()));
+    assert!(d.config.iter().all(|c| c.key != "max-result-size"), "the ConfigMaps do not show it");
+    assert!(d.defaults[0].source.contains("tektoncd/pipeline@"), "{}", d.defaults[0].source);
+    let d = diff(&load("v0.44.2"), &load("v0.45.0"), &m.defaults);
+    assert_eq!(d.defaults.len(), 1, "{:?}", d.defaults);
+    assert_eq!(
+        (d.defaults[0].key.as_str(), d.defaults[0].from.as_deref(), d.defaults[0].from_default),
+        ("enable-spire", Some("false"), true)
+    );
+    let text = tkn_multi::render::matrix::diff_text(&d);
+    assert!(
+        text.contains("~ feature-flags enable-spire: false (default) → (unknown key)"),
+        "{text}"
+    );
+    // Where both ConfigMaps list every key, nothing is added (v1.9.0 → v1.15.1's flips show in
+    // `config`).
+    assert!(diff(&load("v1.9.0"), &load("v1.15.1"), &m.defaults).defaults.is_empty());
+    // Without recorded defaults (a `--matrix-dir` that has none), only the ConfigMaps speak.
+    let none = tkn_multi::matrix::defaults::Defaults::default();
+    assert!(diff(&load("v0.42.0"), &load("v0.43.2"), &none).defaults.is_empty());
 }

@@ -61,6 +61,9 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = MatrixOutput::Text)]
     pub output: MatrixOutput,
+    /// Where the matrix (its recorded defaults) comes from.
+    #[command(flatten)]
+    pub matrix: MatrixSource,
     /// Where the two releases come from.
     #[command(flatten)]
     pub releases: SourceArgs,
@@ -247,7 +250,8 @@ pub async fn run(cmd: MatrixCommand, env: &Env, printer: &Printer) -> anyhow::Re
             let from =
                 super::common::load_release(&args.from, &args.releases, env, printer).await?.0;
             let to = super::common::load_release(&args.to, &args.releases, env, printer).await?.0;
-            let d = crate::matrix::diff::diff(&from, &to);
+            let matrix = super::common::load_matrix(&args.matrix)?;
+            let d = crate::matrix::diff::diff(&from, &to, &matrix.defaults);
             emit(*printer, args.output, &d, || crate::render::matrix::diff_text(&d))?;
             Ok(ExitStatus::Success)
         }

@@ -2,14 +2,15 @@
 //! versions and schema fields, kinds, and each component's RBAC, flags and environment. **Pure.**
 //!
 //! The first part of the upgrade precheck (`tkn-multi matrix diff FROM TO`): read from the two
-//! release files alone. Defaults a release leaves out of its `ConfigMap`s (Tekton's source has
-//! them) are not covered yet.
+//! release files, and for the feature flags a release leaves out of its `ConfigMap`, from the
+//! defaults Tekton's source sets at each tag (`compat-matrix/defaults.yaml`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::defaults::{Defaults, FEATURE_FLAGS, effective};
 use crate::release::{Object, Release, TektonVersion};
 
 /// The differences between two releases.
@@ -22,6 +23,10 @@ pub struct Diff {
     pub to: TektonVersion,
     /// Per `ConfigMap` of the system namespace: keys added, removed or whose value changes.
     pub config: Vec<ConfigChange>,
+    /// Effective values that change where a release's `ConfigMap` leaves the key out (Tekton's
+    /// own default decides), which `config` cannot show.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub defaults: Vec<DefaultChange>,
     /// Per CRD: versions served, storage, and schema fields removed.
     pub crds: Vec<CrdChange>,
     /// Kinds the target no longer defines.
@@ -46,6 +51,28 @@ pub struct ConfigChange {
     /// Its value after (absent: removed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+}
+
+/// One key whose effective value changes, where at least one side is Tekton's default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultChange {
+    /// The `ConfigMap`.
+    pub configmap: String,
+    /// The key.
+    pub key: String,
+    /// The value before (absent: the release does not know the key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Whether `from` is the default (the `ConfigMap` leaves the key out).
+    pub from_default: bool,
+    /// The value after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Whether `to` is the default.
+    pub to_default: bool,
+    /// Where the target's default was read (module, commit, file).
+    pub source: String,
 }
 
 /// One CRD.
@@ -117,12 +144,14 @@ pub struct RoleChange {
     pub removed: Vec<String>,
 }
 
-/// The differences from `from` to `to`.
-pub fn diff(from: &Release, to: &Release) -> Diff {
+/// The differences from `from` to `to`; `defaults` gives the feature flags' effective defaults
+/// (the matrix's).
+pub fn diff(from: &Release, to: &Release, defaults: &Defaults) -> Diff {
     Diff {
         from: from.version.clone(),
         to: to.version.clone(),
         config: config(from, to),
+        defaults: effective_defaults(from, to, defaults),
         crds: crds(from, to),
         kinds_removed: kinds(from).difference(&kinds(to)).cloned().collect(),
         components: components(from, to),
@@ -144,18 +173,54 @@ fn by_name<'a>(r: &'a Release, kind: &str) -> BTreeMap<String, &'a Object> {
         .collect()
 }
 
+/// A `ConfigMap`'s data, without the `_example`-style keys, values trimmed.
+fn data(o: Option<&&Object>) -> BTreeMap<String, String> {
+    o.and_then(|o| o.pointer("/data"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('_'))
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().trim().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The feature-flag data of a release's `ConfigMap`.
+pub fn feature_flags(r: &Release) -> BTreeMap<String, String> {
+    data(by_name(r, "ConfigMap").get(FEATURE_FLAGS))
+}
+
+fn effective_defaults(from: &Release, to: &Release, defaults: &Defaults) -> Vec<DefaultChange> {
+    let (fa, fb) = (defaults.of(&from.version), defaults.of(&to.version));
+    let (da, db) = (feature_flags(from), feature_flags(to));
+    let keys: BTreeSet<&String> = da
+        .keys()
+        .chain(db.keys())
+        .chain(fa.iter().flat_map(|d| d.feature_flags.keys()))
+        .chain(fb.iter().flat_map(|d| d.feature_flags.keys()))
+        .collect();
+    let mut out = Vec::new();
+    for key in keys {
+        let a = effective(FEATURE_FLAGS, key, &da, fa);
+        let b = effective(FEATURE_FLAGS, key, &db, fb);
+        let by_default = a.as_ref().is_some_and(|v| v.1) || b.as_ref().is_some_and(|v| v.1);
+        if by_default && a.as_ref().map(|v| &v.0) != b.as_ref().map(|v| &v.0) {
+            out.push(DefaultChange {
+                configmap: FEATURE_FLAGS.to_owned(),
+                key: key.clone(),
+                from_default: a.as_ref().is_some_and(|v| v.1),
+                from: a.map(|v| v.0),
+                to_default: b.as_ref().is_some_and(|v| v.1),
+                to: b.map(|v| v.0),
+                source: fb.map(|d| d.source.clone()).unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
 fn config(from: &Release, to: &Release) -> Vec<ConfigChange> {
-    let data = |o: Option<&&Object>| -> BTreeMap<String, String> {
-        o.and_then(|o| o.pointer("/data"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !k.starts_with('_'))
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().trim().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let (a, b) = (by_name(from, "ConfigMap"), by_name(to, "ConfigMap"));
     let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     let mut out = Vec::new();

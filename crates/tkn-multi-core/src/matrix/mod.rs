@@ -14,6 +14,7 @@
 
 mod agreement;
 pub mod check;
+pub mod defaults;
 pub mod derive;
 pub mod diff;
 pub mod evidence;

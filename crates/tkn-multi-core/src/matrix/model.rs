@@ -17,6 +17,9 @@ pub struct Matrix {
     pub rules: Rules,
     /// The compatibility lab's evidence, by pair.
     pub evidence: Vec<super::evidence::Evidence>,
+    /// The effective defaults of each release's feature flags (`defaults.yaml`; empty when a
+    /// `--matrix-dir` has none).
+    pub defaults: super::defaults::Defaults,
 }
 
 /// The matrix files built into the binary: (file name, contents).
@@ -30,6 +33,7 @@ impl Matrix {
         let mut releases = BTreeMap::new();
         let mut rules = None;
         let mut found = Vec::new();
+        let mut defaults = super::defaults::Defaults::default();
         for (name, text) in files {
             let invalid = |source| Error::Invalid { file: name.to_owned(), source };
             if let Some(base) = name.strip_prefix("evidence/") {
@@ -42,6 +46,9 @@ impl Matrix {
                     return Err(Error::Misnamed { file: name.to_owned(), expected: e.file_name() });
                 }
                 found.push(e);
+            } else if name == "defaults.yaml" {
+                defaults = yaml::from_str(text).map_err(invalid)?;
+                check_format(name, &defaults.format_version)?;
             } else if name == "rules.yaml" {
                 let r: Rules = yaml::from_str(text).map_err(invalid)?;
                 check_format(name, &r.format_version)?;
@@ -55,7 +62,7 @@ impl Matrix {
             }
         }
         found.sort_by(|a, b| (&a.instance, &a.shared).cmp(&(&b.instance, &b.shared)));
-        Ok(Self { releases, rules: rules.ok_or(Error::NoRules)?, evidence: found })
+        Ok(Self { releases, rules: rules.ok_or(Error::NoRules)?, evidence: found, defaults })
     }
 
     /// The matrix built into the binary.

@@ -153,6 +153,45 @@ pub fn check_text(layer: &SharedLayer, problems: &[String]) -> String {
     out
 }
 
+/// A value on one line, cut at 60 characters.
+fn one_line(v: &str) -> String {
+    let one = v.replace('\n', " ");
+    if one.chars().count() > 60 {
+        format!("{}…", one.chars().take(60).collect::<String>())
+    } else {
+        one
+    }
+}
+
+fn config_lines(d: &crate::matrix::diff::Diff) -> Vec<String> {
+    d.config
+        .iter()
+        .map(|c| match (&c.from, &c.to) {
+            (None, Some(v)) => format!("+ {} {} = {}", c.configmap, c.key, one_line(v)),
+            (Some(v), None) => format!("- {} {} (was {})", c.configmap, c.key, one_line(v)),
+            (Some(a), Some(b)) => {
+                format!("~ {} {}: {} → {}", c.configmap, c.key, one_line(a), one_line(b))
+            }
+            (None, None) => String::new(),
+        })
+        .collect()
+}
+
+fn default_lines(d: &crate::matrix::diff::Diff) -> Vec<String> {
+    let side = |v: &Option<String>, default: bool| match v {
+        Some(v) if default => format!("{} (default)", one_line(v)),
+        Some(v) => one_line(v),
+        None => "(unknown key)".to_owned(),
+    };
+    d.defaults
+        .iter()
+        .map(|c| {
+            let (from, to) = (side(&c.from, c.from_default), side(&c.to, c.to_default));
+            format!("~ {} {}: {from} → {to}", c.configmap, c.key)
+        })
+        .collect()
+}
+
 /// `matrix diff` as text: one section per kind of change, empty sections left out.
 pub fn diff_text(d: &crate::matrix::diff::Diff) -> String {
     let mut out = format!("{} → {}\n", d.from, d.to);
@@ -164,27 +203,10 @@ pub fn diff_text(d: &crate::matrix::diff::Diff) -> String {
             }
         }
     };
-    let short = |v: &str| {
-        let one = v.replace('\n', " ");
-        if one.chars().count() > 60 {
-            format!("{}…", one.chars().take(60).collect::<String>())
-        } else {
-            one
-        }
-    };
+    section("config", config_lines(d));
     section(
-        "config",
-        d.config
-            .iter()
-            .map(|c| match (&c.from, &c.to) {
-                (None, Some(v)) => format!("+ {} {} = {}", c.configmap, c.key, short(v)),
-                (Some(v), None) => format!("- {} {} (was {})", c.configmap, c.key, short(v)),
-                (Some(a), Some(b)) => {
-                    format!("~ {} {}: {} → {}", c.configmap, c.key, short(a), short(b))
-                }
-                (None, None) => String::new(),
-            })
-            .collect(),
+        "effective defaults (keys a ConfigMap leaves out; Tekton's own default applies)",
+        default_lines(d),
     );
     section("kinds removed", d.kinds_removed.clone());
     let mut crds = Vec::new();
