@@ -224,6 +224,9 @@ pub async fn observe(apis: &Apis) -> anyhow::Result<ClusterState> {
     let mut shared_webhook = None;
     let mut crds = Vec::new();
     let mut webhook_namespaces = std::collections::BTreeSet::new();
+    // Per instance: the feature flags it keeps (`--keep-defaults`), recorded on its
+    // `feature-flags` ConfigMap.
+    let mut kept = std::collections::BTreeMap::new();
     for crate::managed::Kind { group, version, kind, .. } in crate::managed::KINDS {
         if *kind == "Secret" {
             continue; // read by name below: no right to list Secrets is needed
@@ -265,6 +268,18 @@ pub async fn observe(apis: &Apis) -> anyhow::Result<ClusterState> {
             if *kind == "CustomResourceDefinition" {
                 crds.push(o.clone());
             }
+            if *kind == "ConfigMap"
+                && name == crate::matrix::defaults::FEATURE_FLAGS
+                && owner != SHARED_OWNER
+                && let Some(record) = annotation(&o, crate::managed::ANNOTATION_KEPT_DEFAULTS)
+            {
+                let flags = serde_json::from_str(record).with_context(|| {
+                    format!(
+                        "the kept-defaults record on {owner}'s feature-flags is not a JSON object"
+                    )
+                })?;
+                kept.insert(owner.clone(), flags);
+            }
             state.objects.push(observed_object(kind, namespace, name, owner, &o));
         }
     }
@@ -283,6 +298,7 @@ pub async fn observe(apis: &Apis) -> anyhow::Result<ClusterState> {
         });
     }
     for i in &mut state.instances {
+        i.kept_defaults = kept.remove(&i.name).unwrap_or_default();
         if crate::release::capabilities::Capabilities::of(&i.version).owned_admission {
             i.admission = observe_certificate(client, &i.control_plane_namespace).await?;
         }
@@ -381,6 +397,7 @@ fn instance_of(deploy: &DynamicObject, owner: &str) -> anyhow::Result<ObservedIn
         namespace: watched,
         control_plane_namespace: deploy.metadata.namespace.clone().unwrap_or_default(),
         admission: None,
+        kept_defaults: std::collections::BTreeMap::new(),
     })
 }
 

@@ -1,8 +1,9 @@
 //! Tests against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG` (a kube-apiserver,
 //! controller-manager, scheduler and KWOK started by `scripts/test-cluster up`).
 //!
-//! Outside CI they skip when the variable is unset; in CI that is a failure. They run one at a
-//! time (they touch the cluster-wide Tekton CRDs) and use unique names.
+//! They are `#[ignore]`d in the fast tier (reported as ignored) and run by `scripts/test`; run
+//! without the cluster they fail saying what is missing. They run one at a time (they touch the
+//! cluster-wide Tekton CRDs) and use unique names.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -349,6 +350,45 @@ fn tkn_on_a_terminal(kubeconfig: &std::path::Path, args: &[&str], answer: &str) 
 }
 
 /// Whether planning `args` again finds nothing to do (`--detailed-exitcode`: 0 none, 2 some).
+/// Issue "Upgrade precheck" (defaults): v1.9.0 → v1.15.1 with `--keep-defaults` keeps
+/// `send-cloudevents-for-runs` at `false` (v1.12.2 ships `true`) in the live ConfigMap, later runs
+/// keep it, and a plain upgrade opts in.
+#[test]
+#[ignore = "needs the test cluster: scripts/test runs it"]
+fn an_upgrade_with_keep_defaults_keeps_the_flags_it_would_change() {
+    let path = kubeconfig();
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let a = unique("keep-a");
+    let live = |key: &str| -> Option<String> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let c = client(&path).await;
+            let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+                Api::namespaced(c, &format!("tekton-{a}"));
+            cms.get("feature-flags").await.unwrap().data.unwrap_or_default().get(key).cloned()
+        })
+    };
+    run_ok(&path, &["install", "v1.9.0", "-n", &a]);
+    assert_eq!(live("send-cloudevents-for-runs").as_deref(), Some("false"));
+    let (code, out, err) =
+        tkn(&path, &["upgrade", &a, "--to", "v1.15.1", "--keep-defaults", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("keeps feature flags") && out.contains("send-cloudevents-for-runs: false"),
+        "{out}"
+    );
+    run_ok(&path, &["upgrade", &a, "--to", "v1.15.1", "--keep-defaults"]);
+    assert_eq!(live("send-cloudevents-for-runs").as_deref(), Some("false"), "kept");
+    let kept = observed(&path).instance(&a).unwrap().kept_defaults.clone();
+    assert_eq!(kept.get("send-cloudevents-for-runs").map(String::as_str), Some("false"));
+    assert!(converged(&path, &["upgrade", &a, "--to", "v1.15.1", "--keep-defaults"]));
+    assert!(converged(&path, &["install", "v1.15.1", "-n", &a]), "later runs keep them");
+    run_ok(&path, &["upgrade", &a, "--to", "v1.15.1"]);
+    assert_eq!(live("send-cloudevents-for-runs").as_deref(), Some("true"), "opted in");
+    assert!(observed(&path).instance(&a).unwrap().kept_defaults.is_empty());
+    run_ok(&path, &["uninstall", &a]);
+}
+
 fn converged(path: &std::path::Path, args: &[&str]) -> bool {
     let mut all = args.to_vec();
     all.extend(["--dry-run", "--detailed-exitcode", "-q"]);

@@ -192,6 +192,8 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
         version: version.parse().unwrap(),
         config: BTreeMap::new(),
         overrides: tkn_multi::plan::overrides::Overrides::default(),
+        kept_defaults: BTreeMap::new(),
+        keep_defaults: false,
     }
 }
 

@@ -38,6 +38,8 @@ fn instance(name: &str, version: &str) -> DesiredInstance {
         version: version.parse().unwrap(),
         config: BTreeMap::new(),
         overrides: tkn_multi::plan::overrides::Overrides::default(),
+        kept_defaults: BTreeMap::new(),
+        keep_defaults: false,
     }
 }
 
@@ -380,6 +382,76 @@ fn config_overrides_update_only_the_configmap() {
         })
         .collect();
     assert_eq!(changed, BTreeSet::from(["~ ConfigMap/feature-flags".to_owned()]));
+}
+
+/// `upgrade --keep-defaults`: the feature flags the new version changes stay at their old
+/// values, recorded on the `ConfigMap` so later runs keep them; a plain upgrade opts in.
+#[test]
+fn keep_defaults_keeps_the_flags_an_upgrade_would_change() {
+    releases();
+    let m = Matrix::embedded();
+    let flags = |p: &Plan| {
+        p.manifests
+            .values()
+            .find(|o| o.name() == "feature-flags" && o.namespace() == Some("tekton-team-a"))
+            .map(|o| {
+                let v = o.to_value();
+                let kept =
+                    v["metadata"]["annotations"]["tkn-multi.tekton.dev/kept-defaults"].clone();
+                (v["data"]["send-cloudevents-for-runs"].as_str().map(str::to_owned), kept)
+            })
+    };
+    let mut s = ClusterState::empty();
+    step(&mut s, &desired(&[("team-a", "v1.9.0")], &["team-a"], SharedPolicy::default()));
+    let mut up = desired(&[("team-a", "v1.15.1")], &["team-a"], SharedPolicy::default());
+    up.instances[0].keep_defaults = true;
+    // The old release's flags are read: the planner names it.
+    let need = tkn_multi::plan::required_releases(&up, &s, &Releases::new(), &m).unwrap();
+    assert!(need.contains(&"v1.9.0".parse::<TektonVersion>().unwrap()), "{need:?}");
+    let p = step(&mut s, &up);
+    let (value, record) = flags(&p).expect("the feature-flags ConfigMap is rewritten");
+    assert_eq!(value.as_deref(), Some("false"), "v1.15.1 ships true; v1.9.0's value is kept");
+    let record: BTreeMap<String, String> =
+        serde_json::from_str(record.as_str().expect("recorded")).unwrap();
+    assert_eq!(record.get("send-cloudevents-for-runs").map(String::as_str), Some("false"));
+    let expected = tkn_multi::matrix::diff::changed_feature_flags(
+        &releases()[&"v1.9.0".parse().unwrap()],
+        &releases()[&"v1.15.1".parse().unwrap()],
+        &m.defaults,
+    );
+    assert_eq!(
+        record.keys().collect::<Vec<_>>(),
+        expected.iter().filter(|(_, old, _)| old.is_some()).map(|(k, _, _)| k).collect::<Vec<_>>(),
+        "every flag whose effective value moves, and only those"
+    );
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("keeps feature flags")
+                && n.contains("send-cloudevents-for-runs: false")),
+        "{:?}",
+        p.notes
+    );
+    assert_eq!(s.instance("team-a").unwrap().kept_defaults, record, "observed as recorded");
+    // Later runs that carry the observed instance (`desired_instances`) keep them: no change.
+    let again = Desired { instances: s.desired_instances().unwrap(), ..up.clone() };
+    assert!(!plan(&again, &s, releases(), &m).unwrap().has_changes());
+    // A key the user sets is the user's, never kept.
+    let mut own = again.clone();
+    own.instances[0].config.insert(
+        "feature-flags".into(),
+        BTreeMap::from([("send-cloudevents-for-runs".into(), "true".into())]),
+    );
+    let p = plan(&own, &s, releases(), &m).unwrap();
+    let (value, record) = flags(&p).unwrap();
+    assert_eq!(value.as_deref(), Some("true"));
+    assert!(!record.as_str().unwrap_or("{}").contains("send-cloudevents-for-runs"), "{record}");
+    // A plain upgrade (the flag not given) opts in: the version's own values apply.
+    let mut plain = again;
+    plain.instances[0].kept_defaults.clear();
+    let p = step(&mut s, &plain);
+    assert_eq!(flags(&p).unwrap().0.as_deref(), Some("true"));
+    assert!(s.instance("team-a").unwrap().kept_defaults.is_empty());
 }
 
 /// v1.12+ sends CloudEvents only from the shared events controller: an instance's own settings

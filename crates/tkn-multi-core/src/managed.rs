@@ -15,6 +15,9 @@ pub const LABEL_VERSION: &str = "tkn-multi.tekton.dev/tekton-version";
 pub const ANNOTATION_RETAIN: &str = "tkn-multi.tekton.dev/retain";
 /// Annotation: hash of the content tkn-multi applied.
 pub const ANNOTATION_HASH: &str = "tkn-multi.tekton.dev/applied-hash";
+/// On an instance's `feature-flags` `ConfigMap`: the flags kept at their pre-upgrade values
+/// (`--keep-defaults`), as a JSON object of key → value.
+pub const ANNOTATION_KEPT_DEFAULTS: &str = "tkn-multi.tekton.dev/kept-defaults";
 /// Annotation: hash of the immutable fields tkn-multi applied.
 pub const ANNOTATION_IMMUTABLE_HASH: &str = "tkn-multi.tekton.dev/immutable-hash";
 /// The Secret knative's webhook serves from (`WEBHOOK_SECRET_NAME` in every release); before

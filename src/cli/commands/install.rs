@@ -59,6 +59,12 @@ fn desired(args: &InstallArgs, state: &ClusterState) -> anyhow::Result<Desired> 
         version: args.version.clone(),
         config: std::collections::BTreeMap::new(),
         overrides: crate::plan::overrides::Overrides::default(),
+        // Re-running an install converges: what the instance keeps stays kept.
+        kept_defaults: state
+            .instance(name.as_str())
+            .map(|e| e.kept_defaults.clone())
+            .unwrap_or_default(),
+        keep_defaults: false,
     });
     Ok(Desired {
         shared: super::common::shared_spec(&args.plan, state)?,

@@ -22,6 +22,12 @@ pub struct UpgradeArgs {
     /// The version to move it to.
     #[arg(long, value_name = "VERSION")]
     pub to: TektonVersion,
+    /// Keep every feature flag the new version changes (its `ConfigMap` value, or Tekton's own
+    /// default where the `ConfigMap` leaves the key out) at its current value, and keep those kept
+    /// before; without it, the new version's values apply and earlier kept values are dropped.
+    /// `tkn-multi matrix diff FROM TO` lists the changes.
+    #[arg(long)]
+    pub keep_defaults: bool,
     /// Shared-layer policy.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -50,6 +56,9 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
     for i in &mut instances {
         if i.spec.name == args.instance {
             i.version = args.to.clone();
+            // An upgrade is the moment to opt in: without the flag, nothing stays kept.
+            i.keep_defaults = args.keep_defaults;
+            i.kept_defaults.clear();
         }
     }
     Ok(Desired {

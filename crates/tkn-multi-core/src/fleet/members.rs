@@ -132,6 +132,8 @@ pub(crate) fn desired_instance(
         version: i.version,
         config,
         overrides: o,
+        kept_defaults: BTreeMap::new(),
+        keep_defaults: i.keep_defaults,
     }
 }
 

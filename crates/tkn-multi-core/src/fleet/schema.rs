@@ -127,6 +127,8 @@ pub(crate) struct FleetInstanceV2 {
     pub(crate) placement: Option<ClusterTarget>,
     #[serde(default)]
     pub(crate) overrides: Vec<OverrideEntry>,
+    #[serde(default)]
+    pub(crate) keep_defaults: bool,
 }
 
 impl FleetInstanceV2 {
@@ -137,6 +139,7 @@ impl FleetInstanceV2 {
             namespace: self.namespace.clone(),
             control_plane_namespace: self.control_plane_namespace.clone(),
             config: self.config.clone(),
+            keep_defaults: self.keep_defaults,
         }
     }
 }
@@ -171,6 +174,10 @@ pub struct FleetInstance {
     /// `ConfigMap` keys to override, by `ConfigMap` name (`feature-flags`, `config-defaults`, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, BTreeMap<String, String>>,
+    /// Keep the feature flags an upgrade would change at their values before it (and those
+    /// kept before); `false` lets the version's own values apply (see `upgrade --keep-defaults`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_defaults: bool,
 }
 
 impl OverrideEntry {

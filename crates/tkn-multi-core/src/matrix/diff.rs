@@ -191,6 +191,31 @@ pub fn feature_flags(r: &Release) -> BTreeMap<String, String> {
     data(by_name(r, "ConfigMap").get(FEATURE_FLAGS))
 }
 
+/// Every `feature-flags` key whose effective value (the `ConfigMap`'s, else Tekton's default)
+/// differs between `from` and `to`: (key, before, after); `None` where a release does not know
+/// the key.
+pub fn changed_feature_flags(
+    from: &Release,
+    to: &Release,
+    defaults: &Defaults,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    let (fa, fb) = (defaults.of(&from.version), defaults.of(&to.version));
+    let (da, db) = (feature_flags(from), feature_flags(to));
+    let keys: BTreeSet<&String> = da
+        .keys()
+        .chain(db.keys())
+        .chain(fa.iter().flat_map(|d| d.feature_flags.keys()))
+        .chain(fb.iter().flat_map(|d| d.feature_flags.keys()))
+        .collect();
+    keys.into_iter()
+        .filter_map(|key| {
+            let a = effective(FEATURE_FLAGS, key, &da, fa).map(|v| v.0);
+            let b = effective(FEATURE_FLAGS, key, &db, fb).map(|v| v.0);
+            (a != b).then(|| (key.clone(), a, b))
+        })
+        .collect()
+}
+
 fn effective_defaults(from: &Release, to: &Release, defaults: &Defaults) -> Vec<DefaultChange> {
     let (fa, fb) = (defaults.of(&from.version), defaults.of(&to.version));
     let (da, db) = (feature_flags(from), feature_flags(to));

@@ -408,6 +408,7 @@ mod tests {
                 namespace: (*name).to_owned(),
                 control_plane_namespace: format!("tekton-{name}"),
                 admission: None,
+                kept_defaults: std::collections::BTreeMap::new(),
             });
         }
         s

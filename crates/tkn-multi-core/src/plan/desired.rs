@@ -74,6 +74,14 @@ pub struct DesiredInstance {
     pub config: BTreeMap<String, BTreeMap<String, String>>,
     /// Image relocation and Deployment settings.
     pub overrides: overrides::Overrides,
+    /// Feature flags kept at a value an upgrade would otherwise change (`feature-flags` key →
+    /// value), written into the `ConfigMap` under the user's own `config`, and recorded on it
+    /// (`tkn-multi.tekton.dev/kept-defaults`) so that later runs keep them.
+    pub kept_defaults: BTreeMap<String, String>,
+    /// `--keep-defaults` (a fleet's `keepDefaults`): keep the observed instance's kept values, and
+    /// on a version change add every feature flag whose effective value the new version changes
+    /// (its `ConfigMap` value, or Tekton's default where the `ConfigMap` leaves the key out).
+    pub keep_defaults: bool,
 }
 
 /// What the cluster should look like, and which owners the plan may change.
@@ -281,6 +289,8 @@ impl ClusterState {
                     version: i.version.clone(),
                     config: BTreeMap::new(),
                     overrides: super::overrides::Overrides::default(),
+                    kept_defaults: i.kept_defaults.clone(),
+                    keep_defaults: false,
                 })
             })
             .collect()

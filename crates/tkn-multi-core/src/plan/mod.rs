@@ -153,8 +153,15 @@ pub fn wanted(
     // No instance needs a layer, yet the installed one stays.
     let keep_shared =
         shared_layer.is_none() && (desired.policy.keep_on_uninstall || !remaining.is_empty());
-    let (wanted, target) =
-        desired_objects(desired, observed, releases, shared_layer.as_ref(), keep_shared)?;
+    let (wanted, target) = desired_objects(
+        desired,
+        observed,
+        releases,
+        shared_layer.as_ref(),
+        keep_shared,
+        &matrix.defaults,
+    )?;
+    notes.extend(kept_notes(desired, observed, &target));
     Ok(Wanted { shared_layer, notes, shared_kept, remaining, keep_shared, objects: wanted, target })
 }
 
@@ -184,6 +191,13 @@ pub fn required_releases(
     let matrix = matrix.completed(releases.values());
     let mut need: BTreeSet<TektonVersion> =
         desired.instances.iter().map(|i| i.version.clone()).collect();
+    // `--keep-defaults` across a version change reads the old release's feature flags too.
+    for i in desired.instances.iter().filter(|i| i.keep_defaults) {
+        if let Some(b) = observed.instance(i.spec.name.as_str()).filter(|b| b.version != i.version)
+        {
+            need.insert(b.version.clone());
+        }
+    }
     if let Some(layer) = choose_shared(desired, observed, &matrix, &mut Vec::new())? {
         need.extend(
             layer
@@ -195,6 +209,31 @@ pub fn required_releases(
         need.insert(layer.version);
     }
     Ok(need)
+}
+
+/// A note per instance that keeps feature flags a version change would move (`--keep-defaults`).
+fn kept_notes(desired: &Desired, observed: &ClusterState, target: &TargetState) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in desired.instances.iter().filter(|i| i.keep_defaults) {
+        let name = i.spec.name.as_str();
+        let before = observed.instance(name);
+        let Some(after) = target.instances.iter().find(|t| t.name == name) else { continue };
+        let added: Vec<String> = after
+            .kept_defaults
+            .iter()
+            .filter(|(k, _)| before.is_none_or(|b| !b.kept_defaults.contains_key(*k)))
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        if !added.is_empty() {
+            out.push(format!(
+                "{name} keeps feature flags at their values before {} (--keep-defaults): {}; `tkn-multi matrix diff` shows what {} changes",
+                i.version,
+                added.join(", "),
+                i.version
+            ));
+        }
+    }
+    out
 }
 
 /// The versions judged (the desired instances', and the installed shared layer's while any

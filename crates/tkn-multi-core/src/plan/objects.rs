@@ -14,6 +14,7 @@ use super::overrides;
 use super::state::ClusterState;
 use super::state::ObservedInstance;
 use crate::matrix::check::{self, SharedLayer};
+use crate::matrix::defaults::FEATURE_FLAGS;
 use crate::names::SHARED_OWNER;
 use crate::release::{Object, Release, TektonVersion};
 use crate::split;
@@ -41,6 +42,7 @@ pub(crate) fn desired_objects(
     releases: &Releases,
     layer: Option<&SharedLayer>,
     keep_shared: bool,
+    defaults: &crate::matrix::defaults::Defaults,
 ) -> Result<(ObjectsByRef, TargetState), Error> {
     let mut wanted: ObjectsByRef = BTreeMap::new();
     let mut add = |owner: &str, o: Object| {
@@ -95,29 +97,12 @@ pub(crate) fn desired_objects(
                 second: i.spec.name.to_string(),
             }
         })?;
-        let deployments: Vec<&str> =
-            objects.iter().filter(|o| o.kind() == "Deployment").map(Object::name).collect();
-        if let Some(unknown) =
-            i.overrides.deployments.keys().find(|d| !deployments.contains(&d.as_str()))
-        {
-            return Err(Error::UnknownDeployment {
-                instance: i.spec.name.to_string(),
-                deployment: unknown.clone(),
-                version: i.version.clone(),
-                known: deployments.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
-            });
-        }
-        let configmaps: Vec<&str> =
-            objects.iter().filter(|o| o.kind() == "ConfigMap").map(Object::name).collect();
-        if let Some(unknown) = i.config.keys().find(|c| !configmaps.contains(&c.as_str())) {
-            return Err(Error::UnknownConfigMap {
-                instance: i.spec.name.to_string(),
-                configmap: unknown.clone(),
-                version: i.version.clone(),
-                known: configmaps.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
-            });
-        }
+        check_overrides(i, &objects)?;
+        let kept = kept_defaults(i, observed, releases, defaults)?;
         for mut o in objects {
+            if o.kind() == "ConfigMap" && o.name() == FEATURE_FLAGS && !kept.is_empty() {
+                keep(&mut o, &kept);
+            }
             apply_config(&mut o, &i.config);
             i.overrides.apply(&mut o);
             add(i.spec.name.as_str(), o);
@@ -128,6 +113,7 @@ pub(crate) fn desired_objects(
             namespace: i.spec.namespace.to_string(),
             control_plane_namespace: i.spec.control_plane_namespace.to_string(),
             admission: None,
+            kept_defaults: kept,
         });
     }
     instances.sort_by(|a, b| a.name.cmp(&b.name));
@@ -175,6 +161,74 @@ pub(crate) fn extend_aggregate_roles(wanted: &mut ObjectsByRef, legacy_plurals: 
 }
 
 /// Overrides `ConfigMap` keys of an instance (`feature-flags`, `config-defaults`, …).
+/// An override naming a Deployment or `ConfigMap` the instance's release does not have is
+/// refused, with those it has.
+fn check_overrides(i: &super::desired::DesiredInstance, objects: &[Object]) -> Result<(), Error> {
+    let deployments: Vec<&str> =
+        objects.iter().filter(|o| o.kind() == "Deployment").map(Object::name).collect();
+    if let Some(unknown) =
+        i.overrides.deployments.keys().find(|d| !deployments.contains(&d.as_str()))
+    {
+        return Err(Error::UnknownDeployment {
+            instance: i.spec.name.to_string(),
+            deployment: unknown.clone(),
+            version: i.version.clone(),
+            known: deployments.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let configmaps: Vec<&str> =
+        objects.iter().filter(|o| o.kind() == "ConfigMap").map(Object::name).collect();
+    if let Some(unknown) = i.config.keys().find(|c| !configmaps.contains(&c.as_str())) {
+        return Err(Error::UnknownConfigMap {
+            instance: i.spec.name.to_string(),
+            configmap: unknown.clone(),
+            version: i.version.clone(),
+            known: configmaps.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(())
+}
+
+/// The feature flags `i` keeps: with `keep_defaults`, those the observed instance keeps, and on a
+/// version change every flag whose effective value the new version changes, at its old value;
+/// else its own `kept_defaults`. A key the user's `config` sets is the user's, never kept.
+pub(crate) fn kept_defaults(
+    i: &super::desired::DesiredInstance,
+    observed: &ClusterState,
+    releases: &Releases,
+    defaults: &crate::matrix::defaults::Defaults,
+) -> Result<BTreeMap<String, String>, Error> {
+    let before = observed.instance(i.spec.name.as_str());
+    let mut kept = if i.keep_defaults {
+        before.map(|b| b.kept_defaults.clone()).unwrap_or_default()
+    } else {
+        i.kept_defaults.clone()
+    };
+    if i.keep_defaults
+        && let Some(b) = before.filter(|b| b.version != i.version)
+    {
+        let (from, to) = (release(releases, &b.version)?, release(releases, &i.version)?);
+        for (key, old, _) in crate::matrix::diff::changed_feature_flags(from, to, defaults) {
+            if let Some(old) = old {
+                kept.entry(key).or_insert(old);
+            }
+        }
+    }
+    let users = i.config.get(FEATURE_FLAGS);
+    kept.retain(|k, _| users.is_none_or(|u| !u.contains_key(k)));
+    Ok(kept)
+}
+
+/// Writes the kept flags into the `feature-flags` `ConfigMap`, and records them on it.
+fn keep(o: &mut Object, kept: &BTreeMap<String, String>) {
+    let data = crate::release::model::ensure_object(o.as_map_mut(), "data");
+    for (k, v) in kept {
+        data.insert(k.clone(), Value::String(v.clone()));
+    }
+    let record = serde_json::to_string(kept).expect("strings serialise");
+    o.set_annotation(crate::managed::ANNOTATION_KEPT_DEFAULTS, &record);
+}
+
 pub(crate) fn apply_config(o: &mut Object, config: &BTreeMap<String, BTreeMap<String, String>>) {
     if o.kind() != "ConfigMap" {
         return;

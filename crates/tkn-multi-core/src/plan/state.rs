@@ -27,6 +27,10 @@ pub struct ObservedInstance {
     /// Before v0.44: its webhook certificate, in public facts (the CA bundle, expiry dates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admission: Option<crate::tls::ObservedCertificate>,
+    /// Feature flags kept at their pre-upgrade values (`--keep-defaults`), as its `feature-flags`
+    /// `ConfigMap` records them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kept_defaults: std::collections::BTreeMap<String, String>,
 }
 
 /// One shared CRD as the cluster has it.
