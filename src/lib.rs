@@ -8,7 +8,9 @@
 //! its controller; [`tls`] makes keys and reads the clock; [`cli`] is the shell around it all;
 //! [`printer`] is the only thing that writes to the terminal. See `docs/architecture.md`.
 
-pub use tkn_multi_core::{fault, fleet, intake, managed, matrix, names, plan, render, split, yaml};
+pub use tkn_multi_core::{
+    fault, fleet, intake, managed, matrix, names, plan, precheck, render, split, yaml,
+};
 
 pub mod apply;
 pub mod cli;

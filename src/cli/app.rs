@@ -77,6 +77,13 @@ pub enum Command {
     ///
     /// Example: `tkn-multi upgrade team-a --to v0.50.3 --dry-run --state cluster.yaml`
     Upgrade(super::commands::upgrade::UpgradeArgs),
+    /// Judge what moving an instance to another version breaks in its Tekton objects.
+    ///
+    /// Read-only: lists the instance's objects and compares the two releases. Exits 1 on a
+    /// blocker.
+    ///
+    /// Example: `tkn-multi precheck team-b --to v1.15.1 -o json`
+    Precheck(super::commands::precheck::PrecheckArgs),
     /// Remove an instance; the shared layer goes with the last one unless `--keep-shared`.
     ///
     /// Shared CRDs are never deleted while any instance or Tekton object remains.
@@ -136,6 +143,7 @@ pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::Operator(cmd) => super::commands::operator::run(cmd, &env, &printer).await,
         Command::List(args) => super::commands::list::run(args, &env, &printer).await,
         Command::Status(args) => super::commands::status::run(args, &env, &printer).await,
+        Command::Precheck(args) => super::commands::precheck::run(args, &env, &printer).await,
         Command::Install(args) => super::commands::install::run(args, &env, &printer).await,
         Command::Upgrade(args) => super::commands::upgrade::run(args, &env, &printer).await,
         Command::Uninstall(args) => super::commands::uninstall::run(args, &env, &printer).await,

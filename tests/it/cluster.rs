@@ -389,6 +389,58 @@ fn an_upgrade_with_keep_defaults_keeps_the_flags_it_would_change() {
     run_ok(&path, &["uninstall", &a]);
 }
 
+/// Issue "Upgrade precheck": a v0.56.0 instance holding a Pipeline that references a
+/// ClusterTask and a clean Task. `precheck --to v1.15.1` names exactly the Pipeline (a blocker,
+/// exit 1) and the feature flags that change (warnings); once the Pipeline is gone it exits 0.
+/// Read-only: the cluster is the same before and after.
+#[test]
+#[ignore = "needs the test cluster: scripts/test runs it"]
+fn precheck_names_the_objects_an_upgrade_would_break() {
+    let path = kubeconfig();
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let b = unique("pre-b");
+    run_ok(&path, &["install", "v0.56.0", "-n", &b]);
+    kubectl_apply(
+        &path,
+        &format!(
+            "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: uses-clustertask\n  namespace: {b}\nspec:\n  tasks:\n  - name: build\n    taskRef:\n      kind: ClusterTask\n      name: buildah\n---\napiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: clean\n  namespace: {b}\nspec:\n  steps:\n  - name: hello\n    image: busybox\n    script: echo hello"
+        ),
+    );
+    let before = observed(&path);
+    let (code, out, err) = tkn(&path, &["precheck", &b, "--to", "v1.15.1", "-o", "json"]);
+    assert_eq!(code, 1, "a blocker exits 1: {err}\n{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let blockers: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "blocker")
+        .map(|f| (f["rule"].as_str().unwrap(), f["object"].as_str().unwrap()))
+        .collect();
+    assert_eq!(blockers, [("removed-kind-reference", "Pipeline/uses-clustertask")], "{out}");
+    assert!(report["objects"].as_u64().unwrap() >= 2, "{out}");
+    assert!(
+        report["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "feature-flag"
+            && f["message"].as_str().unwrap().contains("send-cloudevents-for-runs")),
+        "{out}"
+    );
+    let (_, text, _) = tkn(&path, &["precheck", &b, "--to", "v1.15.1"]);
+    assert!(text.contains("blocker [removed-kind-reference] Pipeline/uses-clustertask: task `build` references a ClusterTask"), "{text}");
+    assert!(!text.contains("Task/clean"), "the clean Task is not named: {text}");
+    assert_eq!(observed(&path), before, "read-only");
+    // Fixed (the Pipeline gone), the move is clear.
+    delete_object(&path, "tekton.dev/v1", "Pipeline", Some(&b), "uses-clustertask");
+    let (code, text, err) = tkn(&path, &["precheck", &b, "--to", "v1.15.1"]);
+    assert_eq!(code, 0, "{err}\n{text}");
+    assert!(text.contains("no blocker"), "{text}");
+    // An instance that is not installed, and a version no source has, are the user's (exit 1).
+    assert_eq!(tkn(&path, &["precheck", "nobody-here", "--to", "v1.15.1"]).0, 1);
+    assert_eq!(tkn(&path, &["precheck", &b, "--to", "v9.9.9", "--offline"]).0, 1);
+    delete_object(&path, "tekton.dev/v1", "Task", Some(&b), "clean");
+    run_ok(&path, &["uninstall", &b]);
+    assert!(observed(&path).instances.is_empty());
+}
+
 fn converged(path: &std::path::Path, args: &[&str]) -> bool {
     let mut all = args.to_vec();
     all.extend(["--dry-run", "--detailed-exitcode", "-q"]);

@@ -8,6 +8,7 @@
 //!   the ordering-rule table).
 //! - `matrix`: the compatibility matrix against the real releases.
 //! - `observe`: observation on a fake API server that counts requests.
+//! - `precheck`: the upgrade precheck's rules on the real releases.
 //! - `intake`: the untrusted-release layer on mutated real releases; releases no build knows.
 //! - `lifecycle`: the changing commands with `--dry-run` and `--state`, as a user runs them.
 //! - `cluster`: against the real control plane named by `TKN_MULTI_TEST_KUBECONFIG`.
@@ -41,5 +42,6 @@ mod matrix;
 mod observe;
 mod operator;
 mod plan;
+mod precheck;
 mod releases;
 mod tekton;

@@ -19,6 +19,7 @@ pub mod matrix;
 pub mod names;
 pub mod operator;
 pub mod plan;
+pub mod precheck;
 pub mod release;
 pub mod render;
 pub mod split;

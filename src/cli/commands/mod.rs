@@ -9,6 +9,7 @@ pub mod install;
 pub mod list;
 pub mod matrix;
 pub mod operator;
+pub mod precheck;
 pub mod render;
 pub mod rotate_certs;
 pub mod split;

@@ -5,6 +5,7 @@ pub mod flux;
 pub mod manifests;
 pub mod matrix;
 pub mod plan;
+pub mod precheck;
 pub mod split_report;
 pub mod status;
 mod text;

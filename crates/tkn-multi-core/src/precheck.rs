@@ -1,0 +1,313 @@
+//! The upgrade precheck: what moving an instance from one release to another breaks or changes
+//! in the cluster's own Tekton objects, judged from the two releases and the matrix. **Pure.**
+//!
+//! The shell (`tkn-multi precheck`) reads the instance's objects (paginated) and the two release
+//! files; this module decides. Each finding has a severity (a blocker makes the precheck fail,
+//! exit 1), the rule that found it and the rule's source. The rules:
+//!
+//! | rule | severity | what | source |
+//! | --- | --- | --- | --- |
+//! | `removed-kind` | blocker | an object of a kind the target no longer defines | the two releases' CRDs (`matrix diff`: kinds removed) |
+//! | `removed-kind-reference` | blocker | a Pipeline, or a run not finished, whose `taskRef` names such a kind (`ClusterTask` from v1.0.0) | the same |
+//! | `pipeline-resources` | blocker | `resources` in a Task, Pipeline or run not finished, when the target no longer has `PipelineResource` (v0.50.0) | the same |
+//! | `pruned-field` | blocker | a field the object holds that the target's schema of its version no longer has (the API server prunes it) | `matrix diff`: schema fields removed |
+//! | `required-field` | blocker | a field the target's schema now requires and the object lacks | `matrix diff`: fields that become required |
+//! | `feature-flag` | warning | a feature flag whose effective value the target changes, where the instance does not keep it | the `feature-flags` `ConfigMap`s and `compat-matrix/defaults.yaml` |
+//!
+//! What real Tekton's own webhook would refuse or default (a shadow of the target's webhook) is
+//! not judged here yet.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::matrix::defaults::Defaults;
+use crate::matrix::diff::{Diff, changed_feature_flags, diff};
+use crate::plan::state::ObservedInstance;
+use crate::release::{Release, TektonVersion};
+
+/// Layout version of the precheck document.
+pub const PRECHECK_FORMAT_VERSION: &str = "1";
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The upgrade would break this: the precheck fails.
+    Blocker,
+    /// Behaviour changes.
+    Warning,
+    /// Worth knowing.
+    Info,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// How bad it is.
+    pub severity: Severity,
+    /// The rule that found it.
+    pub rule: &'static str,
+    /// The object, as `Kind/name`, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// What is wrong, for people.
+    pub message: String,
+    /// Where the rule's knowledge comes from.
+    pub source: String,
+}
+
+/// The precheck of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Layout version.
+    pub format_version: &'static str,
+    /// The instance.
+    pub instance: String,
+    /// Its namespace (where the objects were read).
+    pub namespace: String,
+    /// The version it runs.
+    pub from: TektonVersion,
+    /// The version it would move to.
+    pub to: TektonVersion,
+    /// How many objects were judged.
+    pub objects: usize,
+    /// Blockers first, then warnings and information.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Whether a finding blocks the upgrade.
+    pub fn blocked(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Blocker)
+    }
+}
+
+/// Judges `objects` (the instance's Tekton objects, as the API server returns them) for a move of
+/// `instance` from `from` to `to`.
+pub fn precheck(
+    instance: &ObservedInstance,
+    from: &Release,
+    to: &Release,
+    defaults: &Defaults,
+    objects: &[Value],
+) -> Report {
+    let d = diff(from, to, defaults);
+    let removed: BTreeSet<&str> = d.kinds_removed.iter().map(String::as_str).collect();
+    let crd_source =
+        format!("the CRDs of {} and {} (`tkn-multi matrix diff`)", from.version, to.version);
+    let mut findings = Vec::new();
+    for o in objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let name = format!("{kind}/{}", o["metadata"]["name"].as_str().unwrap_or_default());
+        let mut found = |rule, message: String| {
+            findings.push(Finding {
+                severity: Severity::Blocker,
+                rule,
+                object: Some(name.clone()),
+                message,
+                source: crd_source.clone(),
+            });
+        };
+        if removed.contains(kind) {
+            found("removed-kind", format!("{} no longer has the kind {kind}", to.version));
+            continue;
+        }
+        if finished(o) {
+            continue; // a finished run is history: nothing reconciles it again
+        }
+        for (task, referenced) in task_refs(o) {
+            if removed.contains(referenced.as_str()) {
+                found(
+                    "removed-kind-reference",
+                    format!(
+                        "{task} references a {referenced}, a kind {} no longer has",
+                        to.version
+                    ),
+                );
+            }
+        }
+        if removed.contains("PipelineResource") && uses_resources(o) {
+            found(
+                "pipeline-resources",
+                format!("uses PipelineResources (`resources`), which {} no longer has", to.version),
+            );
+        }
+        for (rule, path) in schema_findings(&d, o) {
+            let message = match rule {
+                "pruned-field" => format!(
+                    "holds `{path}`, which {}'s schema drops (the API server prunes it)",
+                    to.version
+                ),
+                _ => format!("lacks `{path}`, which {} requires", to.version),
+            };
+            found(rule, message);
+        }
+    }
+    findings.extend(flag_findings(instance, from, to, defaults));
+    findings.sort_by(|a, b| (a.severity, &a.object, a.rule).cmp(&(b.severity, &b.object, b.rule)));
+    Report {
+        format_version: PRECHECK_FORMAT_VERSION,
+        instance: instance.name.clone(),
+        namespace: instance.namespace.clone(),
+        from: from.version.clone(),
+        to: to.version.clone(),
+        objects: objects.len(),
+        findings,
+    }
+}
+
+/// A run whose `Succeeded` condition is `True` or `False`.
+fn finished(o: &Value) -> bool {
+    o["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Succeeded" && (c["status"] == "True" || c["status"] == "False"))
+    })
+}
+
+/// Every `taskRef.kind` an object names: a Pipeline's tasks and finally, a `PipelineRun`'s inline
+/// `pipelineSpec`, a `TaskRun`'s `taskRef`. (where, kind).
+fn task_refs(o: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let pipeline = match o["kind"].as_str() {
+        Some("Pipeline") => Some(&o["spec"]),
+        Some("PipelineRun") => Some(&o["spec"]["pipelineSpec"]),
+        Some("TaskRun") => {
+            if let Some(k) = o["spec"]["taskRef"]["kind"].as_str() {
+                out.push(("its taskRef".to_owned(), k.to_owned()));
+            }
+            None
+        }
+        _ => None,
+    };
+    for section in ["tasks", "finally"] {
+        for t in pipeline.and_then(|p| p[section].as_array()).into_iter().flatten() {
+            if let Some(k) = t["taskRef"]["kind"].as_str() {
+                let task = t["name"].as_str().unwrap_or_default();
+                out.push((format!("task `{task}`"), k.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether an object declares `PipelineResources`.
+fn uses_resources(o: &Value) -> bool {
+    let r = &o["spec"]["resources"];
+    match r {
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => m.values().any(|v| v.as_array().is_some_and(|a| !a.is_empty())),
+        _ => false,
+    }
+}
+
+/// Fields the object holds that the target's schema of its version drops, and fields the
+/// target's schema now requires that the object lacks (where their parent exists).
+fn schema_findings(d: &Diff, o: &Value) -> Vec<(&'static str, String)> {
+    let kind = o["kind"].as_str().unwrap_or_default();
+    let version = o["apiVersion"].as_str().and_then(|a| a.rsplit_once('/')).map_or("", |(_, v)| v);
+    let mut out = Vec::new();
+    for c in d.crds.iter().filter(|c| crd_kind(&c.name) == kind.to_lowercase()) {
+        for path in c.fields_removed.get(version).into_iter().flatten() {
+            if present(o, path) {
+                out.push(("pruned-field", path.clone()));
+            }
+        }
+        for path in c.required_added.get(version).into_iter().flatten() {
+            if let Some((parent, _)) = path.rsplit_once('.')
+                && present(o, parent)
+                && !present(o, path)
+            {
+                out.push(("required-field", path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The kind a CRD name is the plural of (`tasks.tekton.dev` → `task`).
+fn crd_kind(crd: &str) -> String {
+    crd.split('.').next().unwrap_or_default().trim_end_matches('s').to_owned()
+}
+
+/// Whether the object holds the field at `path` (`spec.steps[].name`: in any element).
+fn present(o: &Value, path: &str) -> bool {
+    fn walk(v: &Value, parts: &[&str]) -> bool {
+        let Some((first, rest)) = parts.split_first() else { return !v.is_null() };
+        let (key, each) = first.strip_suffix("[]").map_or((*first, false), |k| (k, true));
+        let child = &v[key];
+        if each {
+            child.as_array().is_some_and(|a| a.iter().any(|e| walk(e, rest)))
+        } else {
+            !child.is_null() && walk(child, rest)
+        }
+    }
+    walk(o, &path.split('.').collect::<Vec<_>>())
+}
+
+/// Feature flags whose effective value the target changes, unless the instance keeps them.
+fn flag_findings(
+    instance: &ObservedInstance,
+    from: &Release,
+    to: &Release,
+    defaults: &Defaults,
+) -> Vec<Finding> {
+    changed_feature_flags(from, to, defaults)
+        .into_iter()
+        .filter(|(key, old, _)| old.is_some() && !instance.kept_defaults.contains_key(key))
+        .map(|(key, old, new)| Finding {
+            severity: Severity::Warning,
+            rule: "feature-flag",
+            object: Some(format!("ConfigMap/{}", crate::matrix::defaults::FEATURE_FLAGS)),
+            message: format!(
+                "`{key}` changes from {} to {} (`upgrade --keep-defaults` keeps {})",
+                old.as_deref().unwrap_or("-"),
+                new.as_deref().unwrap_or("(no longer a key)"),
+                old.as_deref().unwrap_or("-"),
+            ),
+            source: format!(
+                "the feature-flags ConfigMaps of {} and {}, and Tekton's defaults (compat-matrix/defaults.yaml)",
+                from.version, to.version
+            ),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_match_in_any_array_element() {
+        let o = json!({"spec": {"steps": [{"image": "x"}, {"name": "n"}]}});
+        assert!(present(&o, "spec.steps[].name"));
+        assert!(!present(&o, "spec.steps[].script"));
+        assert!(present(&o, "spec.steps"));
+        assert!(!present(&o, "spec.params"));
+    }
+
+    #[test]
+    fn task_refs_are_found_where_tekton_has_them() {
+        let p = json!({"kind": "Pipeline", "spec": {
+            "tasks": [{"name": "a", "taskRef": {"kind": "ClusterTask", "name": "x"}}, {"name": "b", "taskRef": {"name": "y"}}],
+            "finally": [{"name": "f", "taskRef": {"kind": "Task", "name": "z"}}]}});
+        assert_eq!(
+            task_refs(&p),
+            [
+                ("task `a`".to_owned(), "ClusterTask".to_owned()),
+                ("task `f`".to_owned(), "Task".to_owned())
+            ]
+        );
+        let tr =
+            json!({"kind": "TaskRun", "spec": {"taskRef": {"kind": "ClusterTask", "name": "x"}}});
+        assert_eq!(task_refs(&tr), [("its taskRef".to_owned(), "ClusterTask".to_owned())]);
+        let done = json!({"status": {"conditions": [{"type": "Succeeded", "status": "True"}]}});
+        assert!(finished(&done) && !finished(&tr));
+        assert!(uses_resources(&json!({"spec": {"resources": {"inputs": [{"name": "src"}]}}})));
+        assert!(!uses_resources(&json!({"spec": {"resources": {}}})));
+    }
+}

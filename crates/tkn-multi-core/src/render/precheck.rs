@@ -1,0 +1,33 @@
+//! The upgrade precheck for people: one line per finding, blockers first, and a verdict. **Pure.**
+
+use std::fmt::Write as _;
+
+use crate::precheck::{Report, Severity};
+
+/// The report as text.
+pub fn precheck_text(r: &Report) -> String {
+    let mut out = format!(
+        "precheck of {} ({} in `{}`) for {}: {} object(s) judged\n",
+        r.instance, r.from, r.namespace, r.to, r.objects
+    );
+    for f in &r.findings {
+        let mark = match f.severity {
+            Severity::Blocker => "blocker",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        let what = f.object.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
+        let _ = writeln!(out, "  {mark:<7} [{}] {what}{}", f.rule, f.message);
+    }
+    let blockers = r.findings.iter().filter(|f| f.severity == Severity::Blocker).count();
+    let _ = writeln!(
+        out,
+        "{}",
+        if blockers > 0 {
+            format!("{blockers} blocker(s): moving {} to {} would break them", r.instance, r.to)
+        } else {
+            format!("no blocker: {} can move to {}", r.instance, r.to)
+        }
+    );
+    out
+}

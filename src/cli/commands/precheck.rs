@@ -1,0 +1,107 @@
+//! `tkn-multi precheck INSTANCE --to VERSION`: what moving an instance to another version breaks
+//! or changes in the cluster's own Tekton objects. Read-only. **The shell.**
+
+use clap::Args;
+use kube::api::ListParams;
+use kube::core::GroupVersionKind;
+
+use crate::cli::args::{KubeArgs, MatrixSource, PlanOutput};
+use crate::cli::exit::ExitStatus;
+use crate::cli::settings::{Env, SourceArgs};
+use crate::fault::UserError;
+use crate::names::InstanceName;
+use crate::printer::Printer;
+use crate::release::{Release, TektonVersion};
+
+/// Arguments of `precheck`.
+#[derive(Debug, Args)]
+pub struct PrecheckArgs {
+    /// The instance.
+    pub instance: InstanceName,
+    /// The version it would move to.
+    #[arg(long, value_name = "VERSION")]
+    pub to: TektonVersion,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Where the matrix (its recorded defaults) comes from.
+    #[command(flatten)]
+    pub matrix: MatrixSource,
+    /// Where the two releases come from.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The cluster.
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Runs `precheck`: exit 1 when a finding blocks the move.
+pub async fn run(args: PrecheckArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    if args.source.release_file.is_some() {
+        return Err(UserError::msg(
+            "`precheck` reads two releases; use `--release-dir` instead of `--release-file`".into(),
+        )
+        .into());
+    }
+    let matrix = super::common::load_matrix(&args.matrix)?;
+    let client = crate::cluster::connect(&args.kube.connection()).await?;
+    let apis = crate::cluster::Apis::new(client);
+    let state = crate::cluster::observe(&apis).await?;
+    let Some(instance) = state.instance(args.instance.as_str()) else {
+        return Err(UserError::msg(format!("instance `{}` is not installed", args.instance)).into());
+    };
+    let from = super::common::load_release(&instance.version, &args.source, env, printer).await?.0;
+    let to = super::common::load_release(&args.to, &args.source, env, printer).await?.0;
+    let objects = tekton_objects(&apis, &from, &instance.namespace).await?;
+    let report = crate::precheck::precheck(instance, &from, &to, &matrix.defaults, &objects);
+    printer.data(&match args.output {
+        PlanOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
+        PlanOutput::Yaml => crate::yaml::to_string(&report)?,
+        PlanOutput::Text => crate::render::precheck::precheck_text(&report),
+    })?;
+    Ok(if report.blocked() { ExitStatus::UserError } else { ExitStatus::Success })
+}
+
+/// Every namespaced Tekton object of `namespace`, of each kind the running release defines, read
+/// at the version its CRD stores (paginated).
+async fn tekton_objects(
+    apis: &crate::cluster::Apis,
+    release: &Release,
+    namespace: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    use anyhow::Context as _;
+    let mut out = Vec::new();
+    for crd in release.objects.iter().filter(|o| o.kind() == "CustomResourceDefinition") {
+        let spec = crd.pointer("/spec").cloned().unwrap_or_default();
+        if spec["scope"] != "Namespaced" {
+            continue;
+        }
+        let group = spec["group"].as_str().unwrap_or_default();
+        let kind = spec["names"]["kind"].as_str().unwrap_or_default();
+        let Some(version) = spec["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["storage"] == true)
+            .and_then(|v| v["name"].as_str())
+        else {
+            continue;
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let api = apis.api(&gvk, Some(namespace)).await?;
+        let items = crate::cluster::list_all(&ListParams::default(), |p| {
+            let api = api.clone();
+            async move { api.list(&p).await }
+        })
+        .await
+        .with_context(|| format!("cannot list {kind}s in `{namespace}`"))?;
+        for o in items {
+            let mut v = serde_json::to_value(&o)?;
+            // A list's items carry no kind or apiVersion.
+            v["kind"] = kind.into();
+            v["apiVersion"] = format!("{group}/{version}").into();
+            out.push(v);
+        }
+    }
+    Ok(out)
+}

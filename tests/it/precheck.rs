@@ -1,0 +1,161 @@
+//! The upgrade precheck's rules on the real releases, with objects as the API server returns them
+//! (issue "Upgrade precheck"). The live command is tested in `cluster.rs`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tkn_multi::matrix::Matrix;
+use tkn_multi::plan::state::ObservedInstance;
+use tkn_multi::precheck::{Report, Severity, precheck};
+
+use crate::common::{load, release_dir};
+
+fn instance(version: &str) -> ObservedInstance {
+    ObservedInstance {
+        name: "team-b".into(),
+        version: version.parse().unwrap(),
+        namespace: "team-b".into(),
+        control_plane_namespace: "tekton-team-b".into(),
+        admission: None,
+        kept_defaults: BTreeMap::new(),
+    }
+}
+
+fn run(from: &str, to: &str, objects: &[Value]) -> Report {
+    release_dir();
+    let m = Matrix::embedded();
+    precheck(
+        &instance(from),
+        &load(&from.parse().unwrap()),
+        &load(&to.parse().unwrap()),
+        &m.defaults,
+        objects,
+    )
+}
+
+fn blockers(r: &Report) -> Vec<(&'static str, String)> {
+    r.findings
+        .iter()
+        .filter(|f| f.severity == Severity::Blocker)
+        .map(|f| (f.rule, f.object.clone().unwrap_or_default()))
+        .collect()
+}
+
+#[test]
+fn clustertask_references_block_a_move_to_v1_and_only_live_ones() {
+    let objects = [
+        json!({"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "uses"},
+            "spec": {"tasks": [{"name": "build", "taskRef": {"kind": "ClusterTask", "name": "x"}}]}}),
+        json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "running"},
+            "spec": {"taskRef": {"kind": "ClusterTask", "name": "x"}}}),
+        json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "done"},
+            "spec": {"pipelineSpec": {"tasks": [{"name": "t", "taskRef": {"kind": "ClusterTask", "name": "x"}}]}},
+            "status": {"conditions": [{"type": "Succeeded", "status": "True"}]}}),
+        json!({"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "clean"},
+            "spec": {"steps": [{"name": "s", "image": "busybox", "script": "true"}]}}),
+    ];
+    let r = run("v0.56.0", "v1.15.1", &objects);
+    assert_eq!(
+        blockers(&r),
+        [
+            ("removed-kind-reference", "Pipeline/uses".to_owned()),
+            ("removed-kind-reference", "TaskRun/running".to_owned())
+        ],
+        "{:#?}",
+        r.findings
+    );
+    assert!(r.blocked() && r.objects == 4);
+    assert!(r.findings[0].source.contains("v0.56.0 and v1.15.1"), "{:?}", r.findings[0]);
+    // The same objects stay fine within the v0 line, which still has ClusterTasks.
+    assert!(!run("v0.56.0", "v0.64.0", &objects).blocked());
+    let text = tkn_multi::render::precheck::precheck_text(&r);
+    assert!(text.contains("2 blocker(s)"), "{text}");
+}
+
+#[test]
+fn pipeline_resources_and_their_kind_block_a_move_past_their_removal() {
+    let objects = [
+        json!({"apiVersion": "tekton.dev/v1beta1", "kind": "Task", "metadata": {"name": "with-resources"},
+            "spec": {"resources": {"inputs": [{"name": "src", "type": "git"}]}, "steps": [{"name": "s", "image": "busybox"}]}}),
+        json!({"apiVersion": "tekton.dev/v1alpha1", "kind": "PipelineResource", "metadata": {"name": "repo"},
+            "spec": {"type": "git"}}),
+    ];
+    let r = run("v0.44.2", "v0.56.0", &objects);
+    assert_eq!(
+        blockers(&r),
+        [
+            ("removed-kind", "PipelineResource/repo".to_owned()),
+            ("pipeline-resources", "Task/with-resources".to_owned())
+        ],
+        "{:#?}",
+        r.findings
+    );
+}
+
+#[test]
+fn fields_the_target_schema_drops_or_now_requires_are_blockers() {
+    release_dir();
+    let m = Matrix::embedded();
+    let from = load(&"v1.15.1".parse().unwrap());
+    // The target: v1.15.1 whose Task v1 schema drops `spec.steps[].script` and requires
+    // `spec.description` (a made-up release; the rules read the schemas as `matrix diff` does).
+    let mut to = from.clone();
+    for o in &mut to.objects {
+        if o.kind() == "CustomResourceDefinition" && o.name() == "tasks.tekton.dev" {
+            let versions = o.pointer_mut("/spec/versions").and_then(Value::as_array_mut).unwrap();
+            for v in versions.iter_mut().filter(|v| v["name"] == "v1") {
+                let spec = &mut v["schema"]["openAPIV3Schema"]["properties"]["spec"];
+                let step = &mut spec["properties"]["steps"]["items"]["properties"];
+                step.as_object_mut().unwrap().remove("script");
+                spec["required"] = json!(["description"]);
+            }
+        }
+    }
+    let objects = [
+        json!({"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "scripted"},
+            "spec": {"description": "d", "steps": [{"name": "s", "image": "busybox", "script": "true"}]}}),
+        json!({"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "undescribed"},
+            "spec": {"steps": [{"name": "s", "image": "busybox", "command": ["true"]}]}}),
+        json!({"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "fine"},
+            "spec": {"description": "d", "steps": [{"name": "s", "image": "busybox", "command": ["true"]}]}}),
+    ];
+    let r = precheck(&instance("v1.15.1"), &from, &to, &m.defaults, &objects);
+    assert_eq!(
+        blockers(&r),
+        [
+            ("pruned-field", "Task/scripted".to_owned()),
+            ("required-field", "Task/undescribed".to_owned())
+        ],
+        "{:#?}",
+        r.findings
+    );
+    assert!(r.findings.iter().any(|f| f.message.contains("spec.steps[].script")));
+}
+
+#[test]
+fn feature_flags_that_change_warn_unless_kept() {
+    let r = run("v1.9.0", "v1.15.1", &[]);
+    let flags: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "feature-flag")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(
+        flags.iter().any(|m| m.contains("`send-cloudevents-for-runs` changes from false to true")),
+        "{flags:?}"
+    );
+    assert!(r.findings.iter().all(|f| f.severity == Severity::Warning) && !r.blocked());
+    // Kept (`--keep-defaults` earlier): no warning for it.
+    release_dir();
+    let mut kept = instance("v1.9.0");
+    kept.kept_defaults.insert("send-cloudevents-for-runs".into(), "false".into());
+    let r = precheck(
+        &kept,
+        &load(&"v1.9.0".parse().unwrap()),
+        &load(&"v1.15.1".parse().unwrap()),
+        &Matrix::embedded().defaults,
+        &[],
+    );
+    assert!(r.findings.iter().all(|f| !f.message.contains("send-cloudevents-for-runs")));
+}
