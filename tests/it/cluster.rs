@@ -427,6 +427,16 @@ fn precheck_names_the_objects_an_upgrade_would_break() {
     let (_, text, _) = tkn(&path, &["precheck", &b, "--to", "v1.15.1"]);
     assert!(text.contains("blocker [removed-kind-reference] Pipeline/uses-clustertask: task `build` references a ClusterTask"), "{text}");
     assert!(!text.contains("Task/clean"), "the clean Task is not named: {text}");
+    // `upgrade --dry-run` shows the same findings before its plan; `--no-precheck` skips them.
+    let (code, out, err) = tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("precheck: blocker [removed-kind-reference] Pipeline/uses-clustertask: task `build` references a ClusterTask"),
+        "{err}"
+    );
+    assert!(out.contains("instance ") && !out.contains("precheck"), "the plan on stdout: {out}");
+    let (_, _, err) = tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run", "--no-precheck"]);
+    assert!(!err.contains("precheck:"), "{err}");
     assert_eq!(observed(&path), before, "read-only");
     // Fixed (the Pipeline gone), the move is clear.
     delete_object(&path, "tekton.dev/v1", "Pipeline", Some(&b), "uses-clustertask");

@@ -43,23 +43,42 @@ pub async fn run(args: PrecheckArgs, env: &Env, printer: &Printer) -> anyhow::Re
         )
         .into());
     }
-    let matrix = super::common::load_matrix(&args.matrix)?;
-    let client = crate::cluster::connect(&args.kube.connection()).await?;
-    let apis = crate::cluster::Apis::new(client);
-    let state = crate::cluster::observe(&apis).await?;
-    let Some(instance) = state.instance(args.instance.as_str()) else {
+    let target = Target { kube: &args.kube, source: &args.source, matrix: &args.matrix };
+    let Some(report) = judge(&target, &args.instance, &args.to, env, printer).await? else {
         return Err(UserError::msg(format!("instance `{}` is not installed", args.instance)).into());
     };
-    let from = super::common::load_release(&instance.version, &args.source, env, printer).await?.0;
-    let to = super::common::load_release(&args.to, &args.source, env, printer).await?.0;
-    let objects = tekton_objects(&apis, &from, &instance.namespace).await?;
-    let report = crate::precheck::precheck(instance, &from, &to, &matrix.defaults, &objects);
     printer.data(&match args.output {
         PlanOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
         PlanOutput::Yaml => crate::yaml::to_string(&report)?,
         PlanOutput::Text => crate::render::precheck::precheck_text(&report),
     })?;
     Ok(if report.blocked() { ExitStatus::UserError } else { ExitStatus::Success })
+}
+
+/// Where a precheck reads: the cluster, the releases, the matrix.
+pub(super) struct Target<'a> {
+    pub(super) kube: &'a KubeArgs,
+    pub(super) source: &'a SourceArgs,
+    pub(super) matrix: &'a MatrixSource,
+}
+
+/// The precheck of moving `instance` to `to`; `None` when it is not installed.
+pub(super) async fn judge(
+    target: &Target<'_>,
+    instance: &InstanceName,
+    to: &TektonVersion,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<Option<crate::precheck::Report>> {
+    let matrix = super::common::load_matrix(target.matrix)?;
+    let client = crate::cluster::connect(&target.kube.connection()).await?;
+    let apis = crate::cluster::Apis::new(client);
+    let state = crate::cluster::observe(&apis).await?;
+    let Some(instance) = state.instance(instance.as_str()) else { return Ok(None) };
+    let from = super::common::load_release(&instance.version, target.source, env, printer).await?.0;
+    let to = super::common::load_release(to, target.source, env, printer).await?.0;
+    let objects = tekton_objects(&apis, &from, &instance.namespace).await?;
+    Ok(Some(crate::precheck::precheck(instance, &from, &to, &matrix.defaults, &objects)))
 }
 
 /// Every namespaced Tekton object of `namespace`, of each kind the running release defines, read

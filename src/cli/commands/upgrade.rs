@@ -28,6 +28,11 @@ pub struct UpgradeArgs {
     /// `tkn-multi matrix diff FROM TO` lists the changes.
     #[arg(long)]
     pub keep_defaults: bool,
+    /// With `--dry-run`, do not run the precheck (`tkn-multi precheck`) before planning. The
+    /// precheck's findings are shown on stderr; a dry run against `--state` has no objects to
+    /// judge and runs none.
+    #[arg(long)]
+    pub no_precheck: bool,
     /// Shared-layer policy.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -38,6 +43,9 @@ pub struct UpgradeArgs {
 
 /// Runs `upgrade`.
 pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    if args.plan.dry_run.is_some() && args.plan.state.is_none() && !args.no_precheck {
+        show_precheck(&args, env, printer).await;
+    }
     super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
 }
 
@@ -69,4 +77,33 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
         scope: Some(BTreeSet::from([args.instance.to_string()])),
         certificates: std::collections::BTreeMap::new(),
     })
+}
+
+/// The precheck's findings for this move, on stderr, before the plan. A precheck that cannot run
+/// (an old release no source has) says so and the plan goes on; the instance not installed is
+/// the plan's to report.
+async fn show_precheck(args: &UpgradeArgs, env: &Env, printer: &Printer) {
+    let target = super::precheck::Target {
+        kube: &args.plan.kube,
+        source: &args.plan.source,
+        matrix: &args.plan.matrix,
+    };
+    let quiet = Printer { quiet: true, ..*printer };
+    match super::precheck::judge(&target, &args.instance, &args.to, env, &quiet).await {
+        Ok(Some(report)) => {
+            for f in &report.findings {
+                let severity = format!("{:?}", f.severity).to_lowercase();
+                let object = f.object.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
+                printer.warn(&format!("precheck: {severity} [{}] {object}{}", f.rule, f.message));
+            }
+            if report.blocked() {
+                printer.warn(&format!(
+                    "precheck: moving `{}` to {} would break the objects above (`tkn-multi precheck` for the report)",
+                    args.instance, args.to
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => printer.warn(&format!("the precheck could not run: {e:#}")),
+    }
 }
