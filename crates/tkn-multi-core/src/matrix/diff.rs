@@ -191,14 +191,17 @@ pub fn feature_flags(r: &Release) -> BTreeMap<String, String> {
     data(by_name(r, "ConfigMap").get(FEATURE_FLAGS))
 }
 
+/// A key's effective value in one release: the value, and whether it is Tekton's default (the
+/// `ConfigMap` leaves the key out); `None` where the release does not know the key.
+type Effective = Option<(String, bool)>;
+
 /// Every `feature-flags` key whose effective value (the `ConfigMap`'s, else Tekton's default)
-/// differs between `from` and `to`: (key, before, after); `None` where a release does not know
-/// the key.
-pub fn changed_feature_flags(
+/// differs between `from` and `to`, with both sides.
+fn flag_changes(
     from: &Release,
     to: &Release,
     defaults: &Defaults,
-) -> Vec<(String, Option<String>, Option<String>)> {
+) -> Vec<(String, Effective, Effective)> {
     let (fa, fb) = (defaults.of(&from.version), defaults.of(&to.version));
     let (da, db) = (feature_flags(from), feature_flags(to));
     let keys: BTreeSet<&String> = da
@@ -209,40 +212,44 @@ pub fn changed_feature_flags(
         .collect();
     keys.into_iter()
         .filter_map(|key| {
-            let a = effective(FEATURE_FLAGS, key, &da, fa).map(|v| v.0);
-            let b = effective(FEATURE_FLAGS, key, &db, fb).map(|v| v.0);
-            (a != b).then(|| (key.clone(), a, b))
+            let a = effective(FEATURE_FLAGS, key, &da, fa);
+            let b = effective(FEATURE_FLAGS, key, &db, fb);
+            (a.as_ref().map(|v| &v.0) != b.as_ref().map(|v| &v.0)).then(|| (key.clone(), a, b))
         })
         .collect()
 }
 
+/// Every `feature-flags` key whose effective value (the `ConfigMap`'s, else Tekton's default)
+/// differs between `from` and `to`: (key, before, after); `None` where a release does not know
+/// the key.
+pub fn changed_feature_flags(
+    from: &Release,
+    to: &Release,
+    defaults: &Defaults,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    flag_changes(from, to, defaults)
+        .into_iter()
+        .map(|(key, a, b)| (key, a.map(|v| v.0), b.map(|v| v.0)))
+        .collect()
+}
+
+/// The changes [`flag_changes`] finds where at least one side is Tekton's default (where both
+/// `ConfigMap`s list the key, `config` shows it).
 fn effective_defaults(from: &Release, to: &Release, defaults: &Defaults) -> Vec<DefaultChange> {
-    let (fa, fb) = (defaults.of(&from.version), defaults.of(&to.version));
-    let (da, db) = (feature_flags(from), feature_flags(to));
-    let keys: BTreeSet<&String> = da
-        .keys()
-        .chain(db.keys())
-        .chain(fa.iter().flat_map(|d| d.feature_flags.keys()))
-        .chain(fb.iter().flat_map(|d| d.feature_flags.keys()))
-        .collect();
-    let mut out = Vec::new();
-    for key in keys {
-        let a = effective(FEATURE_FLAGS, key, &da, fa);
-        let b = effective(FEATURE_FLAGS, key, &db, fb);
-        let by_default = a.as_ref().is_some_and(|v| v.1) || b.as_ref().is_some_and(|v| v.1);
-        if by_default && a.as_ref().map(|v| &v.0) != b.as_ref().map(|v| &v.0) {
-            out.push(DefaultChange {
-                configmap: FEATURE_FLAGS.to_owned(),
-                key: key.clone(),
-                from_default: a.as_ref().is_some_and(|v| v.1),
-                from: a.map(|v| v.0),
-                to_default: b.as_ref().is_some_and(|v| v.1),
-                to: b.map(|v| v.0),
-                source: fb.map(|d| d.source.clone()).unwrap_or_default(),
-            });
-        }
-    }
-    out
+    let source = defaults.of(&to.version).map(|d| d.source.clone()).unwrap_or_default();
+    flag_changes(from, to, defaults)
+        .into_iter()
+        .filter(|(_, a, b)| a.as_ref().is_some_and(|v| v.1) || b.as_ref().is_some_and(|v| v.1))
+        .map(|(key, a, b)| DefaultChange {
+            configmap: FEATURE_FLAGS.to_owned(),
+            key,
+            from_default: a.as_ref().is_some_and(|v| v.1),
+            from: a.map(|v| v.0),
+            to_default: b.as_ref().is_some_and(|v| v.1),
+            to: b.map(|v| v.0),
+            source: source.clone(),
+        })
+        .collect()
 }
 
 fn config(from: &Release, to: &Release) -> Vec<ConfigChange> {
