@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::terms::{api_error, gvk_of};
 use crate::cluster::Apis;
+use crate::cluster::retry::every;
 
 /// Rewrites one object at the storage version (a replace of what was read).
 pub(super) async fn rewrite(
@@ -111,10 +112,4 @@ pub(super) async fn migrate(
         );
     }
     Ok(())
-}
-
-/// Tries every `delay` for up to `total` (backon's constant back-off).
-fn every(delay: Duration, total: Duration) -> backon::ConstantBuilder {
-    let times = usize::try_from(total.as_millis() / delay.as_millis()).unwrap_or(usize::MAX);
-    backon::ConstantBuilder::new().with_delay(delay).with_max_times(times)
 }

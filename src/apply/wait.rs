@@ -72,7 +72,7 @@ pub(super) async fn wait_conversions(
     namespace: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    use backon::{ConstantBuilder, Retryable as _};
+    use backon::Retryable as _;
     // Only a webhook that cannot be reached, or whose TLS fails, is not serving yet. An answer
     // that refuses a conversion is the webhook serving: a new shared webhook refuses versions it
     // no longer converts (v1alpha1 Tasks, v0.56.0 after v0.24.1) until the next steps update the
@@ -88,11 +88,9 @@ pub(super) async fn wait_conversions(
                 .collect();
         if failures.is_empty() { Ok(()) } else { Err(Check::NotYet(failures)) }
     };
-    let every = Duration::from_millis(250);
     let left = deadline.saturating_duration_since(Instant::now());
-    let tries = usize::try_from(left.as_millis() / every.as_millis()).unwrap_or(usize::MAX);
     match unreachable
-        .retry(ConstantBuilder::new().with_delay(every).with_max_times(tries))
+        .retry(crate::cluster::retry::every(Duration::from_millis(250), left))
         .when(|c| matches!(c, Check::NotYet(_)))
         .await
     {

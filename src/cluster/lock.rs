@@ -194,9 +194,8 @@ const TRY_EVERY: Duration = Duration::from_millis(500);
 
 /// Takes the lock, waiting up to `timeout` for another holder (tried every 500 ms, with backon).
 pub async fn acquire(client: &Client, identity: &str, timeout: Duration) -> anyhow::Result<Held> {
-    use backon::{ConstantBuilder, Retryable as _};
+    use backon::Retryable as _;
     let api: Api<Lease> = Api::namespaced(client.clone(), LOCK_NAMESPACE);
-    let tries = usize::try_from(timeout.as_millis() / TRY_EVERY.as_millis()).unwrap_or(usize::MAX);
     // `Ok(Err(lease))`: still held when the tries ran out; `Err`: an API failure, not retried.
     let outcome = (|| async {
         match attempt(&api, identity).await? {
@@ -205,7 +204,7 @@ pub async fn acquire(client: &Client, identity: &str, timeout: Duration) -> anyh
             Attempt::Changed => Err(Retry::Changed),
         }
     })
-    .retry(ConstantBuilder::new().with_delay(TRY_EVERY).with_max_times(tries))
+    .retry(super::retry::every(TRY_EVERY, timeout))
     .when(|e| !matches!(e, Retry::Failed(_)))
     .await
     .or_else(|e| match e {

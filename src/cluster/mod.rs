@@ -7,6 +7,7 @@
 //! There is no local state file: the cluster is the record.
 
 pub mod lock;
+pub mod retry;
 pub mod throttle;
 
 use std::collections::HashMap;
