@@ -92,9 +92,8 @@ async fn show_precheck(args: &UpgradeArgs, env: &Env, printer: &Printer) {
     match super::precheck::judge(&target, &args.instance, &args.to, env, &quiet).await {
         Ok(Some(report)) => {
             for f in &report.findings {
-                let severity = format!("{:?}", f.severity).to_lowercase();
-                let object = f.object.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
-                printer.warn(&format!("precheck: {severity} [{}] {object}{}", f.rule, f.message));
+                let line = crate::render::precheck::finding_line(f);
+                printer.warn(&format!("precheck: {line}"));
             }
             if report.blocked() {
                 printer.warn(&format!(

@@ -221,10 +221,7 @@ pub(crate) fn kept_defaults(
 
 /// Writes the kept flags into the `feature-flags` `ConfigMap`, and records them on it.
 fn keep(o: &mut Object, kept: &BTreeMap<String, String>) {
-    let data = crate::release::model::ensure_object(o.as_map_mut(), "data");
-    for (k, v) in kept {
-        data.insert(k.clone(), Value::String(v.clone()));
-    }
+    apply_config(o, &BTreeMap::from([(FEATURE_FLAGS.to_owned(), kept.clone())]));
     let record = serde_json::to_string(kept).expect("strings serialise");
     o.set_annotation(crate::managed::ANNOTATION_KEPT_DEFAULTS, &record);
 }

@@ -2,7 +2,19 @@
 
 use std::fmt::Write as _;
 
-use crate::precheck::{Report, Severity};
+use crate::precheck::{Finding, Report, Severity};
+
+/// One finding on one line: severity, rule, object, message (the report's lines, and what
+/// `upgrade --dry-run` shows on stderr).
+pub fn finding_line(f: &Finding) -> String {
+    let mark = match f.severity {
+        Severity::Blocker => "blocker",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    };
+    let what = f.object.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
+    format!("{mark:<7} [{}] {what}{}", f.rule, f.message)
+}
 
 /// The report as text.
 pub fn precheck_text(r: &Report) -> String {
@@ -11,13 +23,7 @@ pub fn precheck_text(r: &Report) -> String {
         r.instance, r.from, r.namespace, r.to, r.objects
     );
     for f in &r.findings {
-        let mark = match f.severity {
-            Severity::Blocker => "blocker",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
-        let what = f.object.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
-        let _ = writeln!(out, "  {mark:<7} [{}] {what}{}", f.rule, f.message);
+        let _ = writeln!(out, "  {}", finding_line(f));
     }
     let blockers = r.findings.iter().filter(|f| f.severity == Severity::Blocker).count();
     let _ = writeln!(
