@@ -9,7 +9,7 @@
 //! [`printer`] is the only thing that writes to the terminal. See `docs/architecture.md`.
 
 pub use tkn_multi_core::{
-    fault, fleet, intake, managed, matrix, names, plan, precheck, render, split, yaml,
+    fault, fleet, intake, managed, matrix, names, plan, precheck, render, shadow, split, yaml,
 };
 
 pub mod apply;

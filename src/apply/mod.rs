@@ -12,6 +12,9 @@
 //! webhook's wait also checks that conversions work, under one overall deadline. A failed step
 //! stops new steps from starting, lets the running ones finish, and reports what was done
 //! ([`Incomplete`]): every step is idempotent, so re-running the same command converges.
+//!
+//! [`shadow`] applies the other kind of object set: a short-lived shadow of a target version's
+//! webhook for the upgrade precheck, asked about each object by server-side dry run, then removed.
 
 mod certificate;
 pub mod conditions;
@@ -20,6 +23,7 @@ mod knative;
 mod migrate;
 pub mod ownership;
 pub mod schedule;
+pub mod shadow;
 mod terms;
 mod wait;
 mod write;

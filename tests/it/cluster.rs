@@ -417,27 +417,82 @@ fn precheck_names_the_objects_an_upgrade_would_break() {
         .filter(|f| f["severity"] == "blocker")
         .map(|f| (f["rule"].as_str().unwrap(), f["object"].as_str().unwrap()))
         .collect();
-    assert_eq!(blockers, [("removed-kind-reference", "Pipeline/uses-clustertask")], "{out}");
-    assert!(report["objects"].as_u64().unwrap() >= 2, "{out}");
+    assert_eq!(
+        blockers,
+        [
+            ("removed-kind-reference", "Pipeline/uses-clustertask"),
+            ("webhook-refused", "Pipeline/uses-clustertask")
+        ],
+        "exactly the bad object, by the curated rule and by v1.15.1's own webhook: {out}"
+    );
+    // The refusal is in the words of v1.15.1's webhook (`PipelineTask.Validate`: a kind other
+    // than Task makes it a custom task, which needs an apiVersion), run as a shadow.
+    assert!(
+        out.contains("v1.15.1's webhook refuses it: validation failed: invalid value: custom task ref must specify apiVersion: spec.tasks[0].taskRef.apiVersion"),
+        "{out}"
+    );
+    assert_eq!(report["webhook"]["judged"], 2, "{out}");
     assert!(
         report["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "feature-flag"
             && f["message"].as_str().unwrap().contains("send-cloudevents-for-runs")),
         "{out}"
     );
+    assert_eq!(shadows(&path), Vec::<String>::new(), "the shadow leaves nothing behind");
     let (_, text, _) = tkn(&path, &["precheck", &b, "--to", "v1.15.1"]);
     assert!(text.contains("blocker [removed-kind-reference] Pipeline/uses-clustertask: task `build` references a ClusterTask"), "{text}");
+    assert!(text.contains("v1.15.1's own webhook judged 2 object(s)"), "{text}");
     assert!(!text.contains("Task/clean"), "the clean Task is not named: {text}");
-    // `upgrade --dry-run` shows the same findings before its plan; `--no-precheck` skips them.
-    let (code, out, err) = tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run"]);
-    assert_eq!(code, 0, "{err}");
+    // `--no-webhook` creates no shadow and says the webhook did not judge.
+    let (code, text, _) = tkn(&path, &["precheck", &b, "--to", "v1.15.1", "--no-webhook"]);
+    assert_eq!(code, 1);
     assert!(
-        err.contains("precheck: blocker [removed-kind-reference] Pipeline/uses-clustertask: task `build` references a ClusterTask"),
-        "{err}"
+        text.contains("not judged by v1.15.1's own webhook") && !text.contains("webhook-refused"),
+        "{text}"
     );
+    // `upgrade --dry-run` shows the same findings, its plan, and exits 1; a real upgrade is
+    // refused before it writes anything; `--no-precheck` skips the precheck.
+    let (code, out, err) = tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run"]);
+    assert_eq!(code, 1, "{err}");
+    for rule in ["removed-kind-reference", "webhook-refused"] {
+        assert!(
+            err.contains(&format!("precheck: blocker [{rule}] Pipeline/uses-clustertask")),
+            "{err}"
+        );
+    }
     assert!(out.contains("instance ") && !out.contains("precheck"), "the plan on stdout: {out}");
-    let (_, _, err) = tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run", "--no-precheck"]);
+    let (code, _, err) = tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the precheck found blockers") && err.contains("--no-precheck"), "{err}");
+    let (code, _, err) =
+        tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run", "--no-precheck"]);
+    assert_eq!(code, 0, "{err}");
     assert!(!err.contains("precheck:"), "{err}");
     assert_eq!(observed(&path), before, "read-only");
+    // A precheck killed (SIGKILL) while its shadow runs leaves the shadow behind; the next run
+    // removes it (once the dead run's lock has expired) and leaves nothing.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tkn-multi"))
+        .env("KUBECONFIG", &path)
+        .env("TKN_MULTI_RELEASE_DIR", crate::common::release_dir())
+        .env("TKN_MULTI_RELEASE_URL", crate::common::NO_DOWNLOADS)
+        .args(["precheck", &b, "--to", "v1.15.1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while shadows(&path).is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the precheck ended before it was killed");
+        assert!(start.elapsed() < Duration::from_secs(60), "no shadow within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    assert!(!child.wait().unwrap().success(), "killed");
+    let left = shadows(&path);
+    assert!(left.iter().any(|s| s.starts_with("Namespace/tkn-multi-shadow-")), "{left:?}");
+    let (code, _, err) = tkn(&path, &["precheck", &b, "--to", "v1.15.1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("removed 1 shadow(s) a killed run left behind"), "{err}");
+    assert_eq!(shadows(&path), Vec::<String>::new(), "nothing left");
     // Fixed (the Pipeline gone), the move is clear.
     delete_object(&path, "tekton.dev/v1", "Pipeline", Some(&b), "uses-clustertask");
     let (code, text, err) = tkn(&path, &["precheck", &b, "--to", "v1.15.1"]);
@@ -449,6 +504,30 @@ fn precheck_names_the_objects_an_upgrade_would_break() {
     delete_object(&path, "tekton.dev/v1", "Task", Some(&b), "clean");
     run_ok(&path, &["uninstall", &b]);
     assert!(observed(&path).instances.is_empty());
+}
+
+/// Every object a shadow of a webhook is made of (`Kind/name`), in the namespaces and
+/// cluster-wide kinds it uses.
+fn shadows(path: &std::path::Path) -> Vec<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = client(&path.to_path_buf()).await;
+        let lp = kube::api::ListParams::default().labels(tkn_multi::shadow::LABEL_SHADOW);
+        let mut out = Vec::new();
+        for (api_version, kind) in [
+            ("v1", "Namespace"),
+            ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+            ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+            ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ] {
+            let api = dynamic_api(&client, api_version, kind, None).await;
+            for o in api.list(&lp).await.unwrap() {
+                out.push(format!("{kind}/{}", o.metadata.name.unwrap_or_default()));
+            }
+        }
+        out
+    })
 }
 
 fn converged(path: &std::path::Path, args: &[&str]) -> bool {

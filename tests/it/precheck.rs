@@ -159,3 +159,55 @@ fn feature_flags_that_change_warn_unless_kept() {
     );
     assert!(r.findings.iter().all(|f| !f.message.contains("send-cloudevents-for-runs")));
 }
+
+/// The shadow of v1.15.1's webhook is its webhook component only, in the scratch namespace,
+/// admitting for that namespace alone, with the instance's own config, and carrying the shadow
+/// label instead of tkn-multi's owner labels (so `list` and the planner never see it). Before
+/// v0.44 no shadow is made.
+#[test]
+fn a_shadow_is_the_targets_webhook_alone_in_its_scratch_namespace() {
+    use tkn_multi::shadow::{LABEL_SHADOW, Shadow};
+    release_dir();
+    let to = load(&"v1.15.1".parse().unwrap());
+    let sh = Shadow::new("abc123", &to.version).unwrap();
+    let config = BTreeMap::from([(
+        "feature-flags".to_owned(),
+        BTreeMap::from([("send-cloudevents-for-runs".to_owned(), "false".to_owned())]),
+    )]);
+    let objects = sh.objects(&to, &config).unwrap();
+    let deployments: Vec<&str> =
+        objects.iter().filter(|o| o.kind() == "Deployment").map(|o| o.name()).collect();
+    assert_eq!(deployments, ["tekton-pipelines-webhook"], "no controller runs");
+    for o in &objects {
+        assert_eq!(o.label(LABEL_SHADOW), Some("abc123"), "{:?}", o.object_ref());
+        for owner in ["app.kubernetes.io/managed-by", "tkn-multi.tekton.dev/instance"] {
+            assert_eq!(o.label(owner), None, "{:?}", o.object_ref());
+        }
+        if let Some(ns) = o.namespace() {
+            assert_eq!(ns, "tkn-multi-shadow-abc123");
+        }
+        if o.kind().ends_with("WebhookConfiguration") {
+            let selected = serde_json::to_string(o.pointer("/webhooks").unwrap()).unwrap();
+            assert!(selected.contains("tkn-multi-shadow-abc123"), "{selected}");
+        }
+    }
+    let namespaces: Vec<&str> =
+        objects.iter().filter(|o| o.kind() == "Namespace").map(|o| o.name()).collect();
+    assert_eq!(namespaces, ["tkn-multi-shadow-abc123"]);
+    let flags = objects.iter().find(|o| o.name() == "feature-flags").unwrap();
+    assert_eq!(flags.pointer("/data/send-cloudevents-for-runs").unwrap(), "false");
+    let validation = sh.validation_webhook();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.kind() == "ValidatingWebhookConfiguration" && o.name() == validation),
+        "the probe's refusal names {validation}"
+    );
+    // The webhook can take its leases: the Role its leader-election binding names is there.
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.kind() == "Role" && o.name() == "tekton-pipelines-leader-election")
+    );
+    assert!(Shadow::new("x", &"v0.41.2".parse().unwrap()).is_err(), "no shadow before v0.44");
+}

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod precheck;
 pub mod release;
 pub mod render;
+pub mod shadow;
 pub mod split;
 pub mod tls;
 pub mod yaml;

@@ -14,8 +14,9 @@
 //! | `required-field` | blocker | a field the target's schema now requires and the object lacks | `matrix diff`: fields that become required |
 //! | `feature-flag` | warning | a feature flag whose effective value the target changes, where the instance does not keep it | the `feature-flags` `ConfigMap`s and `compat-matrix/defaults.yaml` |
 //!
-//! What real Tekton's own webhook would refuse or default (a shadow of the target's webhook) is
-//! not judged here yet.
+//! What real Tekton's own webhook at the target version refuses or defaults is judged by a
+//! shadow of it (`crate::shadow`, rules `webhook-refused` and `webhook-defaults`), whose findings
+//! the shell adds with [`Report::with_webhook`].
 
 use std::collections::BTreeSet;
 
@@ -75,14 +76,42 @@ pub struct Report {
     pub to: TektonVersion,
     /// How many objects were judged.
     pub objects: usize,
+    /// What the target's own webhook said (a shadow of it, sent each object by dry run).
+    pub webhook: Webhook,
     /// Blockers first, then warnings and information.
     pub findings: Vec<Finding>,
+}
+
+/// Whether the target's own webhook judged the objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// How many objects it was asked about (finished runs are not).
+    pub judged: usize,
+    /// Why it was not asked, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<String>,
 }
 
 impl Report {
     /// Whether a finding blocks the upgrade.
     pub fn blocked(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Blocker)
+    }
+
+    /// Adds what the target's webhook said: `judged` objects and its findings, or why it was not
+    /// asked.
+    #[must_use]
+    pub fn with_webhook(mut self, outcome: Result<(usize, Vec<Finding>), String>) -> Self {
+        match outcome {
+            Ok((judged, findings)) => {
+                self.webhook = Webhook { judged, not_judged: None };
+                self.findings.extend(findings);
+                sort(&mut self.findings);
+            }
+            Err(why) => self.webhook = Webhook { judged: 0, not_judged: Some(why) },
+        }
+        self
     }
 }
 
@@ -148,7 +177,7 @@ pub fn precheck(
         }
     }
     findings.extend(flag_findings(instance, from, to, defaults));
-    findings.sort_by(|a, b| (a.severity, &a.object, a.rule).cmp(&(b.severity, &b.object, b.rule)));
+    sort(&mut findings);
     Report {
         format_version: PRECHECK_FORMAT_VERSION,
         instance: instance.name.clone(),
@@ -156,12 +185,18 @@ pub fn precheck(
         from: from.version.clone(),
         to: to.version.clone(),
         objects: objects.len(),
+        webhook: Webhook { judged: 0, not_judged: Some("not asked".into()) },
         findings,
     }
 }
 
+/// Blockers first; then by object and rule.
+fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| (a.severity, &a.object, a.rule).cmp(&(b.severity, &b.object, b.rule)));
+}
+
 /// A run whose `Succeeded` condition is `True` or `False`.
-fn finished(o: &Value) -> bool {
+pub(crate) fn finished(o: &Value) -> bool {
     o["status"]["conditions"].as_array().is_some_and(|cs| {
         cs.iter()
             .any(|c| c["type"] == "Succeeded" && (c["status"] == "True" || c["status"] == "False"))

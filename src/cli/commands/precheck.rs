@@ -24,6 +24,14 @@ pub struct PrecheckArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
     pub output: PlanOutput,
+    /// Do not ask the target version's own webhook: no shadow of it is created, and nothing is
+    /// written to the cluster. Its refusals and defaults go unjudged.
+    #[arg(long)]
+    pub no_webhook: bool,
+    /// How long to wait for another tkn-multi run's cluster lock, in seconds (the shadow is
+    /// created under it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub lock_timeout: u64,
     /// Where the matrix (its recorded defaults) comes from.
     #[command(flatten)]
     pub matrix: MatrixSource,
@@ -43,7 +51,13 @@ pub async fn run(args: PrecheckArgs, env: &Env, printer: &Printer) -> anyhow::Re
         )
         .into());
     }
-    let target = Target { kube: &args.kube, source: &args.source, matrix: &args.matrix };
+    let target = Target {
+        kube: &args.kube,
+        source: &args.source,
+        matrix: &args.matrix,
+        webhook: !args.no_webhook,
+        lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
+    };
     let Some(report) = judge(&target, &args.instance, &args.to, env, printer).await? else {
         return Err(UserError::msg(format!("instance `{}` is not installed", args.instance)).into());
     };
@@ -60,6 +74,10 @@ pub(super) struct Target<'a> {
     pub(super) kube: &'a KubeArgs,
     pub(super) source: &'a SourceArgs,
     pub(super) matrix: &'a MatrixSource,
+    /// Whether to ask the target's webhook (a shadow of it).
+    pub(super) webhook: bool,
+    /// How long to wait for the cluster lock the shadow is created under.
+    pub(super) lock_timeout: std::time::Duration,
 }
 
 /// The precheck of moving `instance` to `to`; `None` when it is not installed.
@@ -78,7 +96,74 @@ pub(super) async fn judge(
     let from = super::common::load_release(&instance.version, target.source, env, printer).await?.0;
     let to = super::common::load_release(to, target.source, env, printer).await?.0;
     let objects = tekton_objects(&apis, &from, &instance.namespace).await?;
-    Ok(Some(crate::precheck::precheck(instance, &from, &to, &matrix.defaults, &objects)))
+    let report = crate::precheck::precheck(instance, &from, &to, &matrix.defaults, &objects);
+    let outcome = if target.webhook {
+        ask_webhook(&apis, instance, &from, &to, &objects, target.lock_timeout, printer).await?
+    } else {
+        Err("not asked (`--no-webhook`)".to_owned())
+    };
+    Ok(Some(report.with_webhook(outcome)))
+}
+
+/// Asks a shadow of `to`'s webhook about `objects`, under the cluster lock (removing any shadow a
+/// killed run left first). `Err` says why the webhook could not be asked (a version whose webhook
+/// runs no shadow).
+async fn ask_webhook(
+    apis: &crate::cluster::Apis,
+    instance: &crate::plan::state::ObservedInstance,
+    from: &Release,
+    to: &Release,
+    objects: &[serde_json::Value],
+    lock_timeout: std::time::Duration,
+    printer: &Printer,
+) -> anyhow::Result<Result<(usize, Vec<crate::precheck::Finding>), String>> {
+    use crate::apply::shadow;
+    let id = shadow::new_id();
+    let sh = match crate::shadow::Shadow::new(&id, &to.version) {
+        Ok(sh) => sh,
+        Err(why) => return Ok(Err(why.to_string())),
+    };
+    let live = shadow::live_config(apis, &instance.control_plane_namespace).await?;
+    let config = crate::shadow::config(from, &live, &std::collections::BTreeMap::new());
+    let made = match sh.objects(to, &config) {
+        Ok(made) => made,
+        Err(why) => return Ok(Err(why.to_string())),
+    };
+    let candidates: Vec<_> =
+        objects.iter().filter_map(|o| crate::shadow::candidate(o, &sh.namespace())).collect();
+    if candidates.is_empty() {
+        return Ok(Ok((0, Vec::new()))); // nothing to ask: no shadow
+    }
+    let probe_version = storage_version(from, "tasks.tekton.dev")
+        .map_or_else(|| "tekton.dev/v1".to_owned(), |v| format!("tekton.dev/{v}"));
+    let held = crate::cluster::lock::acquire(
+        apis.client(),
+        &crate::cluster::lock::identity(),
+        lock_timeout,
+    )
+    .await?;
+    let asked = async {
+        let left = shadow::remove_all(apis).await?;
+        if left > 0 {
+            printer.info(&format!("removed {left} shadow(s) a killed run left behind"));
+        }
+        shadow::judge(apis, &sh, &made, candidates, &probe_version, printer).await
+    }
+    .await;
+    held.release().await?;
+    let verdict = asked?;
+    Ok(Ok((verdict.judged, verdict.findings)))
+}
+
+/// The storage version of CRD `name` in `release`.
+fn storage_version(release: &Release, name: &str) -> Option<String> {
+    let crd = release
+        .objects
+        .iter()
+        .find(|o| o.kind() == "CustomResourceDefinition" && o.name() == name)?;
+    crd.pointer("/spec/versions")?.as_array()?.iter().find(|v| v["storage"] == true)?["name"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// Every namespaced Tekton object of `namespace`, of each kind the running release defines, read

@@ -28,9 +28,9 @@ pub struct UpgradeArgs {
     /// `tkn-multi matrix diff FROM TO` lists the changes.
     #[arg(long)]
     pub keep_defaults: bool,
-    /// With `--dry-run`, do not run the precheck (`tkn-multi precheck`) before planning. The
-    /// precheck's findings are shown on stderr; a dry run against `--state` has no objects to
-    /// judge and runs none.
+    /// Do not run the precheck (`tkn-multi precheck`) before planning. The precheck's findings
+    /// are shown on stderr, and a blocker refuses the move (a dry run exits 1 after its plan); a
+    /// plan from `--state` has no objects to judge and runs none.
     #[arg(long)]
     pub no_precheck: bool,
     /// Shared-layer policy.
@@ -41,12 +41,31 @@ pub struct UpgradeArgs {
     pub plan: PlanArgs,
 }
 
-/// Runs `upgrade`.
+/// Runs `upgrade`: the precheck first (unless `--no-precheck`, or planning from `--state`); a
+/// blocker refuses the move before anything is written (a dry run shows the plan, then exits 1).
 pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    if args.plan.dry_run.is_some() && args.plan.state.is_none() && !args.no_precheck {
-        show_precheck(&args, env, printer).await;
+    let blocked = if args.plan.state.is_none() && !args.no_precheck {
+        precheck(&args, env, printer).await?
+    } else {
+        false
+    };
+    let refusal = || {
+        format!(
+            "the precheck found blockers: moving `{}` to {} would break the objects above (`tkn-multi precheck {} --to {}` for the report; `--no-precheck` to move anyway)",
+            args.instance, args.to, args.instance, args.to
+        )
+    };
+    if blocked && args.plan.dry_run.is_none() {
+        return Err(UserError::msg(refusal()).into());
     }
-    super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer)).await
+    let status =
+        super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer))
+            .await?;
+    if blocked {
+        printer.error(&format!("error: {}\n", refusal()));
+        return Ok(ExitStatus::UserError);
+    }
+    Ok(status)
 }
 
 /// Every observed instance, this one at `args.to`; only this one in scope.
@@ -79,14 +98,16 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
     })
 }
 
-/// The precheck's findings for this move, on stderr, before the plan. A precheck that cannot run
-/// (an old release no source has) says so and the plan goes on; the instance not installed is
-/// the plan's to report.
-async fn show_precheck(args: &UpgradeArgs, env: &Env, printer: &Printer) {
+/// The precheck of this move, its findings on stderr; whether a finding blocks it. A precheck
+/// that cannot run (an old release no source has, a shadow that does not answer) is a warning in
+/// a dry run and an error otherwise; the instance not installed is the plan's to report.
+async fn precheck(args: &UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<bool> {
     let target = super::precheck::Target {
         kube: &args.plan.kube,
         source: &args.plan.source,
         matrix: &args.plan.matrix,
+        webhook: true,
+        lock_timeout: std::time::Duration::from_secs(args.plan.lock_timeout),
     };
     let quiet = Printer { quiet: true, ..*printer };
     match super::precheck::judge(&target, &args.instance, &args.to, env, &quiet).await {
@@ -95,14 +116,13 @@ async fn show_precheck(args: &UpgradeArgs, env: &Env, printer: &Printer) {
                 let line = crate::render::precheck::finding_line(f);
                 printer.warn(&format!("precheck: {line}"));
             }
-            if report.blocked() {
-                printer.warn(&format!(
-                    "precheck: moving `{}` to {} would break the objects above (`tkn-multi precheck` for the report)",
-                    args.instance, args.to
-                ));
-            }
+            Ok(report.blocked())
         }
-        Ok(None) => {}
-        Err(e) => printer.warn(&format!("the precheck could not run: {e:#}")),
+        Ok(None) => Ok(false),
+        Err(e) if args.plan.dry_run.is_some() => {
+            printer.warn(&format!("the precheck could not run: {e:#}"));
+            Ok(false)
+        }
+        Err(e) => Err(e.context("the precheck could not run (`--no-precheck` skips it)")),
     }
 }

@@ -22,6 +22,14 @@ pub fn precheck_text(r: &Report) -> String {
         "precheck of {} ({} in `{}`) for {}: {} object(s) judged\n",
         r.instance, r.from, r.namespace, r.to, r.objects
     );
+    match &r.webhook.not_judged {
+        None => {
+            let _ = writeln!(out, "  {}'s own webhook judged {} object(s)", r.to, r.webhook.judged);
+        }
+        Some(why) => {
+            let _ = writeln!(out, "  not judged by {}'s own webhook: {why}", r.to);
+        }
+    }
     for f in &r.findings {
         let _ = writeln!(out, "  {}", finding_line(f));
     }

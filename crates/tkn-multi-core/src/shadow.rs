@@ -1,0 +1,391 @@
+//! The shadow: a short-lived copy of a target version's admission webhook, that judges an
+//! instance's objects with Tekton's own validation and defaulting before the instance moves.
+//! **Pure**: what the shadow is made of, what is sent to it, and what its answers mean; the shell
+//! (`tkn-multi`'s `shadow`) creates it, sends each object by server-side dry run, and removes it.
+//!
+//! The shadow is the target release's webhook component rendered as an instance of its own, in a
+//! scratch namespace `tkn-multi-shadow-<id>` whose admission configurations select only that
+//! namespace: its `ServiceAccount` and RBAC, its Deployment, Service and certificate Secret, and
+//! the instance's `ConfigMap`s as the move would leave them. No controller runs: nothing is
+//! reconciled, and objects sent by dry run are never stored.
+//!
+//! Every object of the shadow carries the label [`LABEL_SHADOW`] and none of tkn-multi's owner
+//! labels: `list` and the planner never see it, and a run that holds the cluster lock removes
+//! every shadow it finds (one killed before its cleanup leaves one behind).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use crate::managed::{LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_PART, LABEL_VERSION};
+use crate::names::{InstanceName, NamespaceName};
+use crate::precheck::{Finding, Severity, finished};
+use crate::release::{Object, Release, TektonVersion};
+use crate::split::{InstanceSpec, SharedSpec};
+
+/// The label on every object of a shadow; its value is the shadow's id.
+pub const LABEL_SHADOW: &str = "tkn-multi.tekton.dev/shadow";
+/// The prefix of a shadow's namespace.
+pub const NAMESPACE_PREFIX: &str = "tkn-multi-shadow-";
+/// Rule of a refusal by the target's webhook.
+pub const RULE_REFUSED: &str = "webhook-refused";
+/// Rule of fields the target's webhook defaults differently.
+pub const RULE_DEFAULTS: &str = "webhook-defaults";
+
+/// One shadow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadow {
+    /// Its id: a short lowercase hex string, unique per run.
+    pub id: String,
+    /// The version whose webhook it runs.
+    pub version: TektonVersion,
+}
+
+/// Why a version gets no shadow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsupported {
+    /// Before v0.44 tkn-multi writes the webhook's certificates itself (knative's reconciler
+    /// then never creates the Secret): a shadow would need the certificate work of an install.
+    #[error(
+        "the webhook of {0} is not judged: a shadow needs a release that writes its own webhook certificate (v0.44.0 or later)"
+    )]
+    TooOld(TektonVersion),
+    /// The release has no admission webhook (no component `webhook`).
+    #[error("{0} has no admission webhook to judge with")]
+    NoWebhook(TektonVersion),
+}
+
+impl Shadow {
+    /// The shadow `id` of `version`'s webhook.
+    ///
+    /// # Errors
+    /// A version whose webhook cannot run as a shadow.
+    pub fn new(id: &str, version: &TektonVersion) -> Result<Self, Unsupported> {
+        if !version.at_least(0, 44, 0) {
+            return Err(Unsupported::TooOld(version.clone()));
+        }
+        Ok(Self { id: id.to_owned(), version: version.clone() })
+    }
+
+    /// Its scratch namespace.
+    pub fn namespace(&self) -> String {
+        format!("{NAMESPACE_PREFIX}{}", self.id)
+    }
+
+    /// The instance name it is rendered as (its cluster-scoped names carry it).
+    pub fn instance(&self) -> String {
+        format!("shadow-{}", self.id)
+    }
+
+    /// The objects of the shadow, in apply order: the target's webhook component rendered for the
+    /// scratch namespace, with `config` (`ConfigMap` → key → value) written over the release's
+    /// `ConfigMap`s.
+    ///
+    /// # Errors
+    /// A release without an admission webhook.
+    pub fn objects(
+        &self,
+        release: &Release,
+        config: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<Vec<Object>, Unsupported> {
+        let ns: NamespaceName = self.namespace().parse().expect("a valid namespace name");
+        let spec = InstanceSpec {
+            name: self.instance().parse::<InstanceName>().expect("a valid instance name"),
+            namespace: ns.clone(),
+            control_plane_namespace: ns,
+            admission_ca: None,
+        };
+        let rendered = crate::split::instance_part(release, &spec, &SharedSpec::default())
+            .expect("the scratch namespace is never the shared one");
+        let webhook = |o: &Object| {
+            o.pointer("/metadata/labels/app.kubernetes.io~1component")
+                .is_some_and(|c| c == "webhook")
+        };
+        if !rendered.iter().any(|o| o.kind() == "Deployment" && webhook(o)) {
+            return Err(Unsupported::NoWebhook(self.version.clone()));
+        }
+        // Roles its bindings name (the leader-election Role has no component).
+        let roles: BTreeSet<(String, String)> = rendered
+            .iter()
+            .filter(|o| webhook(o) && o.kind().ends_with("Binding"))
+            .filter_map(|o| {
+                Some((
+                    o.pointer("/roleRef/kind")?.as_str()?.to_owned(),
+                    o.pointer("/roleRef/name")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut namespace_done = false;
+        for mut o in rendered {
+            let keep = match o.kind() {
+                "Namespace" => !std::mem::replace(&mut namespace_done, true),
+                "ConfigMap" => true,
+                "HorizontalPodAutoscaler" | "PodDisruptionBudget" => false,
+                "Role" | "ClusterRole" => {
+                    webhook(&o) || roles.contains(&(o.kind().to_owned(), o.name().to_owned()))
+                }
+                _ => webhook(&o),
+            };
+            if !keep {
+                continue;
+            }
+            if o.kind() == "ConfigMap"
+                && let Some(keys) = config.get(o.name())
+            {
+                let data = crate::release::model::ensure_object(o.as_map_mut(), "data");
+                for (k, v) in keys {
+                    data.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+            if let Some(Value::Object(labels)) = o.metadata_mut().get_mut("labels") {
+                for key in [LABEL_MANAGED_BY, LABEL_PART, LABEL_INSTANCE, LABEL_VERSION] {
+                    labels.remove(key);
+                }
+            }
+            o.set_label(LABEL_SHADOW, &self.id);
+            out.push(o);
+        }
+        Ok(out)
+    }
+
+    /// The name of the shadow's validating admission configuration for Tekton's kinds: a
+    /// refusal that names it comes from the shadow.
+    pub fn validation_webhook(&self) -> String {
+        format!("validation.{}", crate::names::webhook_name(&self.instance()))
+    }
+
+    /// A Task the target's webhook always refuses (no steps), at `api_version`, in the scratch
+    /// namespace: when the shadow refuses it, the shadow answers.
+    pub fn probe(&self, api_version: &str) -> Value {
+        serde_json::json!({
+            "apiVersion": api_version,
+            "kind": "Task",
+            "metadata": {"name": "tkn-multi-shadow-probe", "namespace": self.namespace()},
+            "spec": {"steps": []},
+        })
+    }
+}
+
+/// The `ConfigMap` values the moved instance would run with, for the shadow: the target's own,
+/// with the instance's keys where the instance set them (a value that differs from the running
+/// release's, or a key the release does not have), then `kept` (feature flags an upgrade with
+/// `--keep-defaults` keeps).
+pub fn config(
+    from: &Release,
+    live: &BTreeMap<String, BTreeMap<String, String>>,
+    kept: &BTreeMap<String, String>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let released = |name: &str, key: &str| {
+        from.objects
+            .iter()
+            .find(|o| o.kind() == "ConfigMap" && o.name() == name)
+            .and_then(|o| {
+                o.pointer(&format!("/data/{}", key.replace('~', "~0").replace('/', "~1")))
+            })
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (name, data) in live {
+        for (key, value) in data {
+            if released(name, key).as_deref() != Some(value.as_str()) {
+                out.entry(name.clone()).or_default().insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if !kept.is_empty() {
+        let flags = out.entry(crate::matrix::defaults::FEATURE_FLAGS.to_owned()).or_default();
+        for (k, v) in kept {
+            flags.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// What is sent to the shadow for a stored object: its kind, version, name, labels, annotations
+/// and spec, in the scratch namespace. `None` for a run that has finished (history: nothing
+/// reconciles it again) and for an object with no spec.
+pub fn candidate(o: &Value, namespace: &str) -> Option<Value> {
+    if finished(o) || o.get("spec").is_none_or(Value::is_null) {
+        return None;
+    }
+    let mut metadata = Map::new();
+    metadata.insert("name".into(), o["metadata"]["name"].clone());
+    metadata.insert("namespace".into(), namespace.into());
+    for key in ["labels", "annotations"] {
+        if let Some(Value::Object(m)) = o["metadata"].get(key) {
+            let mut m = m.clone();
+            m.remove("kubectl.kubernetes.io/last-applied-configuration");
+            if !m.is_empty() {
+                metadata.insert(key.into(), Value::Object(m));
+            }
+        }
+    }
+    Some(serde_json::json!({
+        "apiVersion": o["apiVersion"],
+        "kind": o["kind"],
+        "metadata": metadata,
+        "spec": o["spec"],
+    }))
+}
+
+/// How many paths a defaults finding names.
+const SHOWN: usize = 5;
+
+/// The shadow's answer to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Admitted: the object as the target's webhook defaulted it.
+    Admitted(Value),
+    /// Refused by the target's webhook, with the API server's message.
+    Refused(String),
+}
+
+/// Tekton's own words in a refusal: the API server's `admission webhook "…" denied the request: `
+/// prefix dropped (it names the shadow, whose id changes every run).
+pub fn tekton_message(message: &str) -> &str {
+    message.split_once("denied the request: ").map_or(message, |(_, m)| m)
+}
+
+/// What the shadow's answer about `sent` means for the move to `to`: a refusal is a blocker in
+/// Tekton's words; fields the target's defaulting adds or changes are information, by path.
+pub fn judge(sent: &Value, answer: &Answer, to: &TektonVersion) -> Vec<Finding> {
+    let object = format!(
+        "{}/{}",
+        sent["kind"].as_str().unwrap_or_default(),
+        sent["metadata"]["name"].as_str().unwrap_or_default()
+    );
+    let source = format!("{to}'s own admission webhook (a shadow, server-side dry run)");
+    match answer {
+        Answer::Refused(message) => vec![Finding {
+            severity: Severity::Blocker,
+            rule: RULE_REFUSED,
+            object: Some(object),
+            message: format!("{to}'s webhook refuses it: {}", tekton_message(message)),
+            source,
+        }],
+        Answer::Admitted(back) => {
+            let mut paths = Vec::new();
+            changed_paths(&sent["spec"], &back["spec"], "spec", &mut paths);
+            if paths.is_empty() {
+                return Vec::new();
+            }
+            paths.sort();
+            let more = paths.len().saturating_sub(SHOWN);
+            paths.truncate(SHOWN);
+            let list = paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            vec![Finding {
+                severity: Severity::Info,
+                rule: RULE_DEFAULTS,
+                object: Some(object),
+                message: format!("{to}'s webhook defaults {list}{more}"),
+                source,
+            }]
+        }
+    }
+}
+
+/// The paths under `at` where `after` holds a value `before` does not (added or changed).
+fn changed_paths(before: &Value, after: &Value, at: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, v) in a {
+                changed_paths(b.get(k).unwrap_or(&Value::Null), v, &format!("{at}.{k}"), out);
+            }
+        }
+        (Value::Array(b), Value::Array(a)) if a.len() == b.len() => {
+            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
+                changed_paths(bv, av, &format!("{at}[{i}]"), out);
+            }
+        }
+        (b, a) if b != a && !a.is_null() => out.push(at.to_owned()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_candidate_keeps_what_the_webhook_judges_and_skips_history() {
+        let stored = json!({"apiVersion": "tekton.dev/v1", "kind": "Task",
+            "metadata": {"name": "t", "namespace": "team", "uid": "u", "resourceVersion": "9",
+                "managedFields": [], "ownerReferences": [{"uid": "x"}],
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "labels": {"app": "a"}},
+            "spec": {"steps": [{"image": "x"}]}, "status": {}});
+        assert_eq!(
+            candidate(&stored, "scratch").unwrap(),
+            json!({"apiVersion": "tekton.dev/v1", "kind": "Task",
+                "metadata": {"name": "t", "namespace": "scratch", "labels": {"app": "a"}},
+                "spec": {"steps": [{"image": "x"}]}})
+        );
+        let done = json!({"kind": "TaskRun", "metadata": {"name": "r"}, "spec": {},
+            "status": {"conditions": [{"type": "Succeeded", "status": "False"}]}});
+        assert_eq!(candidate(&done, "scratch"), None);
+    }
+
+    #[test]
+    fn answers_become_findings_in_tekton_words() {
+        let v: TektonVersion = "v1.15.1".parse().unwrap();
+        let sent = json!({"kind": "Pipeline", "metadata": {"name": "p"},
+            "spec": {"tasks": [{"name": "a", "taskRef": {"name": "x"}}]}});
+        let refused = judge(
+            &sent,
+            &Answer::Refused("admission webhook \"validation.webhook.shadow-1.pipeline.tekton.dev\" denied the request: validation failed: invalid value: custom task ref must specify apiVersion: spec.tasks[0].taskRef.apiVersion".into()),
+            &v,
+        );
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].severity, Severity::Blocker);
+        assert_eq!(
+            refused[0].message,
+            "v1.15.1's webhook refuses it: validation failed: invalid value: custom task ref must specify apiVersion: spec.tasks[0].taskRef.apiVersion"
+        );
+        let same = judge(&sent, &Answer::Admitted(sent.clone()), &v);
+        assert!(same.is_empty());
+        let mut back = sent.clone();
+        back["spec"]["tasks"][0]["taskRef"]["kind"] = "Task".into();
+        back["spec"]["params"] = json!([]);
+        let defaults = judge(&sent, &Answer::Admitted(back), &v);
+        assert_eq!(defaults[0].severity, Severity::Info);
+        assert_eq!(
+            defaults[0].message,
+            "v1.15.1's webhook defaults `spec.params`, `spec.tasks[0].taskRef.kind`"
+        );
+    }
+
+    #[test]
+    fn the_config_keeps_what_the_instance_set_and_lets_release_values_move() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "feature-flags", "namespace": "tekton-pipelines"},
+            "data": {"a": "1", "b": "2"}});
+        let from = Release {
+            version: "v0.56.0".parse().unwrap(),
+            objects: vec![Object::from_map(cm.as_object().unwrap().clone())],
+            sha256: String::new(),
+            rebuilt_from_source: false,
+        };
+        let live = BTreeMap::from([(
+            "feature-flags".to_owned(),
+            BTreeMap::from([
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "3".to_owned()),
+                ("c".to_owned(), "4".to_owned()),
+            ]),
+        )]);
+        let kept = BTreeMap::from([("d".to_owned(), "false".to_owned())]);
+        let got = config(&from, &live, &kept);
+        assert_eq!(
+            got["feature-flags"],
+            BTreeMap::from([
+                ("b".to_owned(), "3".to_owned()),
+                ("c".to_owned(), "4".to_owned()),
+                ("d".to_owned(), "false".to_owned())
+            ])
+        );
+    }
+}
