@@ -185,6 +185,70 @@ async fn ask_all(apis: &Apis, shadow: &Shadow, candidates: Vec<Value>) -> anyhow
     Ok(Verdict { findings: findings.into_iter().flatten().collect(), judged })
 }
 
+/// Creates the shadow of a shared conversion webhook from `objects`, waits until it converts,
+/// hands it to `ask` (which sends `ConversionReview`s through [`convert`]), and removes it (also
+/// when asking failed).
+///
+/// # Errors
+/// The shadow could not be created, did not answer within three minutes, `ask` failed, or
+/// removing it failed.
+pub async fn with_converter<T>(
+    apis: &Apis,
+    shadow: &Shadow,
+    objects: &[Object],
+    printer: &crate::printer::Printer,
+    ask: impl AsyncFnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let asked = async {
+        let started = std::time::Instant::now();
+        printer.progress(&format!(
+            "shadow: starting {}'s conversion webhook in `{}`",
+            shadow.version,
+            shadow.namespace()
+        ));
+        create(apis, objects).await?;
+        loop {
+            let last = match convert(apis, shadow, &crate::shadow::conversion_review("probe", "tekton.dev/v1", &[])).await {
+                Ok(r) if crate::shadow::converted(&r).is_ok() => break,
+                Ok(r) => r.to_string(),
+                Err(e) => format!("{e:#}"),
+            };
+            if started.elapsed() > READY_WITHIN {
+                anyhow::bail!(
+                    "the shadow of {}'s conversion webhook did not answer within {} s (last: {last})",
+                    shadow.version,
+                    READY_WITHIN.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        printer.progress(&format!("shadow: answering after {:.1} s", started.elapsed().as_secs_f64()));
+        ask().await
+    }
+    .await;
+    let started = std::time::Instant::now();
+    let removed = remove(apis, Some(&shadow.id)).await;
+    printer.progress(&format!("shadow: removed in {:.1} s", started.elapsed().as_secs_f64()));
+    let out = asked?;
+    removed?;
+    Ok(out)
+}
+
+/// Sends a `ConversionReview` to the shadow's conversion endpoint through the API server's
+/// service proxy; returns the review it answers.
+///
+/// # Errors
+/// The API server could not reach it, or the answer is not JSON.
+pub async fn convert(apis: &Apis, shadow: &Shadow, review: &Value) -> anyhow::Result<Value> {
+    let request = hyper::Request::post(shadow.conversion_path())
+        .header("Content-Type", "application/json")
+        .body(serde_json::to_vec(review)?)?;
+    let text = apis.client().request_text(request).await.with_context(|| {
+        format!("cannot reach the shadow of {}'s conversion webhook", shadow.version)
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("the conversion webhook answered `{text}`"))
+}
+
 /// Removes every shadow (a killed run's too). Returns how many namespaces it removed.
 ///
 /// # Errors

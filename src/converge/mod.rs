@@ -9,5 +9,6 @@
 
 mod driver;
 pub mod fleet;
+pub mod precheck;
 
 pub use driver::*;

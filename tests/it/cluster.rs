@@ -467,6 +467,30 @@ fn precheck_names_the_objects_an_upgrade_would_break() {
         tkn(&path, &["upgrade", &b, "--to", "v1.15.1", "--dry-run", "--no-precheck"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("precheck:"), "{err}");
+    // A fleet file moving the instance: `precheck -f` judges it, `apply -f` refuses it.
+    let fleet = std::env::temp_dir().join(format!("{b}-fleet.yaml"));
+    std::fs::write(
+        &fleet,
+        format!("apiVersion: tkn-multi.tekton.dev/v1alpha1\nkind: Fleet\ninstances:\n- {{name: {b}, version: v1.15.1}}\n"),
+    )
+    .unwrap();
+    let fleet = fleet.to_str().unwrap();
+    let (code, out, err) = tkn(&path, &["precheck", "-f", fleet, "-o", "json"]);
+    assert_eq!(code, 1, "{err}\n{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["reports"][0]["report"]["instance"], b.as_str(), "{out}");
+    assert!(
+        doc["reports"][0]["report"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "webhook-refused"),
+        "{out}"
+    );
+    let (code, _, err) = tkn(&path, &["apply", "-f", fleet, "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("precheck: blocker [webhook-refused] Pipeline/uses-clustertask"), "{err}");
+    assert!(err.contains("the precheck found blockers: applying"), "{err}");
     assert_eq!(observed(&path), before, "read-only");
     // A precheck killed (SIGKILL) while its shadow runs leaves the shadow behind; the next run
     // removes it (once the dead run's lock has expired) and leaves nothing.

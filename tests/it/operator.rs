@@ -352,6 +352,8 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         ("create", "events.k8s.io", "events", Some("default"), None),
         ("update", "coordination.k8s.io", "leases", Some("kube-system"), Some("tkn-multi")),
         ("get", "", "secrets", Some("tekton-any-team"), Some("webhook-certs")),
+        ("create", "tekton.dev", "pipelines", Some("any-team"), None),
+        ("deletecollection", "", "pods", Some("tkn-multi-shadow-x"), None),
         ("patch", "", "secrets", Some("tekton-any-team"), Some("tkn-multi-webhook-ca")),
     ] {
         assert!(
@@ -431,9 +433,17 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
         assert!(!metrics.contains("tkn_multi_operator_applied_steps_total 0\n"), "{metrics}");
         })
         .await;
-    // 2a. Edit: a version change upgrades that instance.
+    // 2a. Edit: a version change upgrades that instance, once its precheck passes or the
+    // plan is approved: a Pipeline naming a ClusterTask (which v1.15.1 refuses) stalls it.
     phases
         .run("2a. Edit", async {
+            let pipeline = serde_json::json!({
+                "apiVersion": "tekton.dev/v1", "kind": "Pipeline",
+                "metadata": {"name": "uses-clustertask", "namespace": a},
+                "spec": {"tasks": [{"name": "build", "taskRef": {"kind": "ClusterTask", "name": "buildah"}}]},
+            });
+            let serde_json::Value::Object(map) = pipeline else { unreachable!() };
+            crate::common::apply(&c, &tkn_multi::release::Object::from_map(map)).await;
             patch_spec(
                 &fleets,
                 &name,
@@ -441,6 +451,47 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
             {"name": a, "version": "v1.15.1"}, {"name": b, "version": "v1.15.1"}]}),
             )
             .await;
+            let f = wait_fleet(&fleets, &name, "stalled by the precheck", Duration::from_secs(180), |f| {
+                condition(f, "Stalled").is_some_and(|c| c.status == "True" && c.reason == "PrecheckFailed")
+            })
+            .await;
+            let status = f.status.clone().unwrap();
+            let blockers: Vec<(&str, &str, &str)> = status
+                .precheck
+                .iter()
+                .filter(|p| p.severity == "blocker")
+                .map(|p| (p.instance.as_str(), p.rule.as_str(), p.object.as_str()))
+                .collect();
+            assert_eq!(
+                blockers,
+                [
+                    (a.as_str(), "removed-kind-reference", "Pipeline/uses-clustertask"),
+                    (a.as_str(), "webhook-refused", "Pipeline/uses-clustertask")
+                ],
+                "{:#?}",
+                status.precheck
+            );
+            let pending = status.pending_plan.clone().unwrap();
+            assert!(condition(&f, "Stalled").unwrap().message.contains(&pending.hash), "{pending:?}");
+            assert!(
+                fleet_events(&c, &name).await.iter().any(|e| e.starts_with("PrecheckFailed:")),
+                "an event"
+            );
+            another_reconcile(port, reconciles(port)).await;
+            assert_eq!(
+                versions(&path),
+                [(a.clone(), "v0.56.0".into()), (b.clone(), "v1.15.1".into())],
+                "nothing moves before approval"
+            );
+            fleets
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
+                "tkn-multi.tekton.dev/approve-plan": pending.hash}}})),
+                )
+                .await
+                .unwrap();
             wait_fleet(
                 &fleets,
                 &name,
@@ -453,6 +504,8 @@ async fn the_operator_reconciles_tektonfleets_under_the_manifests_rbac() {
                 versions(&path),
                 [(a.clone(), "v1.15.1".into()), (b.clone(), "v1.15.1".into())]
             );
+            let dynamic = crate::common::dynamic_api(&c, "tekton.dev/v1", "Pipeline", Some(&a)).await;
+            dynamic.delete("uses-clustertask", &DeleteParams::default()).await.unwrap();
         })
         .await;
     // 2b. A removed instance waits for approval, then goes.

@@ -175,8 +175,11 @@ fn a_shadow_is_the_targets_webhook_alone_in_its_scratch_namespace() {
         BTreeMap::from([("send-cloudevents-for-runs".to_owned(), "false".to_owned())]),
     )]);
     let objects = sh.objects(&to, &config).unwrap();
-    let deployments: Vec<&str> =
-        objects.iter().filter(|o| o.kind() == "Deployment").map(|o| o.name()).collect();
+    let deployments: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind() == "Deployment")
+        .map(tkn_multi::release::Object::name)
+        .collect();
     assert_eq!(deployments, ["tekton-pipelines-webhook"], "no controller runs");
     for o in &objects {
         assert_eq!(o.label(LABEL_SHADOW), Some("abc123"), "{:?}", o.object_ref());
@@ -191,8 +194,11 @@ fn a_shadow_is_the_targets_webhook_alone_in_its_scratch_namespace() {
             assert!(selected.contains("tkn-multi-shadow-abc123"), "{selected}");
         }
     }
-    let namespaces: Vec<&str> =
-        objects.iter().filter(|o| o.kind() == "Namespace").map(|o| o.name()).collect();
+    let namespaces: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind() == "Namespace")
+        .map(tkn_multi::release::Object::name)
+        .collect();
     assert_eq!(namespaces, ["tkn-multi-shadow-abc123"]);
     let flags = objects.iter().find(|o| o.name() == "feature-flags").unwrap();
     assert_eq!(flags.pointer("/data/send-cloudevents-for-runs").unwrap(), "false");
@@ -210,4 +216,60 @@ fn a_shadow_is_the_targets_webhook_alone_in_its_scratch_namespace() {
             .any(|o| o.kind() == "Role" && o.name() == "tekton-pipelines-leader-election")
     );
     assert!(Shadow::new("x", &"v0.41.2".parse().unwrap()).is_err(), "no shadow before v0.44");
+}
+
+/// The shadow of v1.15.1's shared conversion webhook: its webhook alone, no CRDs and no
+/// admission configurations, its cluster-wide names its own, and no right to write a CRD or an
+/// admission configuration: the live CRDs never change, nor the live shared layer's objects.
+#[test]
+fn a_shared_shadow_converts_without_touching_the_live_crds() {
+    use tkn_multi::shadow::{LABEL_SHADOW, Shadow};
+    release_dir();
+    let to = load(&"v1.15.1".parse().unwrap());
+    let sh = Shadow::new("abc123", &to.version).unwrap();
+    let objects = sh.shared_objects(&to).unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        objects.iter().map(tkn_multi::release::Object::kind).collect();
+    for absent in [
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        assert!(!kinds.contains(absent), "{absent}: {kinds:?}");
+    }
+    let deployments: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind() == "Deployment")
+        .map(tkn_multi::release::Object::name)
+        .collect();
+    assert_eq!(deployments, ["tekton-pipelines-webhook"], "no events controller, no resolvers");
+    for o in &objects {
+        assert_eq!(o.label(LABEL_SHADOW), Some("abc123"));
+        assert!(!o.name().contains(":shared:"), "{:?}", o.object_ref());
+        if let Some(r) = o.pointer("/roleRef/name") {
+            assert!(!r.as_str().unwrap().contains(":shared:"), "{r}");
+        }
+        if let Some(ns) = o.namespace() {
+            assert_eq!(ns, "tkn-multi-shadow-abc123");
+        }
+        let text = serde_json::to_string(&o.to_value()).unwrap();
+        assert!(!text.contains("webhook.shared.pipeline.tekton.dev"), "{text}");
+        if o.kind() == "ClusterRole" {
+            for rule in o.pointer("/rules").unwrap().as_array().unwrap() {
+                let on_crds = rule["resources"].as_array().into_iter().flatten().any(|r| {
+                    r == "customresourcedefinitions"
+                        || r.as_str().unwrap().contains("webhookconfigurations")
+                });
+                let writes = rule["verbs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|v| !matches!(v.as_str().unwrap(), "get" | "list" | "watch"));
+                assert!(!(on_crds && writes), "{rule}");
+            }
+        }
+    }
+    assert!(
+        sh.conversion_path().starts_with("/api/v1/namespaces/tkn-multi-shadow-abc123/services/")
+    );
 }

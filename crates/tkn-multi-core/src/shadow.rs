@@ -31,6 +31,10 @@ pub const NAMESPACE_PREFIX: &str = "tkn-multi-shadow-";
 pub const RULE_REFUSED: &str = "webhook-refused";
 /// Rule of fields the target's webhook defaults differently.
 pub const RULE_DEFAULTS: &str = "webhook-defaults";
+/// Rule of fields a round trip through the target's conversion webhook loses.
+pub const RULE_CONVERSION_LOSS: &str = "conversion-loss";
+/// Rule of a conversion the target's webhook refuses.
+pub const RULE_CONVERSION_FAILED: &str = "conversion-failed";
 
 /// One shadow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +153,108 @@ impl Shadow {
         Ok(out)
     }
 
+    /// The objects of a shadow of `release`'s **shared** conversion webhook, for the precheck of
+    /// a shared-layer move: the shared part's webhook component rendered for the scratch
+    /// namespace, without CRDs or admission configurations, its cluster-wide names made the
+    /// shadow's, and its rights to write CRDs and admission configurations taken away, so the
+    /// live CRDs never change. It is asked through the API server's service proxy, with
+    /// `ConversionReview`s ([`Shadow::conversion_path`]).
+    ///
+    /// # Errors
+    /// A release without a webhook.
+    pub fn shared_objects(&self, release: &Release) -> Result<Vec<Object>, Unsupported> {
+        let ns = self.namespace();
+        let spec = SharedSpec { namespace: ns.parse().expect("a valid namespace name") };
+        let rendered = crate::split::shared_part(release, &spec);
+        let webhook = |o: &Object| {
+            o.pointer("/metadata/labels/app.kubernetes.io~1component")
+                .is_some_and(|c| c == "webhook")
+        };
+        if !rendered.iter().any(|o| o.kind() == "Deployment" && webhook(o)) {
+            return Err(Unsupported::NoWebhook(self.version.clone()));
+        }
+        let roles: BTreeSet<(String, String)> = rendered
+            .iter()
+            .filter(|o| webhook(o) && o.kind().ends_with("Binding"))
+            .filter_map(|o| {
+                Some((
+                    o.pointer("/roleRef/kind")?.as_str()?.to_owned(),
+                    o.pointer("/roleRef/name")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let shared_prefix = crate::names::rbac_name(crate::names::SHARED_OWNER, "");
+        let own_prefix = crate::names::rbac_name(&self.instance(), "");
+        let shared_webhook = crate::names::webhook_name(crate::names::SHARED_OWNER);
+        let own_webhook = crate::names::webhook_name(&self.instance());
+        let mut out = Vec::new();
+        for mut o in rendered {
+            let keep = match o.kind() {
+                "Namespace" => o.name() == ns,
+                "ConfigMap" => o.namespace() == Some(ns.as_str()),
+                "Role" | "ClusterRole" => {
+                    webhook(&o) || roles.contains(&(o.kind().to_owned(), o.name().to_owned()))
+                }
+                "CustomResourceDefinition"
+                | "MutatingWebhookConfiguration"
+                | "ValidatingWebhookConfiguration"
+                | "HorizontalPodAutoscaler"
+                | "PodDisruptionBudget" => false,
+                _ => webhook(&o),
+            };
+            if !keep {
+                continue;
+            }
+            if let Some(own) =
+                o.name().strip_prefix(&shared_prefix).map(|rest| format!("{own_prefix}{rest}"))
+            {
+                o.set_name(&own);
+            }
+            if let Some(Value::String(r)) = o.pointer_mut("/roleRef/name")
+                && let Some(rest) = r.strip_prefix(&shared_prefix)
+            {
+                *r = format!("{own_prefix}{rest}");
+            }
+            if o.kind() == "ClusterRole" {
+                read_only_for(
+                    &mut o,
+                    &[
+                        "customresourcedefinitions",
+                        "mutatingwebhookconfigurations",
+                        "validatingwebhookconfigurations",
+                    ],
+                );
+            }
+            // Its admission configurations' names (in env and RBAC) are the shadow's (none
+            // exist: nothing calls them), never the live shared layer's.
+            let text = serde_json::to_string(&o.to_value()).expect("JSON values serialise");
+            if text.contains(&shared_webhook) {
+                let text = text.replace(&shared_webhook, &own_webhook);
+                let Ok(Value::Object(map)) = serde_json::from_str(&text) else {
+                    unreachable!("a name replaced by a name keeps the JSON valid")
+                };
+                o = Object::from_map(map);
+            }
+            if let Some(Value::Object(labels)) = o.metadata_mut().get_mut("labels") {
+                for key in [LABEL_MANAGED_BY, LABEL_PART, LABEL_INSTANCE, LABEL_VERSION] {
+                    labels.remove(key);
+                }
+            }
+            o.set_label(LABEL_SHADOW, &self.id);
+            out.push(o);
+        }
+        Ok(out)
+    }
+
+    /// The API server path that carries a `ConversionReview` to the shadow's conversion
+    /// endpoint (the service proxy: the API server dials the Service's endpoint address).
+    pub fn conversion_path(&self) -> String {
+        format!(
+            "/api/v1/namespaces/{}/services/https:tekton-pipelines-webhook:https-webhook/proxy/resource-conversion",
+            self.namespace()
+        )
+    }
+
     /// The name of the shadow's validating admission configuration for Tekton's kinds: a
     /// refusal that names it comes from the shadow.
     pub fn validation_webhook(&self) -> String {
@@ -165,6 +271,122 @@ impl Shadow {
             "spec": {"steps": []},
         })
     }
+}
+
+/// Takes every verb but `get`, `list` and `watch` away from the rules of a `ClusterRole` on
+/// `resources`.
+fn read_only_for(o: &mut Object, resources: &[&str]) {
+    let Some(Value::Array(rules)) = o.pointer_mut("/rules") else { return };
+    for rule in rules.iter_mut() {
+        let names: Vec<&str> =
+            rule["resources"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        if names.iter().any(|r| resources.contains(r) || *r == "*")
+            && let Some(Value::Array(verbs)) = rule.get_mut("verbs")
+        {
+            verbs.retain(|v| matches!(v.as_str(), Some("get" | "list" | "watch")));
+        }
+    }
+}
+
+/// A `ConversionReview` asking for `objects` at `desired` (`tekton.dev/v1`).
+pub fn conversion_review(uid: &str, desired: &str, objects: &[Value]) -> Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "ConversionReview",
+        "request": {"uid": uid, "desiredAPIVersion": desired, "objects": objects},
+    })
+}
+
+/// The converted objects of a `ConversionReview` response, or the webhook's message.
+///
+/// # Errors
+/// The webhook's failure message, or what is missing from the response.
+pub fn converted(response: &Value) -> Result<Vec<Value>, String> {
+    let r = &response["response"];
+    if r["result"]["status"] != "Success" {
+        return Err(r["result"]["message"]
+            .as_str()
+            .unwrap_or("no result in the response")
+            .to_owned());
+    }
+    r["convertedObjects"].as_array().cloned().ok_or_else(|| "no convertedObjects".to_owned())
+}
+
+/// What a shared-layer move does to an object as its instance reads it: `original`, read at
+/// the version the instance's release stores, and `back`, the same after the target's
+/// conversion webhook stored it at `stored` and converted it back. Fields of `spec` and
+/// `status` that `back` lacks or holds otherwise are lost to the instance's controller: a
+/// blocker naming them (and what the round trip put in their place).
+pub fn round_trip(
+    original: &Value,
+    back: &Value,
+    reader: &crate::plan::state::ObservedInstance,
+    stored: &str,
+    to: &TektonVersion,
+) -> Option<Finding> {
+    let (mut lost, mut added) = (Vec::new(), Vec::new());
+    for part in ["spec", "status"] {
+        changed_paths(&back[part], &original[part], part, &mut lost);
+        changed_paths(&original[part], &back[part], part, &mut added);
+    }
+    if lost.is_empty() {
+        return None;
+    }
+    let read = original["apiVersion"].as_str().unwrap_or_default();
+    let added = if added.is_empty() {
+        String::new()
+    } else {
+        format!("; it holds {} instead", listed(added))
+    };
+    Some(Finding {
+        severity: Severity::Blocker,
+        rule: RULE_CONVERSION_LOSS,
+        object: Some(object_name(original)),
+        message: format!(
+            "stored at {stored} by {to}'s conversion webhook, then read at {read} by `{}` ({}), it no longer holds {}{added}",
+            reader.name,
+            reader.version,
+            listed(lost)
+        ),
+        source: format!("{to}'s own conversion webhook (a shadow, `ConversionReview`s)"),
+    })
+}
+
+/// Up to [`SHOWN`] paths, sorted, and how many more.
+fn listed(mut paths: Vec<String>) -> String {
+    paths.sort();
+    let more = paths.len().saturating_sub(SHOWN);
+    paths.truncate(SHOWN);
+    let list = paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+    if more > 0 { format!("{list} and {more} more") } else { list }
+}
+
+/// A conversion the target's webhook refused.
+pub fn conversion_failed(
+    original: &Value,
+    reader: &str,
+    via: &str,
+    to: &TektonVersion,
+    message: &str,
+) -> Finding {
+    Finding {
+        severity: Severity::Blocker,
+        rule: RULE_CONVERSION_FAILED,
+        object: Some(object_name(original)),
+        message: format!(
+            "{to}'s conversion webhook cannot convert it (read by `{reader}`) to {via}: {message}"
+        ),
+        source: format!("{to}'s own conversion webhook (a shadow, `ConversionReview`s)"),
+    }
+}
+
+fn object_name(o: &Value) -> String {
+    let ns = o["metadata"]["namespace"].as_str().map(|n| format!(" in {n}")).unwrap_or_default();
+    format!(
+        "{}/{}{ns}",
+        o["kind"].as_str().unwrap_or_default(),
+        o["metadata"]["name"].as_str().unwrap_or_default()
+    )
 }
 
 /// The `ConfigMap` values the moved instance would run with, for the shadow: the target's own,

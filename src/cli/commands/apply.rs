@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 
 use crate::cli::args::PlanArgs;
@@ -25,6 +26,11 @@ pub struct ApplyArgs {
     /// `DIR/<cluster>.yaml` (`tkn-multi list -o yaml`).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Do not run the precheck (`tkn-multi precheck`) for the instances that move to another
+    /// version. Its findings are shown on stderr, and a blocker refuses the whole apply before
+    /// anything is written (a dry run exits 1 after its plan).
+    #[arg(long)]
+    pub no_precheck: bool,
     /// Planning options.
     #[command(flatten)]
     pub plan: PlanArgs,
@@ -61,18 +67,77 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
                     members.retain(|m| args.clusters.contains(&m.cluster.name));
                 }
                 check_shared_namespace(&args, &members[0].desired)?;
-                return super::common::change_fleet(
+                let mut blocked = false;
+                if args.state_dir.is_none() && !args.no_precheck {
+                    for m in &members {
+                        let target =
+                            target(&args, super::common::connection(&m.cluster, &args.plan.kube));
+                        let place = m.cluster.name.to_string();
+                        blocked |= super::precheck::gate(
+                            &target,
+                            &crate::converge::precheck::moves(&m.desired),
+                            Some(&place),
+                            args.plan.dry_run.is_some(),
+                            env,
+                            printer,
+                        )
+                        .await
+                        .with_context(|| format!("cluster `{place}`"))?;
+                    }
+                }
+                let change = super::common::change_fleet(
                     &args.plan,
                     env,
                     printer,
                     members,
                     args.state_dir.as_deref(),
+                );
+                return super::precheck::behind(
+                    blocked,
+                    args.plan.dry_run.is_some(),
+                    &refusal(&args),
+                    printer,
+                    change,
                 )
                 .await;
             }
         };
     check_shared_namespace(&args, &desired)?;
-    super::common::change(&args.plan, env, printer, |_| Ok(desired)).await
+    let blocked = if args.plan.state.is_none() && !args.no_precheck {
+        let target = target(&args, args.plan.kube.connection());
+        super::precheck::gate(
+            &target,
+            &crate::converge::precheck::moves(&desired),
+            None,
+            args.plan.dry_run.is_some(),
+            env,
+            printer,
+        )
+        .await?
+    } else {
+        false
+    };
+    let change = super::common::change(&args.plan, env, printer, |_| Ok(desired.clone()));
+    super::precheck::behind(blocked, args.plan.dry_run.is_some(), &refusal(&args), printer, change)
+        .await
+}
+
+/// Where the precheck of `apply` reads.
+fn target(args: &ApplyArgs, connection: crate::cluster::Connection) -> super::precheck::Target<'_> {
+    super::precheck::Target {
+        connection,
+        source: &args.plan.source,
+        matrix: &args.plan.matrix,
+        webhook: true,
+        lock_timeout: std::time::Duration::from_secs(args.plan.lock_timeout),
+    }
+}
+
+fn refusal(args: &ApplyArgs) -> String {
+    format!(
+        "the precheck found blockers: applying `{}` would break the objects above (`tkn-multi precheck INSTANCE --to VERSION` for a report; `--no-precheck` to apply anyway)",
+        args.file.display()
+    )
 }
 
 fn check_shared_namespace(args: &ApplyArgs, desired: &crate::plan::Desired) -> anyhow::Result<()> {

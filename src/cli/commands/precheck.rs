@@ -1,9 +1,10 @@
 //! `tkn-multi precheck INSTANCE --to VERSION`: what moving an instance to another version breaks
 //! or changes in the cluster's own Tekton objects. Read-only. **The shell.**
 
+use anyhow::Context as _;
 use clap::Args;
-use kube::api::ListParams;
-use kube::core::GroupVersionKind;
+
+use crate::converge::precheck::{self, Move};
 
 use crate::cli::args::{KubeArgs, MatrixSource, PlanOutput};
 use crate::cli::exit::ExitStatus;
@@ -11,16 +12,28 @@ use crate::cli::settings::{Env, SourceArgs};
 use crate::fault::UserError;
 use crate::names::InstanceName;
 use crate::printer::Printer;
-use crate::release::{Release, TektonVersion};
+use crate::release::TektonVersion;
+use std::future::Future;
 
 /// Arguments of `precheck`.
 #[derive(Debug, Args)]
 pub struct PrecheckArgs {
     /// The instance.
-    pub instance: InstanceName,
+    #[arg(required_unless_present_any = ["file", "shared"], conflicts_with_all = ["file", "shared"])]
+    pub instance: Option<InstanceName>,
     /// The version it would move to.
-    #[arg(long, value_name = "VERSION")]
-    pub to: TektonVersion,
+    #[arg(long, value_name = "VERSION", required_unless_present = "file", conflicts_with = "file")]
+    pub to: Option<TektonVersion>,
+    /// Judge a move of the shared layer to `--to` instead: every Tekton object of every
+    /// instance is converted by the target's own conversion webhook (a shadow of it) to each
+    /// version the target serves and back, and a field lost on the way is a blocker. The live
+    /// CRDs do not change.
+    #[arg(long, conflicts_with = "file")]
+    pub shared: bool,
+    /// Judge every instance of a fleet file that would move to another version (on each of its
+    /// clusters, for a fleet with `clusters:`), instead of one instance.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
     pub output: PlanOutput,
@@ -52,26 +65,138 @@ pub async fn run(args: PrecheckArgs, env: &Env, printer: &Printer) -> anyhow::Re
         .into());
     }
     let target = Target {
-        kube: &args.kube,
+        connection: args.kube.connection(),
         source: &args.source,
         matrix: &args.matrix,
         webhook: !args.no_webhook,
         lock_timeout: std::time::Duration::from_secs(args.lock_timeout),
     };
-    let Some(report) = judge(&target, &args.instance, &args.to, env, printer).await? else {
-        return Err(UserError::msg(format!("instance `{}` is not installed", args.instance)).into());
+    if args.shared {
+        let to = args.to.as_ref().expect("clap requires --to with --shared");
+        let Some(report) = shared(&target, to, env, printer).await? else {
+            return Err(UserError::msg("no shared layer is installed".into()).into());
+        };
+        return print(&args, &report, printer);
+    }
+    let (Some(instance), Some(to)) = (&args.instance, &args.to) else {
+        return fleet(&args, &target, env, printer).await;
     };
+    let move_ = Move::to(instance.clone(), to.clone());
+    let Some(report) = judge(&target, &move_, env, printer).await? else {
+        return Err(UserError::msg(format!("instance `{instance}` is not installed")).into());
+    };
+    print(&args, &report, printer)
+}
+
+/// Prints one report; exit 1 on a blocker.
+fn print(
+    args: &PrecheckArgs,
+    report: &crate::precheck::Report,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     printer.data(&match args.output {
-        PlanOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
-        PlanOutput::Yaml => crate::yaml::to_string(&report)?,
-        PlanOutput::Text => crate::render::precheck::precheck_text(&report),
+        PlanOutput::Json => serde_json::to_string_pretty(report)? + "\n",
+        PlanOutput::Yaml => crate::yaml::to_string(report)?,
+        PlanOutput::Text => crate::render::precheck::precheck_text(report),
     })?;
     Ok(if report.blocked() { ExitStatus::UserError } else { ExitStatus::Success })
 }
 
+/// The precheck of moving the shared layer to `to`; `None` when none is installed.
+async fn shared(
+    target: &Target<'_>,
+    to: &TektonVersion,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<Option<crate::precheck::Report>> {
+    let matrix = super::common::load_matrix(target.matrix)?;
+    let client = crate::cluster::connect(&target.connection).await?;
+    let apis = crate::cluster::Apis::new(client);
+    let state = crate::cluster::observe(&apis).await?;
+    let releases = super::common::Sources { source: target.source.clone(), env, printer };
+    let on = on(target, &apis, &releases, &matrix, printer);
+    precheck::shared(&on, &state, to).await
+}
+
+/// How a precheck from the command line reads.
+fn on<'a, R>(
+    target: &Target<'_>,
+    apis: &'a crate::cluster::Apis,
+    releases: &'a R,
+    matrix: &'a crate::matrix::Matrix,
+    printer: &'a Printer,
+) -> precheck::On<'a, R> {
+    precheck::On {
+        apis,
+        releases,
+        defaults: &matrix.defaults,
+        webhook: if target.webhook {
+            precheck::Webhook::Ask { lock_timeout: Some(target.lock_timeout) }
+        } else {
+            precheck::Webhook::No("not asked (`--no-webhook`)")
+        },
+        printer,
+    }
+}
+
+/// `precheck -f FLEET`: a report for every instance that moves, per cluster.
+async fn fleet(
+    args: &PrecheckArgs,
+    target: &Target<'_>,
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let path = args.file.as_ref().expect("clap requires -f without INSTANCE");
+    let text = fs_err::read_to_string(path).map_err(crate::fault::user)?;
+    let places: Vec<(Option<String>, crate::cluster::Connection, crate::plan::Desired)> =
+        match crate::fleet::parse(&text, &path.display().to_string()).map_err(crate::fault::user)? {
+            crate::fleet::Fleet::Single(d) => vec![(None, args.kube.connection(), d)],
+            crate::fleet::Fleet::Clusters(members) => members
+                .into_iter()
+                .map(|m| {
+                    let c = super::common::connection(&m.cluster, &args.kube);
+                    (Some(m.cluster.name.to_string()), c, m.desired)
+                })
+                .collect(),
+        };
+    let mut all = Vec::new();
+    for (cluster, connection, desired) in places {
+        let here = Target { connection, ..*target };
+        let reports = reports_or_one(&here, None, &precheck::moves(&desired), env, printer)
+            .await
+            .with_context(|| {
+            cluster.as_ref().map(|c| format!("cluster `{c}`")).unwrap_or_default()
+        })?;
+        all.extend(reports.into_iter().map(|r| (cluster.clone(), r)));
+    }
+    let blocked = all.iter().any(|(_, r)| r.blocked());
+    let document = || {
+        serde_json::json!({
+            "formatVersion": crate::precheck::PRECHECK_FORMAT_VERSION,
+            "reports": all.iter().map(|(c, r)| serde_json::json!({"cluster": c, "report": r})).collect::<Vec<_>>(),
+        })
+    };
+    printer.data(&match args.output {
+        PlanOutput::Json => serde_json::to_string_pretty(&document())? + "\n",
+        PlanOutput::Yaml => crate::yaml::to_string(&document())?,
+        PlanOutput::Text if all.is_empty() => {
+            "no instance moves to another version: nothing to precheck\n".to_owned()
+        }
+        PlanOutput::Text => all
+            .iter()
+            .map(|(c, r)| {
+                let head = c.as_ref().map(|c| format!("cluster `{c}`: ")).unwrap_or_default();
+                head + &crate::render::precheck::precheck_text(r)
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    })?;
+    Ok(if blocked { ExitStatus::UserError } else { ExitStatus::Success })
+}
+
 /// Where a precheck reads: the cluster, the releases, the matrix.
 pub(super) struct Target<'a> {
-    pub(super) kube: &'a KubeArgs,
+    pub(super) connection: crate::cluster::Connection,
     pub(super) source: &'a SourceArgs,
     pub(super) matrix: &'a MatrixSource,
     /// Whether to ask the target's webhook (a shadow of it).
@@ -80,132 +205,90 @@ pub(super) struct Target<'a> {
     pub(super) lock_timeout: std::time::Duration,
 }
 
-/// The precheck of moving `instance` to `to`; `None` when it is not installed.
+/// The precheck of a move; `None` when the instance is not installed.
 pub(super) async fn judge(
     target: &Target<'_>,
-    instance: &InstanceName,
-    to: &TektonVersion,
+    move_: &Move,
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<Option<crate::precheck::Report>> {
+    Ok(reports_or_one(target, Some(move_), &[], env, printer).await?.pop())
+}
+
+/// The reports of `moves` whose instance runs another version (or of `one`, whatever its
+/// version) in the cluster `target` reaches.
+async fn reports_or_one(
+    target: &Target<'_>,
+    one: Option<&Move>,
+    moves: &[Move],
+    env: &Env,
+    printer: &Printer,
+) -> anyhow::Result<Vec<crate::precheck::Report>> {
     let matrix = super::common::load_matrix(target.matrix)?;
-    let client = crate::cluster::connect(&target.kube.connection()).await?;
+    let client = crate::cluster::connect(&target.connection).await?;
     let apis = crate::cluster::Apis::new(client);
     let state = crate::cluster::observe(&apis).await?;
-    let Some(instance) = state.instance(instance.as_str()) else { return Ok(None) };
-    let from = super::common::load_release(&instance.version, target.source, env, printer).await?.0;
-    let to = super::common::load_release(to, target.source, env, printer).await?.0;
-    let objects = tekton_objects(&apis, &from, &instance.namespace).await?;
-    let report = crate::precheck::precheck(instance, &from, &to, &matrix.defaults, &objects);
-    let outcome = if target.webhook {
-        ask_webhook(&apis, instance, &from, &to, &objects, target.lock_timeout, printer).await?
-    } else {
-        Err("not asked (`--no-webhook`)".to_owned())
-    };
-    Ok(Some(report.with_webhook(outcome)))
+    let releases = super::common::Sources { source: target.source.clone(), env, printer };
+    let on = on(target, &apis, &releases, &matrix, printer);
+    match one {
+        Some(m) => Ok(precheck::judge(&on, &state, m).await?.into_iter().collect()),
+        None => precheck::reports(&on, &state, moves).await,
+    }
 }
 
-/// Asks a shadow of `to`'s webhook about `objects`, under the cluster lock (removing any shadow a
-/// killed run left first). `Err` says why the webhook could not be asked (a version whose webhook
-/// runs no shadow).
-async fn ask_webhook(
-    apis: &crate::cluster::Apis,
-    instance: &crate::plan::state::ObservedInstance,
-    from: &Release,
-    to: &Release,
-    objects: &[serde_json::Value],
-    lock_timeout: std::time::Duration,
+/// The precheck of every move whose instance runs another version in the cluster `target`
+/// reaches, each finding on stderr (`precheck: …`, naming the instance when `name` is set, and
+/// the cluster); whether a finding blocks a move. A precheck that cannot run is a warning for a
+/// dry run and an error otherwise (`--no-precheck` skips it).
+pub(super) async fn gate(
+    target: &Target<'_>,
+    moves: &[Move],
+    place: Option<&str>,
+    dry_run: bool,
+    env: &Env,
     printer: &Printer,
-) -> anyhow::Result<Result<(usize, Vec<crate::precheck::Finding>), String>> {
-    use crate::apply::shadow;
-    let id = shadow::new_id();
-    let sh = match crate::shadow::Shadow::new(&id, &to.version) {
-        Ok(sh) => sh,
-        Err(why) => return Ok(Err(why.to_string())),
-    };
-    let live = shadow::live_config(apis, &instance.control_plane_namespace).await?;
-    let config = crate::shadow::config(from, &live, &std::collections::BTreeMap::new());
-    let made = match sh.objects(to, &config) {
-        Ok(made) => made,
-        Err(why) => return Ok(Err(why.to_string())),
-    };
-    let candidates: Vec<_> =
-        objects.iter().filter_map(|o| crate::shadow::candidate(o, &sh.namespace())).collect();
-    if candidates.is_empty() {
-        return Ok(Ok((0, Vec::new()))); // nothing to ask: no shadow
-    }
-    let probe_version = storage_version(from, "tasks.tekton.dev")
-        .map_or_else(|| "tekton.dev/v1".to_owned(), |v| format!("tekton.dev/{v}"));
-    let held = crate::cluster::lock::acquire(
-        apis.client(),
-        &crate::cluster::lock::identity(),
-        lock_timeout,
-    )
-    .await?;
-    let asked = async {
-        let left = shadow::remove_all(apis).await?;
-        if left > 0 {
-            printer.info(&format!("removed {left} shadow(s) a killed run left behind"));
+) -> anyhow::Result<bool> {
+    let quiet = Printer { quiet: true, ..*printer };
+    let reports = match reports_or_one(target, None, moves, env, &quiet).await {
+        Ok(reports) => reports,
+        Err(e) if dry_run => {
+            printer.warn(&format!("the precheck could not run: {e:#}"));
+            return Ok(false);
         }
-        shadow::judge(apis, &sh, &made, candidates, &probe_version, printer).await
-    }
-    .await;
-    held.release().await?;
-    let verdict = asked?;
-    Ok(Ok((verdict.judged, verdict.findings)))
-}
-
-/// The storage version of CRD `name` in `release`.
-fn storage_version(release: &Release, name: &str) -> Option<String> {
-    let crd = release
-        .objects
-        .iter()
-        .find(|o| o.kind() == "CustomResourceDefinition" && o.name() == name)?;
-    crd.pointer("/spec/versions")?.as_array()?.iter().find(|v| v["storage"] == true)?["name"]
-        .as_str()
-        .map(str::to_owned)
-}
-
-/// Every namespaced Tekton object of `namespace`, of each kind the running release defines, read
-/// at the version its CRD stores (paginated).
-async fn tekton_objects(
-    apis: &crate::cluster::Apis,
-    release: &Release,
-    namespace: &str,
-) -> anyhow::Result<Vec<serde_json::Value>> {
-    use anyhow::Context as _;
-    let mut out = Vec::new();
-    for crd in release.objects.iter().filter(|o| o.kind() == "CustomResourceDefinition") {
-        let spec = crd.pointer("/spec").cloned().unwrap_or_default();
-        if spec["scope"] != "Namespaced" {
-            continue;
-        }
-        let group = spec["group"].as_str().unwrap_or_default();
-        let kind = spec["names"]["kind"].as_str().unwrap_or_default();
-        let Some(version) = spec["versions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|v| v["storage"] == true)
-            .and_then(|v| v["name"].as_str())
-        else {
-            continue;
+        Err(e) => return Err(e.context("the precheck could not run (`--no-precheck` skips it)")),
+    };
+    let mut blocked = false;
+    for r in &reports {
+        let whose = match (moves.len() > 1 || place.is_some(), place) {
+            (false, _) => String::new(),
+            (true, None) => format!(" of `{}`", r.instance),
+            (true, Some(cluster)) => format!(" of `{}` on `{cluster}`", r.instance),
         };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let api = apis.api(&gvk, Some(namespace)).await?;
-        let items = crate::cluster::list_all(&ListParams::default(), |p| {
-            let api = api.clone();
-            async move { api.list(&p).await }
-        })
-        .await
-        .with_context(|| format!("cannot list {kind}s in `{namespace}`"))?;
-        for o in items {
-            let mut v = serde_json::to_value(&o)?;
-            // A list's items carry no kind or apiVersion.
-            v["kind"] = kind.into();
-            v["apiVersion"] = format!("{group}/{version}").into();
-            out.push(v);
+        for f in &r.findings {
+            let line = crate::render::precheck::finding_line(f);
+            printer.warn(&format!("precheck{whose}: {line}"));
         }
+        blocked |= r.blocked();
     }
-    Ok(out)
+    Ok(blocked)
+}
+
+/// Runs a change behind the precheck's verdict: a blocker refuses a real run before anything is
+/// written (exit 1); a dry run shows its plan, then exits 1.
+pub(super) async fn behind(
+    blocked: bool,
+    dry_run: bool,
+    refusal: &str,
+    printer: &Printer,
+    change: impl Future<Output = anyhow::Result<ExitStatus>>,
+) -> anyhow::Result<ExitStatus> {
+    if blocked && !dry_run {
+        return Err(UserError::msg(refusal.to_owned()).into());
+    }
+    let status = change.await?;
+    if blocked {
+        printer.error(&format!("error: {refusal}\n"));
+        return Ok(ExitStatus::UserError);
+    }
+    Ok(status)
 }

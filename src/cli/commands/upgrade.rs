@@ -44,28 +44,28 @@ pub struct UpgradeArgs {
 /// Runs `upgrade`: the precheck first (unless `--no-precheck`, or planning from `--state`); a
 /// blocker refuses the move before anything is written (a dry run shows the plan, then exits 1).
 pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let dry_run = args.plan.dry_run.is_some();
     let blocked = if args.plan.state.is_none() && !args.no_precheck {
-        precheck(&args, env, printer).await?
+        let target = super::precheck::Target {
+            connection: args.plan.kube.connection(),
+            source: &args.plan.source,
+            matrix: &args.plan.matrix,
+            webhook: true,
+            lock_timeout: std::time::Duration::from_secs(args.plan.lock_timeout),
+        };
+        let mut move_ = crate::converge::precheck::Move::to(args.instance.clone(), args.to.clone());
+        move_.keep_defaults = args.keep_defaults;
+        super::precheck::gate(&target, &[move_], None, dry_run, env, printer).await?
     } else {
         false
     };
-    let refusal = || {
-        format!(
-            "the precheck found blockers: moving `{}` to {} would break the objects above (`tkn-multi precheck {} --to {}` for the report; `--no-precheck` to move anyway)",
-            args.instance, args.to, args.instance, args.to
-        )
-    };
-    if blocked && args.plan.dry_run.is_none() {
-        return Err(UserError::msg(refusal()).into());
-    }
-    let status =
-        super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer))
-            .await?;
-    if blocked {
-        printer.error(&format!("error: {}\n", refusal()));
-        return Ok(ExitStatus::UserError);
-    }
-    Ok(status)
+    let refusal = format!(
+        "the precheck found blockers: moving `{}` to {} would break the objects above (`tkn-multi precheck {} --to {}` for the report; `--no-precheck` to move anyway)",
+        args.instance, args.to, args.instance, args.to
+    );
+    let change =
+        super::common::change(&args.plan, env, printer, |state| desired(&args, state, *printer));
+    super::precheck::behind(blocked, dry_run, &refusal, printer, change).await
 }
 
 /// Every observed instance, this one at `args.to`; only this one in scope.
@@ -96,33 +96,4 @@ fn desired(args: &UpgradeArgs, state: &ClusterState, printer: Printer) -> anyhow
         scope: Some(BTreeSet::from([args.instance.to_string()])),
         certificates: std::collections::BTreeMap::new(),
     })
-}
-
-/// The precheck of this move, its findings on stderr; whether a finding blocks it. A precheck
-/// that cannot run (an old release no source has, a shadow that does not answer) is a warning in
-/// a dry run and an error otherwise; the instance not installed is the plan's to report.
-async fn precheck(args: &UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Result<bool> {
-    let target = super::precheck::Target {
-        kube: &args.plan.kube,
-        source: &args.plan.source,
-        matrix: &args.plan.matrix,
-        webhook: true,
-        lock_timeout: std::time::Duration::from_secs(args.plan.lock_timeout),
-    };
-    let quiet = Printer { quiet: true, ..*printer };
-    match super::precheck::judge(&target, &args.instance, &args.to, env, &quiet).await {
-        Ok(Some(report)) => {
-            for f in &report.findings {
-                let line = crate::render::precheck::finding_line(f);
-                printer.warn(&format!("precheck: {line}"));
-            }
-            Ok(report.blocked())
-        }
-        Ok(None) => Ok(false),
-        Err(e) if args.plan.dry_run.is_some() => {
-            printer.warn(&format!("the precheck could not run: {e:#}"));
-            Ok(false)
-        }
-        Err(e) => Err(e.context("the precheck could not run (`--no-precheck` skips it)")),
-    }
 }

@@ -313,6 +313,28 @@ impl Context {
             return Ok(true);
         }
         let annotation = fleet.annotations().get(reconcile::APPROVE_ANNOTATION).map(String::as_str);
+        if !deleting {
+            let reports = match self.precheck(spec, &prepared.before).await {
+                Ok(reports) => reports,
+                Err(e) => return Err(self.failure(fleet, status, "PrecheckError", e).await),
+            };
+            status.precheck = reconcile::precheck_findings(&reports);
+            if reports.iter().any(crate::precheck::Report::blocked)
+                && !reconcile::approved_despite_precheck(plan, generation, annotation)
+            {
+                let message = reconcile::precheck_refusal(&reports, plan, generation, &name);
+                status.pending_plan = Some(tkn_multi_core::operator::PendingPlan {
+                    hash: reconcile::plan_hash(plan, generation),
+                    summary: reconcile::summary(plan),
+                    steps: Vec::new(),
+                    message: message.clone(),
+                });
+                status.instances =
+                    reconcile::instances(spec, &managed, &prepared.before, false, deleting);
+                self.stall(fleet, status, "PrecheckFailed", &anyhow::anyhow!(message)).await?;
+                return Ok(false);
+            }
+        }
         if !deleting && !reconcile::approved(plan, generation, annotation) {
             let pending = reconcile::pending(plan, generation, &name);
             if status.pending_plan.as_ref().map(|p| &p.hash) != Some(&pending.hash) {
@@ -395,6 +417,26 @@ impl Context {
         Ok(true)
     }
 
+    /// The upgrade precheck of the instances the spec moves to another version (the operator
+    /// holds the cluster lock: the shadow is made under it).
+    async fn precheck(
+        &self,
+        spec: &crate::fleet::FleetSpec,
+        before: &ClusterState,
+    ) -> anyhow::Result<Vec<crate::precheck::Report>> {
+        let Ok(desired) = spec.desired() else { return Ok(Vec::new()) };
+        let apis = crate::cluster::Apis::new(self.client.clone());
+        let on = crate::converge::precheck::On {
+            apis: &apis,
+            releases: &self.releases,
+            defaults: &self.matrix.defaults,
+            webhook: crate::converge::precheck::Webhook::Ask { lock_timeout: None },
+            printer: &self.printer,
+        };
+        crate::converge::precheck::reports(&on, before, &crate::converge::precheck::moves(&desired))
+            .await
+    }
+
     /// A spec that cannot be done as asked: `Stalled` with the reason, a Warning event once per
     /// message, nothing written to the cluster; tried again at the next change or resync.
     async fn refuse(
@@ -403,7 +445,19 @@ impl Context {
         status: &mut TektonFleetStatus,
         e: &anyhow::Error,
     ) -> Result<Action, Failed> {
-        let reason = reconcile::stalled_reason(e);
+        status.pending_plan = None;
+        self.stall(fleet, status, reconcile::stalled_reason(e), e).await
+    }
+
+    /// `Stalled` with `reason`: a Warning event once per message; a pending plan in `status`
+    /// stays (a plan the precheck blocks waits for its approval).
+    async fn stall(
+        &self,
+        fleet: &TektonFleet,
+        status: &mut TektonFleetStatus,
+        reason: &str,
+        e: &anyhow::Error,
+    ) -> Result<Action, Failed> {
         let message = format!("{e:#}");
         let already = fleet.status.as_ref().is_some_and(|s| {
             s.conditions
@@ -414,7 +468,6 @@ impl Context {
             self.event(fleet, EventType::Warning, reason, "Plan", &message).await;
             self.printer.warn(&format!("tektonfleet/{}: refused: {message}", fleet.name_any()));
         }
-        status.pending_plan = None;
         let outcome = Progress::Stalled { reason: reason.into(), message };
         self.set(fleet, status, &outcome).await.map_err(Failed)?;
         Ok(Action::requeue(self.opts.resync))

@@ -122,6 +122,61 @@ pub fn approved(plan: &Plan, generation: i64, annotation: Option<&str>) -> bool 
         || annotation.is_some_and(|a| a.trim() == plan_hash(plan, generation))
 }
 
+/// Whether the approval annotation carries `plan`'s hash (what a plan the precheck blocks needs,
+/// destructive or not).
+pub fn approved_despite_precheck(plan: &Plan, generation: i64, annotation: Option<&str>) -> bool {
+    annotation.is_some_and(|a| a.trim() == plan_hash(plan, generation))
+}
+
+/// The precheck's findings, for the status.
+pub fn precheck_findings(
+    reports: &[crate::precheck::Report],
+) -> Vec<super::status::PrecheckFinding> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.findings.iter().map(|f| super::status::PrecheckFinding {
+                instance: r.instance.clone(),
+                from: r.from.to_string(),
+                to: r.to.to_string(),
+                severity: crate::render::precheck::severity(f.severity).to_owned(),
+                rule: f.rule.to_owned(),
+                object: f.object.clone().unwrap_or_default(),
+                message: f.message.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Why a plan the precheck blocks waits, and how to approve it anyway.
+pub fn precheck_refusal(
+    reports: &[crate::precheck::Report],
+    plan: &Plan,
+    generation: i64,
+    fleet: &str,
+) -> String {
+    let blocked: Vec<String> = reports
+        .iter()
+        .filter(|r| r.blocked())
+        .map(|r| {
+            let n = r
+                .findings
+                .iter()
+                .filter(|f| f.severity == crate::precheck::Severity::Blocker)
+                .count();
+            format!(
+                "moving `{}` from {} to {} would break {n} object finding(s)",
+                r.instance, r.from, r.to
+            )
+        })
+        .collect();
+    format!(
+        "the upgrade precheck found blockers: {} (`status.precheck`); fix them, or approve the move with `kubectl annotate tektonfleet {fleet} {APPROVE_ANNOTATION}={} --overwrite`",
+        blocked.join("; "),
+        plan_hash(plan, generation)
+    )
+}
+
 /// A plan's counts, for status and events.
 pub fn summary(plan: &Plan) -> String {
     let s = plan.summary;

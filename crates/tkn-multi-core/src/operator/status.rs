@@ -28,6 +28,32 @@ pub struct TektonFleetStatus {
     /// The counts of the last plan the operator applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied: Option<String>,
+    /// The upgrade precheck of the instances the current plan moves to another version
+    /// (docs/precheck.md): its findings, blockers first. A blocker stalls the fleet
+    /// (`PrecheckFailed`) until the plan is approved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub precheck: Vec<PrecheckFinding>,
+}
+
+/// One finding of the upgrade precheck.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrecheckFinding {
+    /// The instance that moves.
+    pub instance: String,
+    /// From which version.
+    pub from: String,
+    /// To which version.
+    pub to: String,
+    /// `blocker`, `warning` or `info`.
+    pub severity: String,
+    /// The rule that found it.
+    pub rule: String,
+    /// The object, as `Kind/name`, when it is about one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub object: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// A destructive plan waiting for approval.
