@@ -306,6 +306,21 @@ struct Asked {
     reader: ObservedInstance,
 }
 
+/// The version the plan of `desired` moves the shared layer to, when it moves it (`None` too
+/// when it cannot be planned: the change itself then says why).
+pub async fn shared_move<R: ReleaseSource>(
+    on: &On<'_, R>,
+    state: &ClusterState,
+    desired: &crate::plan::Desired,
+    matrix: &crate::matrix::Matrix,
+) -> Option<TektonVersion> {
+    let live = state.shared.as_ref()?;
+    let mut loaded = crate::plan::model::Releases::new();
+    let plan =
+        super::driver::make_plan(desired, state, on.releases, &mut loaded, matrix).await.ok()?;
+    plan.target.shared.map(|s| s.version).filter(|v| v != &live.version)
+}
+
 /// Objects per `ConversionReview`.
 const PER_REVIEW: usize = 100;
 

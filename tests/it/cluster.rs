@@ -532,7 +532,7 @@ fn precheck_names_the_objects_an_upgrade_would_break() {
 
 /// Every object a shadow of a webhook is made of (`Kind/name`), in the namespaces and
 /// cluster-wide kinds it uses.
-fn shadows(path: &std::path::Path) -> Vec<String> {
+pub(crate) fn shadows(path: &std::path::Path) -> Vec<String> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = client(&path.to_path_buf()).await;

@@ -1031,3 +1031,80 @@ fn a_release_no_build_knows_installs_and_runs_from_its_own_yaml() {
     assert_eq!(code, 0, "{err}");
     assert!(crate::common::observed(&path).shared.is_none());
 }
+
+/// Issue "Upgrade precheck", the shared layer: a v0.24.1 instance holds v1beta1 objects; the
+/// precheck of moving the shared layer to v1.15.1 has v1.15.1's own conversion webhook (a
+/// shadow, asked through the API server's service proxy) store each at v1 and read it back at
+/// v1beta1, as the instance reads it. It names what a PipelineRun loses, and nothing for the
+/// objects that survive; the live CRDs do not change, and no shadow is left.
+#[test]
+#[ignore = "needs the test cluster: scripts/test runs it"]
+fn a_shared_layer_precheck_reads_every_object_back_through_the_new_conversion_webhook() {
+    let path = kubeconfig();
+    let _guard = CLUSTER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let k = Kube::new(&path);
+    let ns = unique("sh-pre");
+    run_ok(&path, &["install", "v0.24.1", "-n", &ns]);
+    for yaml in [
+        format!(
+            "apiVersion: tekton.dev/v1beta1\nkind: Task\nmetadata: {{name: build, namespace: {ns}}}\nspec:\n  params: [{{name: target, type: string, default: all}}]\n  steps: [{{name: make, image: busybox, script: make}}]\n"
+        ),
+        format!(
+            "apiVersion: tekton.dev/v1beta1\nkind: Pipeline\nmetadata: {{name: ci, namespace: {ns}}}\nspec:\n  tasks: [{{name: build, taskRef: {{name: build}}}}]\n"
+        ),
+        format!(
+            "apiVersion: tekton.dev/v1beta1\nkind: PipelineRun\nmetadata: {{name: old-run, namespace: {ns}}}\nspec:\n  pipelineRef: {{name: ci}}\n  serviceAccountNames: [{{taskName: build, serviceAccountName: builder}}]\n  timeout: 1h\n  status: PipelineRunPending\n"
+        ),
+    ] {
+        k.create(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    }
+    let crds = || {
+        let api: Api<CustomResourceDefinition> = Api::all(k.client.clone());
+        let mut v: Vec<(String, String)> =
+            k.rt.block_on(api.list(&ListParams::default()))
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.metadata.name.unwrap(), c.metadata.resource_version.unwrap()))
+                .collect();
+        v.sort();
+        v
+    };
+    let before = (crds(), crate::common::observed(&path));
+    let (code, out, err) = tkn(&path, &["precheck", "--shared", "--to", "v1.15.1", "-o", "json"]);
+    assert_eq!(code, 1, "a loss is a blocker: {err}\n{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["instance"], "shared");
+    assert_eq!(report["from"], "v0.24.1");
+    assert_eq!(report["webhook"]["judged"], 3, "every object went through the webhook: {out}");
+    let findings = report["findings"].as_array().unwrap();
+    let named: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["object"].as_str().unwrap()))
+        .collect();
+    let run = format!("PipelineRun/old-run in {ns}");
+    assert_eq!(named, [("conversion-loss", run.as_str())], "{out}");
+    let message = findings[0]["message"].as_str().unwrap();
+    for part in [
+        "stored at tekton.dev/v1 by v1.15.1's conversion webhook",
+        "then read at tekton.dev/v1beta1",
+        "no longer holds `spec.serviceAccountNames`, `spec.timeout`",
+        "it holds `spec.timeouts` instead",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    assert_eq!((crds(), crate::common::observed(&path)), before, "the live CRDs did not change");
+    assert_eq!(crate::cluster::shadows(&path), Vec::<String>::new(), "no shadow left");
+    // Without that PipelineRun, nothing is lost: the Task and the Pipeline come back whole.
+    let runs = k.api("tekton.dev/v1beta1", "PipelineRun", Some(&ns));
+    k.rt.block_on(runs.delete("old-run", &DeleteParams::default())).unwrap();
+    let (code, text, err) = tkn(&path, &["precheck", "--shared", "--to", "v1.15.1"]);
+    assert_eq!(code, 0, "{err}\n{text}");
+    assert!(text.contains("stored 2 object(s) at its version and read them back"), "{text}");
+    assert!(text.contains("no blocker: the shared layer can move to v1.15.1"), "{text}");
+    for kind in ["Pipeline", "Task"] {
+        let api = k.api("tekton.dev/v1beta1", kind, Some(&ns));
+        k.rt.block_on(api.delete_collection(&DeleteParams::default(), &ListParams::default()))
+            .unwrap();
+    }
+    run_ok(&path, &["uninstall", &ns]);
+}

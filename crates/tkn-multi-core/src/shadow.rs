@@ -316,7 +316,8 @@ pub fn converted(response: &Value) -> Result<Vec<Value>, String> {
 /// the version the instance's release stores, and `back`, the same after the target's
 /// conversion webhook stored it at `stored` and converted it back. Fields of `spec` and
 /// `status` that `back` lacks or holds otherwise are lost to the instance's controller: a
-/// blocker naming them (and what the round trip put in their place).
+/// blocker naming them (and what the round trip put in their place); a warning for a run that
+/// has finished.
 pub fn round_trip(
     original: &Value,
     back: &Value,
@@ -339,7 +340,8 @@ pub fn round_trip(
         format!("; it holds {} instead", listed(added))
     };
     Some(Finding {
-        severity: Severity::Blocker,
+        // A finished run is history: nothing reconciles it again, but what it recorded is lost.
+        severity: if finished(original) { Severity::Warning } else { Severity::Blocker },
         rule: RULE_CONVERSION_LOSS,
         object: Some(object_name(original)),
         message: format!(

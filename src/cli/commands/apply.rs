@@ -73,9 +73,10 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
                         let target =
                             target(&args, super::common::connection(&m.cluster, &args.plan.kube));
                         let place = m.cluster.name.to_string();
+                        let wanted = |_: &crate::plan::state::ClusterState| Ok(m.desired.clone());
                         blocked |= super::precheck::gate(
                             &target,
-                            &crate::converge::precheck::moves(&m.desired),
+                            &wanted,
                             Some(&place),
                             args.plan.dry_run.is_some(),
                             env,
@@ -105,15 +106,9 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
     check_shared_namespace(&args, &desired)?;
     let blocked = if args.plan.state.is_none() && !args.no_precheck {
         let target = target(&args, args.plan.kube.connection());
-        super::precheck::gate(
-            &target,
-            &crate::converge::precheck::moves(&desired),
-            None,
-            args.plan.dry_run.is_some(),
-            env,
-            printer,
-        )
-        .await?
+        let wanted = |_: &crate::plan::state::ClusterState| Ok(desired.clone());
+        super::precheck::gate(&target, &wanted, None, args.plan.dry_run.is_some(), env, printer)
+            .await?
     } else {
         false
     };

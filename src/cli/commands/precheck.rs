@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::converge::precheck::{self, Move};
+use crate::plan::state::ClusterState;
 
 use crate::cli::args::{KubeArgs, MatrixSource, PlanOutput};
 use crate::cli::exit::ExitStatus;
@@ -162,11 +163,11 @@ async fn fleet(
     let mut all = Vec::new();
     for (cluster, connection, desired) in places {
         let here = Target { connection, ..*target };
-        let reports = reports_or_one(&here, None, &precheck::moves(&desired), env, printer)
+        let reports = reports_or_one(&here, None, &|_| Ok(desired.clone()), env, printer)
             .await
             .with_context(|| {
-            cluster.as_ref().map(|c| format!("cluster `{c}`")).unwrap_or_default()
-        })?;
+                cluster.as_ref().map(|c| format!("cluster `{c}`")).unwrap_or_default()
+            })?;
         all.extend(reports.into_iter().map(|r| (cluster.clone(), r)));
     }
     let blocked = all.iter().any(|(_, r)| r.blocked());
@@ -212,15 +213,21 @@ pub(super) async fn judge(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<Option<crate::precheck::Report>> {
-    Ok(reports_or_one(target, Some(move_), &[], env, printer).await?.pop())
+    Ok(reports_or_one(target, Some(move_), &|_| unreachable!("one move"), env, printer)
+        .await?
+        .pop())
 }
 
-/// The reports of `moves` whose instance runs another version (or of `one`, whatever its
-/// version) in the cluster `target` reaches.
+/// What a change asks for, read against the observation.
+pub(super) type Wanted<'a> = &'a dyn Fn(&ClusterState) -> anyhow::Result<crate::plan::Desired>;
+
+/// The reports of the moves `wanted` asks for (instances that run another version, and the
+/// shared layer when its plan moves it), or of `one` move, whatever its instance's version, in
+/// the cluster `target` reaches.
 async fn reports_or_one(
     target: &Target<'_>,
     one: Option<&Move>,
-    moves: &[Move],
+    wanted: Wanted<'_>,
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<Vec<crate::precheck::Report>> {
@@ -230,10 +237,15 @@ async fn reports_or_one(
     let state = crate::cluster::observe(&apis).await?;
     let releases = super::common::Sources { source: target.source.clone(), env, printer };
     let on = on(target, &apis, &releases, &matrix, printer);
-    match one {
-        Some(m) => Ok(precheck::judge(&on, &state, m).await?.into_iter().collect()),
-        None => precheck::reports(&on, &state, moves).await,
+    if let Some(m) = one {
+        return Ok(precheck::judge(&on, &state, m).await?.into_iter().collect());
     }
+    let desired = wanted(&state)?;
+    let mut reports = precheck::reports(&on, &state, &precheck::moves(&desired)).await?;
+    if let Some(to) = precheck::shared_move(&on, &state, &desired, &matrix).await {
+        reports.extend(precheck::shared(&on, &state, &to).await?);
+    }
+    Ok(reports)
 }
 
 /// The precheck of every move whose instance runs another version in the cluster `target`
@@ -242,14 +254,14 @@ async fn reports_or_one(
 /// dry run and an error otherwise (`--no-precheck` skips it).
 pub(super) async fn gate(
     target: &Target<'_>,
-    moves: &[Move],
+    wanted: Wanted<'_>,
     place: Option<&str>,
     dry_run: bool,
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<bool> {
     let quiet = Printer { quiet: true, ..*printer };
-    let reports = match reports_or_one(target, None, moves, env, &quiet).await {
+    let reports = match reports_or_one(target, None, wanted, env, &quiet).await {
         Ok(reports) => reports,
         Err(e) if dry_run => {
             printer.warn(&format!("the precheck could not run: {e:#}"));
@@ -259,10 +271,17 @@ pub(super) async fn gate(
     };
     let mut blocked = false;
     for r in &reports {
-        let whose = match (moves.len() > 1 || place.is_some(), place) {
-            (false, _) => String::new(),
-            (true, None) => format!(" of `{}`", r.instance),
-            (true, Some(cluster)) => format!(" of `{}` on `{cluster}`", r.instance),
+        let named = if r.instance == crate::names::SHARED_OWNER {
+            "the shared layer".to_owned()
+        } else {
+            format!("`{}`", r.instance)
+        };
+        let whose = match place {
+            Some(cluster) => format!(" of {named} on `{cluster}`"),
+            None if reports.len() > 1 || r.instance == crate::names::SHARED_OWNER => {
+                format!(" of {named}")
+            }
+            None => String::new(),
         };
         for f in &r.findings {
             let line = crate::render::precheck::finding_line(f);

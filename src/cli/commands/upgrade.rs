@@ -53,9 +53,9 @@ pub async fn run(args: UpgradeArgs, env: &Env, printer: &Printer) -> anyhow::Res
             webhook: true,
             lock_timeout: std::time::Duration::from_secs(args.plan.lock_timeout),
         };
-        let mut move_ = crate::converge::precheck::Move::to(args.instance.clone(), args.to.clone());
-        move_.keep_defaults = args.keep_defaults;
-        super::precheck::gate(&target, &[move_], None, dry_run, env, printer).await?
+        let quiet = Printer { quiet: true, ..*printer };
+        let wanted = |state: &ClusterState| desired(&args, state, quiet);
+        super::precheck::gate(&target, &wanted, None, dry_run, env, printer).await?
     } else {
         false
     };

@@ -314,7 +314,7 @@ impl Context {
         }
         let annotation = fleet.annotations().get(reconcile::APPROVE_ANNOTATION).map(String::as_str);
         if !deleting {
-            let reports = match self.precheck(spec, &prepared.before).await {
+            let reports = match self.precheck(spec, &prepared.before, plan).await {
                 Ok(reports) => reports,
                 Err(e) => return Err(self.failure(fleet, status, "PrecheckError", e).await),
             };
@@ -417,12 +417,14 @@ impl Context {
         Ok(true)
     }
 
-    /// The upgrade precheck of the instances the spec moves to another version (the operator
-    /// holds the cluster lock: the shadow is made under it).
+    /// The upgrade precheck of the instances the spec moves to another version, and of the
+    /// shared layer when `plan` moves it (the operator holds the cluster lock: the shadows are
+    /// made under it).
     async fn precheck(
         &self,
         spec: &crate::fleet::FleetSpec,
         before: &ClusterState,
+        plan: &crate::plan::Plan,
     ) -> anyhow::Result<Vec<crate::precheck::Report>> {
         let Ok(desired) = spec.desired() else { return Ok(Vec::new()) };
         let apis = crate::cluster::Apis::new(self.client.clone());
@@ -433,8 +435,15 @@ impl Context {
             webhook: crate::converge::precheck::Webhook::Ask { lock_timeout: None },
             printer: &self.printer,
         };
-        crate::converge::precheck::reports(&on, before, &crate::converge::precheck::moves(&desired))
-            .await
+        let moves = crate::converge::precheck::moves(&desired);
+        let mut reports = crate::converge::precheck::reports(&on, before, &moves).await?;
+        let live = before.shared.as_ref().map(|s| &s.version);
+        if let Some(to) = plan.target.shared.as_ref().map(|s| &s.version)
+            && live.is_some_and(|l| l != to)
+        {
+            reports.extend(crate::converge::precheck::shared(&on, before, to).await?);
+        }
+        Ok(reports)
     }
 
     /// A spec that cannot be done as asked: `Stalled` with the reason, a Warning event once per
