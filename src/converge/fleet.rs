@@ -25,6 +25,8 @@ pub struct Handle<C> {
     pub cluster: C,
     /// What it should hold.
     pub desired: Desired,
+    /// Its rollout stage, when the fleet has `stages:`.
+    pub stage: Option<crate::fleet::Stage>,
 }
 
 /// What happened on one cluster.
@@ -36,6 +38,8 @@ pub enum ClusterResult {
     Applied(Outcome),
     /// Planned, and not applied because another cluster's request was refused.
     NotApplied(Outcome),
+    /// Planned, and not applied because an earlier stage (named) did not converge.
+    Held(Outcome, String),
     /// Failed: before its plan, or while executing it.
     Failed(anyhow::Error),
 }
@@ -46,6 +50,8 @@ pub struct Shown<'a> {
     pub cluster: &'a str,
     /// Its plan, or the error.
     pub plan: std::result::Result<&'a Plan, &'a anyhow::Error>,
+    /// Its rollout stage.
+    pub stage: Option<&'a crate::fleet::Stage>,
 }
 
 /// How the fleet driver talks to the person running it.
@@ -93,7 +99,11 @@ where
     let shown: Vec<Shown<'_>> = members
         .iter()
         .zip(&prepared)
-        .map(|(m, p)| Shown { cluster: &m.name, plan: p.as_ref().map(|p| &p.plan) })
+        .map(|(m, p)| Shown {
+            cluster: &m.name,
+            plan: p.as_ref().map(|p| &p.plan),
+            stage: m.stage.as_ref(),
+        })
         .collect();
     let shown_ok = ui.show_all(&shown);
     let stop = prepared.iter().any(|p| p.as_ref().err().is_some_and(crate::fault::is_user));
@@ -105,30 +115,69 @@ where
         unlock_all(members, printer).await;
         return Err(e);
     }
-    let results: Vec<ClusterResult> = join_all(members.iter_mut().zip(prepared).map(|(m, p)| {
-        let printer = printer.for_cluster(&m.name);
-        async move {
-            let result = match p {
-                Err(e) => ClusterResult::Failed(e),
-                Ok(p) if !writes => ClusterResult::Planned(p.outcome()),
-                Ok(p) if stop => ClusterResult::NotApplied(p.outcome()),
-                Ok(mut p) => {
-                    match carry_out(&m.cluster, &mut p, releases, matrix, request, &printer).await {
-                        Ok(()) => ClusterResult::Applied(p.outcome()),
+    // Stage by stage (one stage when the fleet has none): the clusters of a stage at once; a
+    // stage starts only once every cluster of the one before converged (its waits passed).
+    let mut slots: Vec<Option<anyhow::Result<Prepared>>> = prepared.into_iter().map(Some).collect();
+    let mut results: Vec<Option<ClusterResult>> = members.iter().map(|_| None).collect();
+    let mut order: Vec<usize> =
+        members.iter().map(|m| m.stage.as_ref().map_or(0, |s| s.index)).collect();
+    order.sort_unstable();
+    order.dedup();
+    let mut failed_stage: Option<String> = None;
+    for stage in order {
+        let here: Vec<usize> = (0..members.len())
+            .filter(|&i| members[i].stage.as_ref().map_or(0, |s| s.index) == stage)
+            .collect();
+        let name =
+            here.first().and_then(|&i| members[i].stage.as_ref()).map(|s| s.name.to_string());
+        let done: Vec<(usize, ClusterResult)> = join_all(
+            members.iter_mut().enumerate().filter(|(i, _)| here.contains(i)).map(|(i, m)| {
+                let p = slots[i].take().expect("each cluster runs once");
+                let held = failed_stage.clone();
+                let printer = printer.for_cluster(&m.name);
+                async move {
+                    let result = match p {
                         Err(e) => ClusterResult::Failed(e),
-                    }
+                        Ok(p) if !writes => ClusterResult::Planned(p.outcome()),
+                        Ok(p) if stop => ClusterResult::NotApplied(p.outcome()),
+                        Ok(p) if held.is_some() => {
+                            ClusterResult::Held(p.outcome(), held.unwrap_or_default())
+                        }
+                        Ok(mut p) => {
+                            match carry_out(&m.cluster, &mut p, releases, matrix, request, &printer)
+                                .await
+                            {
+                                Ok(()) => ClusterResult::Applied(p.outcome()),
+                                Err(e) => ClusterResult::Failed(e),
+                            }
+                        }
+                    };
+                    let result = match (writes, m.cluster.unlock().await, result) {
+                        (true, Err(e), ClusterResult::Applied(_)) => ClusterResult::Failed(
+                            e.context("applied, then the cluster lock could not be released"),
+                        ),
+                        (_, _, r) => r,
+                    };
+                    (i, result)
                 }
-            };
-            match (writes, m.cluster.unlock().await, result) {
-                (true, Err(e), ClusterResult::Applied(_)) => ClusterResult::Failed(
-                    e.context("applied, then the cluster lock could not be released"),
-                ),
-                (_, _, r) => r,
-            }
+            }),
+        )
+        .await;
+        let stage_failed = writes
+            && failed_stage.is_none()
+            && done.iter().any(|(_, r)| matches!(r, ClusterResult::Failed(_)));
+        for (i, r) in done {
+            results[i] = Some(r);
         }
-    }))
-    .await;
-    Ok(members.iter().map(|m| m.name.clone()).zip(results).collect())
+        if stage_failed {
+            failed_stage = Some(name.unwrap_or_else(|| "the fleet".to_owned()));
+        }
+    }
+    Ok(members
+        .iter()
+        .map(|m| m.name.clone())
+        .zip(results.into_iter().map(|r| r.expect("every cluster ran")))
+        .collect())
 }
 
 async fn unlock_all<C: Cluster>(members: &mut [Handle<C>], printer: &Printer) {

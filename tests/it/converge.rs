@@ -454,7 +454,40 @@ fn member(name: &str, instances: &[(&str, &str)]) -> tkn_multi::converge::fleet:
             scope: None,
             certificates: BTreeMap::new(),
         },
+        stage: None,
     }
+}
+
+fn staged(name: &str, index: usize) -> tkn_multi::fleet::Stage {
+    tkn_multi::fleet::Stage {
+        name: name.parse().unwrap(),
+        index,
+        gate: tkn_multi::fleet::Gate::default(),
+    }
+}
+
+/// Issue "Promotion across clusters": stages roll out in order, whatever the fleet's order of
+/// clusters; a stage that fails leaves every later stage untouched (held, not executed).
+#[test]
+fn stages_roll_out_in_order_and_a_failed_stage_holds_the_later_ones() {
+    use tkn_multi::converge::fleet::ClusterResult as R;
+    release_dir();
+    // prod listed first; dev must run first.
+    let mut members = [member("west", &[("b", "v0.56.0")]), member("east", &[("a", "v0.50.3")])];
+    members[0].stage = Some(staged("prod", 1));
+    members[1].stage = Some(staged("dev", 0));
+    // dev fails while executing: prod is held.
+    members[1].cluster.fail.replace(Some(("a".into(), "tekton-pipelines-controller".into())));
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert!(matches!(&out[1].1, R::Failed(_)), "dev failed: {:?}", out[1].1);
+    assert!(matches!(&out[0].1, R::Held(_, stage) if stage == "dev"), "{:?}", out[0].1);
+    assert!(members[0].cluster.executions.borrow().is_empty(), "prod untouched");
+    assert!(members[0].cluster.state.borrow().instances.is_empty());
+    // dev fixed: both converge, dev's execution before prod's.
+    members[1].cluster.fail.replace(None);
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert!(out.iter().all(|(_, r)| matches!(r, R::Applied(_))), "{out:?}");
+    assert_eq!(members[0].cluster.state.borrow().instances[0].name, "b");
 }
 
 #[test]
@@ -474,7 +507,7 @@ fn an_unreachable_cluster_fails_alone_and_the_others_converge() {
     members[1].cluster.unreachable.set(false);
     let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
     assert!(matches!(&out[0].1, R::Applied(o) if !o.plan.has_changes()));
-    assert!(matches!(&out[1].1, R::Applied(o) if o.plan.has_changes()));
+    assert!(matches!(&out[1].1, R::Applied(o) if o.plan.has_changes()), "{:?}", out[1].1);
     assert_eq!(members[1].cluster.state.borrow().instances[0].name, "b");
 }
 

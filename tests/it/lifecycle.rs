@@ -282,6 +282,62 @@ fn a_fleet_across_clusters_plans_offline_per_cluster_from_a_state_dir() {
     assert!(err.contains("error: cluster east: instance `build` overrides Deployment `tekton-pipelines-kontroller`, which Tekton Pipelines v0.56.0 does not have"), "{err}");
 }
 
+/// Issue "Promotion across clusters", offline: a fleet with stages plans from `--state-dir`,
+/// grouped by stage in rollout order (dev's east first, at dev's version), in text and JSON;
+/// `--stage` narrows it; an unknown stage writes and plans nothing.
+#[test]
+fn a_fleet_with_stages_plans_per_stage_from_a_state_dir() {
+    let releases = release_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    for c in ["east", "west"] {
+        std::fs::write(tmp.path().join(format!("{c}.yaml")), "formatVersion: \"1\"\n").unwrap();
+    }
+    // prod (west) listed first in the file's clusters: the plan still starts with dev.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/fleet-stages.yaml"
+    ))
+    .unwrap();
+    let swapped = example.replace(
+        "- {name: east, context: east, labels: {env: dev}}\n- {name: west, context: west, labels: {env: prod}}",
+        "- {name: west, context: west, labels: {env: prod}}\n- {name: east, context: east, labels: {env: dev}}",
+    );
+    assert_ne!(swapped, example);
+    let file = tmp.path().join("fleet.yaml");
+    std::fs::write(&file, &swapped).unwrap();
+    let f = file.display().to_string();
+    let (code, out, err) = run(&releases, &["apply", "-f", &f, "--state-dir", &dir, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let east = out.find("cluster east (stage 1: dev):").expect(&out);
+    let west = out.find("cluster west (stage 2: prod):").expect(&out);
+    assert!(east < west, "dev first: {out}");
+    let (code, out, err) =
+        run(&releases, &["apply", "-f", &f, "--state-dir", &dir, "--dry-run", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let clusters = json["clusters"].as_array().unwrap();
+    let got: Vec<(&str, &str, &str)> = clusters
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["stage"].as_str().unwrap(),
+                c["plan"]["target"]["instances"][0]["version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("east", "dev", "v1.15.1"), ("west", "prod", "v0.56.0")]);
+    let (code, out, err) =
+        run(&releases, &["apply", "-f", &f, "--state-dir", &dir, "--dry-run", "--stage", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("cluster west (stage 2: prod):") && !out.contains("east"), "{out}");
+    let (code, out, err) =
+        run(&releases, &["apply", "-f", &f, "--state-dir", &dir, "--dry-run", "--stage", "qa"]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("`--stage qa`: the fleet has no such stage (`prod`, `dev`)"), "{err}");
+}
+
 #[test]
 fn render_relocates_every_image_to_a_registry() {
     let releases = release_dir();

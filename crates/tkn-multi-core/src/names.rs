@@ -153,6 +153,15 @@ dns_label_newtype!(
     |_| None
 );
 
+dns_label_newtype!(
+    /// The name of a rollout stage in a fleet file (`dev`, `prod`): a DNS label of at most 63
+    /// characters.
+    StageName,
+    "stage name",
+    63,
+    |_| None
+);
+
 /// The cluster-scoped RBAC name of upstream object `upstream` owned by `owner`.
 pub fn rbac_name(owner: &str, upstream: &str) -> String {
     format!("tkn-multi:{owner}:{upstream}")

@@ -22,6 +22,9 @@ pub struct ApplyArgs {
     /// Only these clusters of a fleet with `clusters:` (repeatable).
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<crate::names::ClusterName>,
+    /// Only the clusters of this stage of a fleet with `stages:`.
+    #[arg(long, value_name = "NAME")]
+    pub stage: Option<crate::names::StageName>,
     /// Plan a fleet with clusters offline: one saved observation per cluster,
     /// `DIR/<cluster>.yaml` (`tkn-multi list -o yaml`).
     #[arg(long, value_name = "DIR")]
@@ -41,31 +44,20 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
     let text = fs_err::read_to_string(&args.file)?;
     let desired =
         match fleet::parse(&text, &args.file.display().to_string()).map_err(crate::fault::user)? {
-            Fleet::Single(d) if args.clusters.is_empty() && args.state_dir.is_none() => d,
+            Fleet::Single(d)
+                if args.clusters.is_empty() && args.state_dir.is_none() && args.stage.is_none() =>
+            {
+                d
+            }
             Fleet::Single(_) => {
                 return Err(UserError::msg(format!(
-                    "`--cluster` and `--state-dir` need a fleet with `clusters:` (`{}`)",
+                    "`--cluster`, `--stage` and `--state-dir` need a fleet with `clusters:` (`{}`)",
                     fleet::FLEET_V1ALPHA2
                 ))
                 .into());
             }
             Fleet::Clusters(mut members) => {
-                if let Some(unknown) =
-                    args.clusters.iter().find(|c| !members.iter().any(|m| &m.cluster.name == *c))
-                {
-                    return Err(UserError::msg(format!(
-                        "`--cluster {unknown}`: the fleet has no such cluster ({})",
-                        members
-                            .iter()
-                            .map(|m| format!("`{}`", m.cluster.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                    .into());
-                }
-                if !args.clusters.is_empty() {
-                    members.retain(|m| args.clusters.contains(&m.cluster.name));
-                }
+                narrow(&args, &mut members)?;
                 check_shared_namespace(&args, &members[0].desired)?;
                 let mut blocked = false;
                 if args.state_dir.is_none() && !args.no_precheck {
@@ -115,6 +107,48 @@ pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Resul
     let change = super::common::change(&args.plan, env, printer, |_| Ok(desired.clone()));
     super::precheck::behind(blocked, args.plan.dry_run.is_some(), &refusal(&args), printer, change)
         .await
+}
+
+/// `--cluster` and `--stage`: only those clusters.
+fn narrow(args: &ApplyArgs, members: &mut Vec<fleet::Member>) -> anyhow::Result<()> {
+    if let Some(unknown) =
+        args.clusters.iter().find(|c| !members.iter().any(|m| &m.cluster.name == *c))
+    {
+        return Err(UserError::msg(format!(
+            "`--cluster {unknown}`: the fleet has no such cluster ({})",
+            members.iter().map(|m| format!("`{}`", m.cluster.name)).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    if !args.clusters.is_empty() {
+        members.retain(|m| args.clusters.contains(&m.cluster.name));
+    }
+    if let Some(stage) = &args.stage {
+        let mut known: Vec<String> = Vec::new();
+        for m in members.iter() {
+            if let Some(s) = &m.stage
+                && !known.contains(&s.name.to_string())
+            {
+                known.push(s.name.to_string());
+            }
+        }
+        if !known.contains(&stage.to_string()) {
+            return Err(UserError::msg(if known.is_empty() {
+                format!("`--stage {stage}`: the fleet has no `stages:`")
+            } else {
+                format!(
+                    "`--stage {stage}`: the fleet has no such stage ({})",
+                    known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                )
+            })
+            .into());
+        }
+        members.retain(|m| m.stage.as_ref().is_some_and(|s| &s.name == stage));
+    }
+    if members.is_empty() {
+        return Err(UserError::msg("`--cluster` and `--stage` leave no cluster".into()).into());
+    }
+    Ok(())
 }
 
 /// Where the precheck of `apply` reads.

@@ -95,10 +95,33 @@ impl converge::Ui for Terminal<'_> {
 impl converge::fleet::FleetUi for Terminal<'_> {
     fn show_all(&self, plans: &[converge::fleet::Shown<'_>]) -> anyhow::Result<()> {
         use crate::render::plan::{fleet_document, fleet_to_text};
-        let plans: Vec<(&str, Result<&Plan, String>)> =
-            plans.iter().map(|s| (s.cluster, s.plan.map_err(|e| format!("{e:#}")))).collect();
+        // Grouped by stage, in rollout order (the fleet's order within a stage).
+        let mut ordered: Vec<&converge::fleet::Shown<'_>> = plans.iter().collect();
+        ordered.sort_by_key(|s| s.stage.map_or(0, |st| st.index));
+        let labels: Vec<(String, Option<String>)> = ordered
+            .iter()
+            .map(|s| match s.stage {
+                Some(st) => (
+                    format!("{} (stage {}: {})", s.cluster, st.index + 1, st.name),
+                    Some(st.name.to_string()),
+                ),
+                None => (s.cluster.to_owned(), None),
+            })
+            .collect();
+        let plans: Vec<(&str, Option<&str>, Result<&Plan, String>)> = ordered
+            .iter()
+            .zip(&labels)
+            .map(|(s, (_, stage))| {
+                (s.cluster, stage.as_deref(), s.plan.map_err(|e| format!("{e:#}")))
+            })
+            .collect();
+        let text_plans: Vec<(&str, Result<&Plan, String>)> = plans
+            .iter()
+            .zip(&labels)
+            .map(|((_, _, p), (label, _))| (label.as_str(), p.clone()))
+            .collect();
         self.printer.data(&match self.output {
-            PlanOutput::Text => fleet_to_text(&plans, self.printer.color_out),
+            PlanOutput::Text => fleet_to_text(&text_plans, self.printer.color_out),
             format => fleet_document(&plans, format == PlanOutput::Json)?,
         })?;
         Ok(())
@@ -253,20 +276,21 @@ pub(crate) async fn change_fleet(
         )
         .into());
     }
-    let members: Vec<(String, crate::fleet::ClusterEntry, Desired)> = members
-        .into_iter()
-        .map(|m| {
-            let mut d = m.desired;
-            relocate_in_scope(&mut d, args.image_registry.clone());
-            (m.cluster.name.to_string(), m.cluster, d)
-        })
-        .collect();
+    let members: Vec<(String, crate::fleet::ClusterEntry, Desired, Option<crate::fleet::Stage>)> =
+        members
+            .into_iter()
+            .map(|m| {
+                let mut d = m.desired;
+                relocate_in_scope(&mut d, args.image_registry.clone());
+                (m.cluster.name.to_string(), m.cluster, d, m.stage)
+            })
+            .collect();
     if let Some(dir) = state_dir {
         if args.dry_run.is_none() {
             return Err(review_only_flag("--state-dir"));
         }
         let mut handles = Vec::new();
-        for (name, _, desired) in members {
+        for (name, _, desired, stage) in members {
             let path = dir.join(format!("{name}.yaml"));
             let state = read_state(&path).with_context(|| {
                 format!(
@@ -274,17 +298,17 @@ pub(crate) async fn change_fleet(
                     path.display()
                 )
             })?;
-            handles.push(converge::fleet::Handle { name, cluster: Saved(state), desired });
+            handles.push(converge::fleet::Handle { name, cluster: Saved(state), desired, stage });
         }
         return run_fleet(args, env, printer, &mut handles).await;
     }
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut handles = Vec::new();
-    for (name, entry, desired) in members {
+    for (name, entry, desired, stage) in members {
         let cluster = Live::connect(&connection(&entry, &args.kube), lock_timeout)
             .await
             .with_context(|| format!("cluster `{name}`: cannot connect"))?;
-        handles.push(converge::fleet::Handle { name, cluster, desired });
+        handles.push(converge::fleet::Handle { name, cluster, desired, stage });
     }
     run_fleet(args, env, printer, &mut handles).await
 }
@@ -322,6 +346,8 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
             R::NotApplied(_) => printer.warn(&format!(
                 "cluster {name}: not applied: the fleet was refused on another cluster"
             )),
+            R::Held(_, stage) => printer
+                .warn(&format!("cluster {name}: not applied: stage `{stage}` did not converge")),
             R::Failed(e) => {
                 if crate::fault::is_user(e) {
                     user += 1;
@@ -332,6 +358,7 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
             }
         }
     }
+    stage_summary(members, &results, printer);
     let failed = user + unexpected;
     if failed > 0 {
         printer.error(&format!(
@@ -351,6 +378,46 @@ pub(super) async fn run_fleet<C: converge::Cluster>(
     } else {
         ExitStatus::Success
     })
+}
+
+/// One line per stage of a staged rollout: what happened on its clusters.
+fn stage_summary<C>(
+    members: &[converge::fleet::Handle<C>],
+    results: &[(String, converge::fleet::ClusterResult)],
+    printer: &Printer,
+) {
+    use converge::fleet::ClusterResult as R;
+    let mut stages: Vec<&crate::fleet::Stage> =
+        members.iter().filter_map(|m| m.stage.as_ref()).collect();
+    stages.sort_by_key(|s| s.index);
+    stages.dedup_by_key(|s| s.index);
+    for stage in stages {
+        let mut by: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for (m, (name, result)) in members.iter().zip(results) {
+            if m.stage.as_ref().map(|s| s.index) != Some(stage.index) {
+                continue;
+            }
+            let what = match result {
+                R::Planned(_) => "planned",
+                R::Applied(_) => "converged",
+                R::NotApplied(_) => "not applied",
+                R::Held(..) => "not started",
+                R::Failed(_) => "failed",
+            };
+            by.entry(what).or_default().push(name);
+        }
+        let line = by
+            .iter()
+            .map(|(what, names)| format!("{what} on {}", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let msg = format!("stage {} ({}): {line}", stage.index + 1, stage.name);
+        if by.contains_key("failed") || by.contains_key("not started") {
+            printer.warn(&msg);
+        } else {
+            printer.info(&msg);
+        }
+    }
 }
 
 /// The clusters of a fleet file with `clusters:` and how to reach each (its kubeconfig, else

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::error::Error;
 use super::schema::{
     ClusterEntry, FLEET_API_VERSION, FLEET_V1ALPHA2, FleetFile, FleetFileV2, FleetInstance,
-    FleetInstanceV2, FleetSpec, Head, OverrideEntry, SharedSection,
+    FleetInstanceV2, FleetSpec, Gate, Head, OverrideEntry, SharedSection,
 };
-use crate::names::{ClusterName, default_control_plane_namespace};
+use crate::names::{ClusterName, StageName, default_control_plane_namespace};
 use crate::plan::desired::{Desired, DesiredInstance, SharedPolicy};
 use crate::plan::overrides::{ImageRegistry, Overrides};
 use crate::split::{DEFAULT_SHARED_NAMESPACE, InstanceSpec, SharedSpec};
@@ -41,9 +41,22 @@ pub enum Fleet {
 pub struct Member {
     /// How to reach it.
     pub cluster: ClusterEntry,
+    /// The rollout stage it belongs to, when the fleet has `stages:`.
+    pub stage: Option<Stage>,
     /// Its desired state: the instances placed on it, with the overrides that match it (every
     /// instance in scope: one placed elsewhere is removed here).
     pub desired: Desired,
+}
+
+/// A rollout stage of a fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    /// Its name.
+    pub name: StageName,
+    /// Its place in the rollout (0 first).
+    pub index: usize,
+    /// What must hold before the next stage starts.
+    pub gate: Gate,
 }
 
 /// Parses a fleet file of either apiVersion, and checks it in full: names, placements,
@@ -103,8 +116,12 @@ pub(crate) fn desired_instance(
     let control_plane_namespace =
         i.control_plane_namespace.unwrap_or_else(|| default_control_plane_namespace(&i.name));
     let mut config = i.config;
+    let mut version = i.version;
     let mut o = Overrides::registry(cluster_registry.cloned());
     for entry in overrides {
+        if let Some(v) = &entry.version {
+            version = v.clone();
+        }
         for (map, keys) in &entry.config {
             config.entry(map.clone()).or_default().extend(keys.clone());
         }
@@ -129,7 +146,7 @@ pub(crate) fn desired_instance(
     }
     DesiredInstance {
         spec: InstanceSpec { name: i.name, namespace, control_plane_namespace, admission_ca: None },
-        version: i.version,
+        version,
         config,
         overrides: o,
         kept_defaults: BTreeMap::new(),
@@ -172,6 +189,7 @@ pub(crate) fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
             None => Ok(()),
         }
     };
+    let stage_of = stages(&f, &e, &check_names)?;
     let mut names = BTreeSet::new();
     // Which clusters each instance is on, and which clusters each of its overrides matches.
     let mut placed: Vec<Placed> = Vec::new();
@@ -192,14 +210,23 @@ pub(crate) fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
         let mut overrides = Vec::new();
         for (n, o) in i.overrides.iter().enumerate() {
             let whose = format!("override {} of instance `{}`", n + 1, i.name);
-            if o.clusters.is_none() && o.cluster_selector.is_none() {
-                return Err(e(format!("{whose} names no `clusters` and no `clusterSelector`")));
+            if o.clusters.is_none() && o.cluster_selector.is_none() && o.stages.is_none() {
+                return Err(e(format!(
+                    "{whose} names no `clusters`, no `clusterSelector` and no `stages`"
+                )));
             }
             check_names(o.clusters.as_deref().unwrap_or_default(), &whose)?;
-            let matched = o
-                .target()
-                .select(f.clusters.iter().map(|c| (&c.name, &c.labels)), &whose)
-                .map_err(e)?;
+            let mut matched = if o.clusters.is_none() && o.cluster_selector.is_none() {
+                seen.clone()
+            } else {
+                o.target()
+                    .select(f.clusters.iter().map(|c| (&c.name, &c.labels)), &whose)
+                    .map_err(e)?
+            };
+            if let Some(wanted) = &o.stages {
+                let staged = in_stages(&f.stages, &stage_of, wanted, &whose).map_err(e)?;
+                matched.retain(|c| staged.contains(c));
+            }
             if matched.is_disjoint(&on) {
                 return Err(e(format!(
                     "{whose} matches no cluster the instance is placed on ({})",
@@ -214,7 +241,78 @@ pub(crate) fn members(f: FleetFileV2, origin: &str) -> Result<Fleet, Error> {
         }
         placed.push(Placed { instance: i, on, overrides });
     }
-    Ok(Fleet::Clusters(per_cluster(&f.clusters, f.shared, &placed, origin)?))
+    Ok(Fleet::Clusters(per_cluster(&f.clusters, &stage_of, f.shared, &placed, origin)?))
+}
+
+/// The clusters of the stages `wanted` names.
+fn in_stages(
+    stages: &[super::schema::StageEntry],
+    stage_of: &BTreeMap<ClusterName, Stage>,
+    wanted: &[StageName],
+    whose: &str,
+) -> Result<BTreeSet<ClusterName>, String> {
+    if stages.is_empty() {
+        return Err(format!("{whose} names `stages`, but the fleet has no `stages:`"));
+    }
+    if let Some(unknown) = wanted.iter().find(|w| !stages.iter().any(|s| &&s.name == w)) {
+        return Err(format!(
+            "{whose} names stage `{unknown}`, which is not in `stages:` ({})",
+            stages.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(stage_of.iter().filter(|(_, s)| wanted.contains(&s.name)).map(|(c, _)| c.clone()).collect())
+}
+
+/// Checks that cluster names are in `clusters:`.
+type CheckNames<'a> = &'a dyn Fn(&[ClusterName], &str) -> Result<(), Error>;
+
+/// The stage of every cluster, when the fleet has `stages:` (empty otherwise): a cluster
+/// belongs to the first stage that selects it, and every cluster must be in one.
+fn stages(
+    f: &FleetFileV2,
+    e: &dyn Fn(String) -> Error,
+    check_names: CheckNames<'_>,
+) -> Result<BTreeMap<ClusterName, Stage>, Error> {
+    let mut of: BTreeMap<ClusterName, Stage> = BTreeMap::new();
+    let mut names = BTreeSet::new();
+    for (index, s) in f.stages.iter().enumerate() {
+        let whose = format!("stage `{}`", s.name);
+        if !names.insert(s.name.clone()) {
+            return Err(e(format!("{whose} is listed twice")));
+        }
+        if s.clusters.is_none() && s.cluster_selector.is_none() {
+            return Err(e(format!(
+                "{whose} names no `clusters` and no `clusterSelector` (`{{}}` selects every cluster)"
+            )));
+        }
+        check_names(s.clusters.as_deref().unwrap_or_default(), &whose)?;
+        let selected = s
+            .target()
+            .select(f.clusters.iter().map(|c| (&c.name, &c.labels)), &whose)
+            .map_err(e)?;
+        let stage = Stage { name: s.name.clone(), index, gate: s.gate.clone().unwrap_or_default() };
+        let mut any = false;
+        for c in selected {
+            if let std::collections::btree_map::Entry::Vacant(v) = of.entry(c) {
+                v.insert(stage.clone());
+                any = true;
+            }
+        }
+        if !any {
+            return Err(e(format!(
+                "{whose} selects no cluster that an earlier stage has not taken"
+            )));
+        }
+    }
+    if !f.stages.is_empty()
+        && let Some(c) = f.clusters.iter().find(|c| !of.contains_key(&c.name))
+    {
+        return Err(e(format!(
+            "cluster `{}` is in no stage (with `stages:`, every cluster must be in one)",
+            c.name
+        )));
+    }
+    Ok(of)
 }
 
 /// An instance of a v1alpha2 fleet with the clusters it is placed on, and for each of its
@@ -228,6 +326,7 @@ pub(crate) struct Placed {
 /// Every cluster's desired state: the instances placed on it, with the overrides that match it.
 pub(crate) fn per_cluster(
     clusters: &[ClusterEntry],
+    stage_of: &BTreeMap<ClusterName, Stage>,
     shared: SharedSection,
     placed: &[Placed],
     origin: &str,
@@ -264,7 +363,7 @@ pub(crate) fn per_cluster(
             cluster: c.name.clone(),
             source: Box::new(source),
         })?;
-        out.push(Member { cluster: c.clone(), desired });
+        out.push(Member { cluster: c.clone(), stage: stage_of.get(&c.name).cloned(), desired });
     }
     Ok(out)
 }

@@ -47,9 +47,9 @@ pub mod schema;
 mod error;
 
 pub use error::Error;
-pub use members::{Fleet, Member, parse, parse_fleet};
+pub use members::{Fleet, Member, Stage, parse, parse_fleet};
 pub use schema::{
-    ClusterEntry, FLEET_API_VERSION, FLEET_V1ALPHA2, FleetInstance, FleetSpec, SharedSection,
+    ClusterEntry, FLEET_API_VERSION, FLEET_V1ALPHA2, FleetInstance, FleetSpec, Gate, SharedSection,
 };
 
 #[cfg(test)]
@@ -105,6 +105,72 @@ mod tests {
 
     fn names(d: &Desired) -> Vec<&str> {
         d.instances.iter().map(|i| i.spec.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_stages_example_puts_each_cluster_in_its_stage_with_its_version() {
+        let text = include_str!("../../../../docs/examples/fleet-stages.yaml");
+        let m = clusters(text);
+        let stage = |c: &str| {
+            let s = m.iter().find(|m| m.cluster.name.as_str() == c).unwrap().stage.clone().unwrap();
+            (s.name.to_string(), s.index, s.gate.smoke)
+        };
+        assert_eq!(stage("east"), ("dev".to_owned(), 0, true));
+        assert_eq!(stage("west"), ("prod".to_owned(), 1, false));
+        let version = |c: &str| on(&m, c).instances[0].version.to_string();
+        assert_eq!((version("east"), version("west")), ("v1.15.1".into(), "v0.56.0".into()));
+    }
+
+    #[test]
+    fn stages_take_each_cluster_once_and_bad_stages_are_errors() {
+        let head = "apiVersion: tkn-multi.tekton.dev/v1alpha2\nkind: Fleet\nclusters:\n- {name: a, context: a, labels: {env: dev}}\n- {name: b, context: b, labels: {env: prod}}\n";
+        let inst = "instances:\n- {name: x, version: v0.56.0, placement: {clusterSelector: {}}}\n";
+        // The first stage that selects a cluster takes it.
+        let m = clusters(&format!(
+            "{head}stages:\n- {{name: one, clusters: [a]}}\n- {{name: all, clusterSelector: {{}}}}\n{inst}"
+        ));
+        let names: Vec<(&str, &str)> = m
+            .iter()
+            .map(|m| (m.cluster.name.as_str(), m.stage.as_ref().unwrap().name.as_str()))
+            .collect();
+        assert_eq!(names, [("a", "one"), ("b", "all")]);
+        // Without stages nothing changes.
+        assert!(clusters(&format!("{head}{inst}")).iter().all(|m| m.stage.is_none()));
+        let err = |text: String| parse(&text, "f").unwrap_err().to_string();
+        assert_eq!(
+            err(format!("{head}stages:\n- {{name: dev, clusters: [a]}}\n{inst}")),
+            "fleet file `f`: cluster `b` is in no stage (with `stages:`, every cluster must be in one)"
+        );
+        assert_eq!(
+            err(format!(
+                "{head}stages:\n- {{name: dev, clusters: [a]}}\n- {{name: dev, clusters: [b]}}\n{inst}"
+            )),
+            "fleet file `f`: stage `dev` is listed twice"
+        );
+        assert_eq!(
+            err(format!(
+                "{head}stages:\n- {{name: dev, clusters: [a, c]}}\n- {{name: prod, clusters: [b]}}\n{inst}"
+            )),
+            "fleet file `f`: stage `dev` names cluster `c`, which is not in `clusters:` (`a`, `b`)"
+        );
+        assert_eq!(
+            err(format!(
+                "{head}stages:\n- {{name: dev, clusterSelector: {{}}}}\n- {{name: prod, clusters: [b]}}\n{inst}"
+            )),
+            "fleet file `f`: stage `prod` selects no cluster that an earlier stage has not taken"
+        );
+        assert_eq!(
+            err(format!(
+                "{head}stages:\n- {{name: dev, clusters: [a]}}\n- {{name: prod, clusters: [b]}}\ninstances:\n- {{name: x, version: v0.56.0, placement: {{clusterSelector: {{}}}}, overrides: [{{stages: [qa], version: v1.9.0}}]}}\n"
+            )),
+            "fleet file `f`: override 1 of instance `x` names stage `qa`, which is not in `stages:` (`dev`, `prod`)"
+        );
+        assert_eq!(
+            err(format!(
+                "{head}instances:\n- {{name: x, version: v0.56.0, placement: {{clusterSelector: {{}}}}, overrides: [{{stages: [dev], version: v1.9.0}}]}}\n"
+            )),
+            "fleet file `f`: override 1 of instance `x` names `stages`, but the fleet has no `stages:`"
+        );
     }
 
     #[test]
@@ -185,7 +251,7 @@ mod tests {
             ),
             (
                 "- {name: i, version: v0.50.3, placement: {clusters: [a]}, overrides: [{config: {}}]}\n",
-                "names no `clusters` and no `clusterSelector`",
+                "names no `clusters`, no `clusterSelector` and no `stages`",
             ),
             (
                 "- {name: i, version: v0.50.3, placement: {clusterSelector: {matchExpressions: [{key: env, operator: In}]}}}\n",

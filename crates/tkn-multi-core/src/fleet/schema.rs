@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::placement::{ClusterTarget, LabelSelector};
-use crate::names::{ClusterName, InstanceName, NamespaceName};
+use crate::names::{ClusterName, InstanceName, NamespaceName, StageName};
 use crate::plan::desired::{SharedMode, UpdateShared};
 use crate::plan::overrides::{DeploymentOverride, ImageRegistry};
 use crate::release::TektonVersion;
@@ -89,10 +89,48 @@ pub(crate) struct FleetFileV2 {
     #[allow(dead_code)]
     pub(crate) kind: String,
     pub(crate) clusters: Vec<ClusterEntry>,
+    /// Rollout stages, in order (`dev`, then `prod`): a cluster belongs to the first that
+    /// selects it; with stages, every cluster must be in one.
+    #[serde(default)]
+    pub(crate) stages: Vec<StageEntry>,
     #[serde(default)]
     pub(crate) shared: SharedSection,
     #[serde(default)]
     pub(crate) instances: Vec<FleetInstanceV2>,
+}
+
+/// A rollout stage: a name, and the clusters it selects (names, else a label selector).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct StageEntry {
+    pub(crate) name: StageName,
+    pub(crate) clusters: Option<Vec<ClusterName>>,
+    pub(crate) cluster_selector: Option<LabelSelector>,
+    /// Checks before the next stage starts.
+    #[serde(default)]
+    pub(crate) gate: Option<Gate>,
+}
+
+impl StageEntry {
+    pub(crate) fn target(&self) -> ClusterTarget {
+        ClusterTarget {
+            clusters: self.clusters.clone(),
+            cluster_selector: self.cluster_selector.clone(),
+        }
+    }
+}
+
+/// What must hold, after a stage converged, before the next one starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gate {
+    /// Run a tiny `TaskRun` in the namespace of every instance the stage changed, and require it
+    /// to succeed.
+    #[serde(default)]
+    pub smoke: bool,
+    /// Seconds to wait after the stage is Ready (and its smoke runs passed).
+    #[serde(default)]
+    pub soak_seconds: u64,
 }
 
 /// A cluster of a fleet: how to reach it, and the labels placements select it by.
@@ -150,6 +188,11 @@ impl FleetInstanceV2 {
 pub(crate) struct OverrideEntry {
     pub(crate) clusters: Option<Vec<ClusterName>>,
     pub(crate) cluster_selector: Option<LabelSelector>,
+    /// The clusters of these stages (with `clusters` or `clusterSelector` too: those of them
+    /// in these stages).
+    pub(crate) stages: Option<Vec<StageName>>,
+    /// Another version of the instance on the matched clusters.
+    pub(crate) version: Option<TektonVersion>,
     #[serde(default)]
     pub(crate) config: BTreeMap<String, BTreeMap<String, String>>,
     pub(crate) image_registry: Option<ImageRegistry>,

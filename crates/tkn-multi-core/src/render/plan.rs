@@ -168,19 +168,26 @@ pub fn fleet_to_text(plans: &[(&str, Result<&Plan, String>)], colour: bool) -> S
 }
 
 /// The plans of several clusters as one document (JSON with `json`, else YAML):
-/// `{"clusters": [{"name": …, "plan": {…}} | {"name": …, "error": "…"}]}`.
+/// `{"clusters": [{"name": …, "plan": {…}} | {"name": …, "error": "…"}]}`, each with its
+/// `stage` when the fleet has stages.
 ///
 /// # Errors
 /// None in practice (plans are plain data).
 pub fn fleet_document(
-    plans: &[(&str, Result<&Plan, String>)],
+    plans: &[(&str, Option<&str>, Result<&Plan, String>)],
     json: bool,
 ) -> Result<String, crate::yaml::Error> {
     let clusters: Vec<serde_json::Value> = plans
         .iter()
-        .map(|(cluster, plan)| match plan {
-            Ok(plan) => serde_json::json!({"name": cluster, "plan": plan}),
-            Err(e) => serde_json::json!({"name": cluster, "error": e}),
+        .map(|(cluster, stage, plan)| {
+            let mut entry = match plan {
+                Ok(plan) => serde_json::json!({"name": cluster, "plan": plan}),
+                Err(e) => serde_json::json!({"name": cluster, "error": e}),
+            };
+            if let Some(stage) = stage {
+                entry["stage"] = (*stage).into();
+            }
+            entry
         })
         .collect();
     super::text::clusters_document(&clusters, json)
