@@ -24,6 +24,7 @@ mod migrate;
 pub mod ownership;
 pub mod schedule;
 pub mod shadow;
+pub mod smoke;
 mod terms;
 mod wait;
 mod write;

@@ -33,6 +33,14 @@ pub trait Cluster {
         opts: &apply::Options,
         printer: &Printer,
     ) -> anyhow::Result<()>;
+    /// Runs a stage gate's smoke `TaskRun` in `instance`'s namespace and waits up to `timeout`
+    /// for it to succeed.
+    async fn smoke(
+        &self,
+        instance: &crate::plan::state::ObservedInstance,
+        timeout: std::time::Duration,
+        printer: &Printer,
+    ) -> anyhow::Result<()>;
 }
 
 /// Where the releases the planner asks for come from.
@@ -501,6 +509,15 @@ impl Cluster for Live {
         };
         apply::execute(&self.apis, plan, &opts, printer).await
     }
+
+    async fn smoke(
+        &self,
+        instance: &crate::plan::state::ObservedInstance,
+        timeout: std::time::Duration,
+        printer: &Printer,
+    ) -> anyhow::Result<()> {
+        apply::smoke::run(&self.apis, instance, timeout, printer).await
+    }
 }
 
 /// The refusal to execute a plan made from a saved observation.
@@ -529,6 +546,15 @@ impl Cluster for Saved {
     }
 
     async fn execute(&self, _: &Plan, _: &apply::Options, _: &Printer) -> anyhow::Result<()> {
+        Err(review_only())
+    }
+
+    async fn smoke(
+        &self,
+        _: &crate::plan::state::ObservedInstance,
+        _: std::time::Duration,
+        _: &Printer,
+    ) -> anyhow::Result<()> {
         Err(review_only())
     }
 }

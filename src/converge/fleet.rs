@@ -14,7 +14,7 @@ use super::driver::{
     Cluster, Mode, Outcome, Prepared, ReleaseSource, Request, Ui, carry_out, consent,
 };
 use crate::matrix::Matrix;
-use crate::plan::{Desired, Plan};
+use crate::plan::{Desired, Plan, StepKind};
 use crate::printer::Printer;
 
 /// One cluster of the run.
@@ -115,8 +115,23 @@ where
         unlock_all(members, printer).await;
         return Err(e);
     }
-    // Stage by stage (one stage when the fleet has none): the clusters of a stage at once; a
-    // stage starts only once every cluster of the one before converged (its waits passed).
+    let results =
+        execute_stages(members, prepared, releases, matrix, request, (writes, stop), printer).await;
+    Ok(members.iter().map(|m| m.name.clone()).zip(results).collect())
+}
+
+/// Executes the prepared plans stage by stage (one stage when the fleet has none): the
+/// clusters of a stage at once; a stage starts only once every cluster of the one before
+/// converged (its waits passed) and its gate held.
+async fn execute_stages<C: Cluster, R: ReleaseSource>(
+    members: &mut [Handle<C>],
+    prepared: Vec<anyhow::Result<Prepared>>,
+    releases: &R,
+    matrix: &Matrix,
+    request: &Request,
+    (writes, stop): (bool, bool),
+    printer: &Printer,
+) -> Vec<ClusterResult> {
     let mut slots: Vec<Option<anyhow::Result<Prepared>>> = prepared.into_iter().map(Some).collect();
     let mut results: Vec<Option<ClusterResult>> = members.iter().map(|_| None).collect();
     let mut order: Vec<usize> =
@@ -169,15 +184,70 @@ where
         for (i, r) in done {
             results[i] = Some(r);
         }
-        if stage_failed {
+        let last = here.iter().all(|&i| {
+            members.iter().all(|m| {
+                m.stage.as_ref().map_or(0, |s| s.index)
+                    <= members[i].stage.as_ref().map_or(0, |s| s.index)
+            })
+        });
+        // A later stage with changes is what this stage's gate guards: then every instance of
+        // this stage is checked, changed or not (a re-run after a failed gate checks again).
+        let guards = slots.iter().flatten().any(|p| p.as_ref().is_ok_and(|p| p.plan.has_changes()));
+        let gate_failed = if writes && !stop && !stage_failed && failed_stage.is_none() {
+            gate(members, &here, &mut results, (request, last, guards), printer).await
+        } else {
+            false
+        };
+        if stage_failed || gate_failed {
             failed_stage = Some(name.unwrap_or_else(|| "the fleet".to_owned()));
         }
     }
-    Ok(members
-        .iter()
-        .map(|m| m.name.clone())
-        .zip(results.into_iter().map(|r| r.expect("every cluster ran")))
-        .collect())
+    results.into_iter().map(|r| r.expect("every cluster ran")).collect()
+}
+
+/// A converged stage's gate: a smoke `TaskRun` in every instance the stage changed, or in every
+/// instance of the stage when it `guards` later changes (a failed one fails its cluster), then
+/// the soak time (unless no stage follows). Whether it failed.
+async fn gate<C: Cluster>(
+    members: &[Handle<C>],
+    here: &[usize],
+    results: &mut [Option<ClusterResult>],
+    (request, last, guards): (&Request, bool, bool),
+    printer: &Printer,
+) -> bool {
+    let Some(stage) = here.first().and_then(|&i| members[i].stage.as_ref()) else { return false };
+    let mut failed = false;
+    if stage.gate.smoke {
+        for &i in here {
+            let m = &members[i];
+            let Some(ClusterResult::Applied(outcome)) = &results[i] else { continue };
+            let plan = &outcome.plan;
+            let changed = |name: &str| {
+                guards
+                    || plan
+                        .steps
+                        .iter()
+                        .any(|s| matches!(&s.kind, StepKind::Object { owner, .. } if owner == name))
+            };
+            let printer = printer.for_cluster(&m.name);
+            for instance in plan.target.instances.iter().filter(|i| changed(&i.name)) {
+                if let Err(e) = m.cluster.smoke(instance, request.apply.timeout, &printer).await {
+                    let e = e.context(format!("the gate of stage `{}`", stage.name));
+                    results[i] = Some(ClusterResult::Failed(e));
+                    failed = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !failed && !last && stage.gate.soak_seconds > 0 {
+        printer.info(&format!(
+            "stage `{}` converged; soaking {} s before the next stage",
+            stage.name, stage.gate.soak_seconds
+        ));
+        tokio::time::sleep(std::time::Duration::from_secs(stage.gate.soak_seconds)).await;
+    }
+    failed
 }
 
 async fn unlock_all<C: Cluster>(members: &mut [Handle<C>], printer: &Printer) {

@@ -31,6 +31,9 @@ struct Fake {
     executions: RefCell<Vec<Plan>>,
     unreachable: Cell<bool>,
     fail_unlock: Cell<bool>,
+    /// The smoke runs asked for (instance names), and whether they fail.
+    smokes: RefCell<Vec<String>>,
+    fail_smoke: Cell<bool>,
 }
 
 struct FakeRunner<'a> {
@@ -67,6 +70,18 @@ fn step_writing(plan: &Plan, owner: &str, kind: &str, name: &str) -> Option<usiz
 impl Cluster for Fake {
     fn writable(&self) -> bool {
         true
+    }
+    async fn smoke(
+        &self,
+        instance: &tkn_multi::plan::state::ObservedInstance,
+        _: std::time::Duration,
+        _: &Printer,
+    ) -> anyhow::Result<()> {
+        self.smokes.borrow_mut().push(instance.name.clone());
+        if self.fail_smoke.get() {
+            anyhow::bail!("the smoke TaskRun failed: injected");
+        }
+        Ok(())
     }
     async fn lock(&mut self) -> anyhow::Result<()> {
         assert!(!self.locked.get(), "the lock is taken once");
@@ -483,11 +498,29 @@ fn stages_roll_out_in_order_and_a_failed_stage_holds_the_later_ones() {
     assert!(matches!(&out[0].1, R::Held(_, stage) if stage == "dev"), "{:?}", out[0].1);
     assert!(members[0].cluster.executions.borrow().is_empty(), "prod untouched");
     assert!(members[0].cluster.state.borrow().instances.is_empty());
-    // dev fixed: both converge, dev's execution before prod's.
+    // dev's gate: a smoke run in the instance it changed; when it fails, prod is held.
     members[1].cluster.fail.replace(None);
+    members[1].stage.as_mut().unwrap().gate.smoke = true;
+    members[1].cluster.fail_smoke.set(true);
+    let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert!(
+        matches!(&out[1].1, R::Failed(e) if format!("{e:#}").contains("the gate of stage `dev`: the smoke TaskRun failed")),
+        "{:?}",
+        out[1].1
+    );
+    assert!(matches!(&out[0].1, R::Held(_, stage) if stage == "dev"), "{:?}", out[0].1);
+    assert_eq!(*members[1].cluster.smokes.borrow(), ["a"]);
+    assert!(members[0].cluster.executions.borrow().is_empty(), "prod untouched");
+    // Re-run: dev has no change, but its gate guards prod's, so it runs again; it passes, and
+    // prod goes on. Once nothing changes anywhere, no smoke run.
+    members[1].cluster.fail_smoke.set(false);
     let out = fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
     assert!(out.iter().all(|(_, r)| matches!(r, R::Applied(_))), "{out:?}");
     assert_eq!(members[0].cluster.state.borrow().instances[0].name, "b");
+    assert_eq!(*members[1].cluster.smokes.borrow(), ["a", "a"]);
+    assert!(members[0].cluster.smokes.borrow().is_empty(), "prod has no gate");
+    fleet_run(&mut members, &request(Mode::Apply, false, false), &nobody());
+    assert_eq!(members[1].cluster.smokes.borrow().len(), 2, "nothing to guard: no run");
 }
 
 #[test]
