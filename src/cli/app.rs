@@ -104,6 +104,14 @@ pub enum Command {
     ///
     /// Example: `tkn-multi apply -f fleet.yaml --dry-run --state cluster.yaml`
     Apply(super::commands::apply::ApplyArgs),
+    /// Give a fleet's stage the version another stage runs (dev → prod), by editing the file.
+    ///
+    /// Checks that the source stage runs the instance Ready on every cluster, runs the upgrade
+    /// precheck on the destination's, rewrites the fleet file with a minimal edit (comments and
+    /// layout kept) and prints the diff; `--apply` then converges the destination stage.
+    ///
+    /// Example: `tkn-multi promote build --from dev --to prod -f fleet.yaml --dry-run`
+    Promote(super::commands::promote::PromoteArgs),
     /// Renew the webhook certificates of instances before v0.44, which tkn-multi owns.
     ///
     /// Every install, upgrade and apply renews a serving certificate with less than 90 days
@@ -144,6 +152,7 @@ pub async fn run(cli: Cli, printer: Printer) -> anyhow::Result<ExitStatus> {
         Command::List(args) => super::commands::list::run(args, &env, &printer).await,
         Command::Status(args) => super::commands::status::run(args, &env, &printer).await,
         Command::Precheck(args) => super::commands::precheck::run(args, &env, &printer).await,
+        Command::Promote(args) => super::commands::promote::run(args, &env, &printer).await,
         Command::Install(args) => super::commands::install::run(args, &env, &printer).await,
         Command::Upgrade(args) => super::commands::upgrade::run(args, &env, &printer).await,
         Command::Uninstall(args) => super::commands::uninstall::run(args, &env, &printer).await,

@@ -338,6 +338,48 @@ fn a_fleet_with_stages_plans_per_stage_from_a_state_dir() {
     assert!(err.contains("`--stage qa`: the fleet has no such stage (`prod`, `dev`)"), "{err}");
 }
 
+/// `promote` with bad input refuses before it reads any cluster and leaves the file as it was:
+/// an unknown stage, one stage twice, an instance the fleet does not have, a fleet with
+/// overlapping stage names.
+#[test]
+fn promote_refuses_bad_input_and_writes_nothing() {
+    let releases = release_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/fleet-stages.yaml"
+    ))
+    .unwrap();
+    let file = tmp.path().join("fleet.yaml");
+    std::fs::write(&file, &example).unwrap();
+    let f = file.display().to_string();
+    for (args, says) in [
+        (
+            vec!["build", "--from", "dev", "--to", "qa"],
+            "the fleet has no stage `qa` (`dev`, `prod`)",
+        ),
+        (vec!["build", "--from", "prod", "--to", "prod"], "the two stages are the same"),
+        (
+            vec!["nobody", "--from", "dev", "--to", "prod"],
+            "the instance is on no cluster of stage `dev`",
+        ),
+    ] {
+        let mut all = vec!["promote", "-f", &f];
+        all.extend(args);
+        let (code, out, err) = run(&releases, &all);
+        assert_eq!((code, out.as_str()), (1, ""), "{err}");
+        assert!(err.contains(says), "{says}: {err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), example, "unchanged");
+    }
+    let twice = example.replace("- name: prod\n", "- name: dev\n");
+    std::fs::write(&file, &twice).unwrap();
+    let (code, _, err) =
+        run(&releases, &["promote", "build", "--from", "dev", "--to", "prod", "-f", &f]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stage `dev` is listed twice"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), twice, "unchanged");
+}
+
 #[test]
 fn render_relocates_every_image_to_a_registry() {
     let releases = release_dir();

@@ -10,6 +10,7 @@ pub mod list;
 pub mod matrix;
 pub mod operator;
 pub mod precheck;
+pub mod promote;
 pub mod render;
 pub mod rotate_certs;
 pub mod split;

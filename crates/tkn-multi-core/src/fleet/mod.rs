@@ -42,6 +42,7 @@
 
 pub mod members;
 pub mod placement;
+pub mod promote;
 pub mod schema;
 
 mod error;
