@@ -312,3 +312,232 @@ async fn a_fleet_over_two_clusters_places_overrides_moves_and_survives_a_stopped
     assert_eq!(code, 0, "{err}\n{out}");
     assert!(!has_crds(&east).await && !has_crds(&west).await);
 }
+
+/// A fleet with stages (dev = east, prod = west) for the staged-rollout test: `build-<id>` at
+/// `base` everywhere, `dev` (an override line for dev, or none), dev's gate, and prod's config.
+fn staged_fleet(id: &str, base: &str, dev: &str, gate: &str, prod_flag: &str) -> String {
+    format!(
+        "apiVersion: tkn-multi.tekton.dev/v1alpha2
+kind: Fleet
+# dev first, then prod
+clusters:
+- {{name: east, context: east, labels: {{env: dev}}}}
+- {{name: west, context: west, labels: {{env: prod}}}}
+stages:
+- name: dev
+  clusterSelector: {{matchLabels: {{env: dev}}}}
+{gate}- name: prod
+  clusterSelector: {{matchLabels: {{env: prod}}}}
+instances:
+- name: build-{id}
+  version: {base}   # prod's version
+  placement: {{clusterSelector: {{}}}}
+  overrides:
+{dev}  - {{stages: [prod], config: {{feature-flags: {{enable-api-fields: {prod_flag}}}}}}}
+"
+    )
+}
+
+/// The resourceVersion of every object tkn-multi manages on a cluster (and the CRDs).
+async fn versions_of(c: &Client) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let lp = ListParams::default().labels("app.kubernetes.io/managed-by=tkn-multi");
+    for d in Api::<Deployment>::all(c.clone()).list(&lp).await.unwrap() {
+        out.push((
+            format!("Deployment/{}", d.metadata.name.unwrap()),
+            d.metadata.resource_version.unwrap(),
+        ));
+    }
+    for m in Api::<ConfigMap>::all(c.clone()).list(&lp).await.unwrap() {
+        out.push((
+            format!("ConfigMap/{}/{}", m.metadata.namespace.unwrap(), m.metadata.name.unwrap()),
+            m.metadata.resource_version.unwrap(),
+        ));
+    }
+    for crd in Api::<CustomResourceDefinition>::all(c.clone()).list(&lp).await.unwrap() {
+        out.push((
+            format!("CRD/{}", crd.metadata.name.unwrap()),
+            crd.metadata.resource_version.unwrap(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// Issue "Promotion across clusters", on the member clusters (east as dev, west as prod):
+/// stage order with dev's gate (a smoke TaskRun run by v1.15.1's real controller on east), a
+/// failing dev stage that leaves prod untouched (exit 2, a summary naming the stage), and
+/// `promote` refusing while dev is not Ready, then rewriting the file (its bytes compared) and
+/// upgrading prod with `--apply`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test cluster: scripts/test runs it"]
+async fn a_fleet_with_stages_rolls_out_dev_first_and_promotes_to_prod() {
+    let path = kubeconfig();
+    members(&path);
+    let _guard = MEMBERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (east, west) = (member(&path, "east").await, member(&path, "west").await);
+    let tmp = tempfile::tempdir().unwrap();
+    let id = crate::common::unique("st");
+    let name = format!("build-{id}");
+    let cp = format!("tekton-{name}");
+    let ctl = "tekton-pipelines-controller";
+    let version_on = |c: Client| {
+        let cp = cp.clone();
+        async move {
+            let d = Api::<Deployment>::namespaced(c, &cp).get_opt(ctl).await.unwrap();
+            d.and_then(|d| d.metadata.labels?.get("tkn-multi.tekton.dev/tekton-version").cloned())
+        }
+    };
+    let gate = "  gate: {smoke: true}\n";
+    let dev_ahead = "  - {stages: [dev], version: v1.15.1}\n";
+
+    // 1. Both stages at v0.56.0 (no gate yet: v0.56.0 runs no controller on the members).
+    let f = write(tmp.path(), "fleet.yaml", &staged_fleet(&id, "v0.56.0", "", "", "beta"));
+    let (code, out, err) = tkn(&path, &["apply", "-f", &f, "--yes", "--force-conflicts"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(err.contains("stage 1 (dev): converged on east"), "{err}");
+    assert!(err.contains("stage 2 (prod): converged on west"), "{err}");
+
+    // 2. dev moves to v1.15.1 and prod changes a flag: east first, its smoke run, then west.
+    let f =
+        write(tmp.path(), "fleet.yaml", &staged_fleet(&id, "v0.56.0", dev_ahead, gate, "alpha"));
+    let (code, out, err) = tkn(&path, &["apply", "-f", &f, "--yes", "--force-conflicts", "-v"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let smoke = err.find("[east] smoke: running").unwrap_or_else(|| panic!("no smoke run: {err}"));
+    let west_first = err.find("[west] [1/").unwrap_or_else(|| panic!("west did not move: {err}"));
+    assert!(smoke < west_first, "west moves only after east's smoke run: {err}");
+    assert_eq!(version_on(east.clone()).await.as_deref(), Some("v1.15.1"));
+    assert_eq!(version_on(west.clone()).await.as_deref(), Some("v0.56.0"));
+    let flag = |c: Client| {
+        let cp = cp.clone();
+        async move {
+            Api::<ConfigMap>::namespaced(c, &cp).get("feature-flags").await.unwrap().data.unwrap()
+                ["enable-api-fields"]
+                .clone()
+        }
+    };
+    assert_eq!(flag(west.clone()).await, "alpha");
+    // The smoke run leaves nothing behind.
+    let runs =
+        crate::common::dynamic_api(&east, "tekton.dev/v1beta1", "TaskRun", Some(&name)).await;
+    assert!(runs.list(&ListParams::default()).await.unwrap().items.is_empty());
+
+    // 3. A failing dev stage: east's API server refuses the new Deployments; prod is untouched.
+    let refuse = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: tkn-multi-test-refuse-stage}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["deployments"]}}
+  validations:
+  - expression: "!has(object.metadata.labels) || !('tkn-multi.tekton.dev/tekton-version' in object.metadata.labels) || object.metadata.labels['tkn-multi.tekton.dev/tekton-version'] != 'v1.9.0'"
+    message: "refused by the test policy"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: tkn-multi-test-refuse-stage}}
+spec:
+  policyName: tkn-multi-test-refuse-stage
+  validationActions: ["Deny"]
+  matchResources:
+    namespaceSelector:
+      matchExpressions:
+      - {{key: kubernetes.io/metadata.name, operator: In, values: [{cp}]}}"#
+    );
+    for doc in refuse.split("\n---\n") {
+        let v: serde_json::Value = tkn_multi::yaml::from_str(doc).unwrap();
+        let serde_json::Value::Object(map) = v else { unreachable!() };
+        crate::common::apply(&east, &tkn_multi::release::Object::from_map(map)).await;
+    }
+    let failing =
+        staged_fleet(&id, "v0.56.0", "  - {stages: [dev], version: v1.9.0}\n", gate, "beta");
+    let f3 = write(tmp.path(), "failing.yaml", &failing);
+    let before = versions_of(&west).await;
+    // The policy is in force once the API server has it (it refuses a dry-run Deployment).
+    wait_until("the test policy in force", Duration::from_secs(30), || {
+        let (east, cp) = (east.clone(), cp.clone());
+        async move {
+            let d: Deployment = serde_json::from_value(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "probe", "namespace": cp, "labels": {"tkn-multi.tekton.dev/tekton-version": "v1.9.0"}},
+                "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}
+            }))
+            .unwrap();
+            let pp = kube::api::PostParams { dry_run: true, ..Default::default() };
+            Api::<Deployment>::namespaced(east, &cp).create(&pp, &d).await.is_err()
+        }
+    })
+    .await;
+    let (code, _, err) = tkn(&path, &["apply", "-f", &f3, "--yes", "--force-conflicts"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("stage 1 (dev): failed on east"), "{err}");
+    assert!(err.contains("stage 2 (prod): not started on west"), "{err}");
+    assert!(err.contains("cluster west: not applied: stage `dev` did not converge"), "{err}");
+    assert_eq!(versions_of(&west).await, before, "west untouched");
+
+    // 4. Promotion. While dev is not what the file says (east still runs v1.15.1, the file says
+    // v1.9.0), `promote` refuses and writes nothing.
+    let (code, out, err) =
+        tkn(&path, &["promote", &name, "--from", "dev", "--to", "prod", "-f", &f3]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("stage `dev` is not Ready: on cluster `east`"), "{err}");
+    assert_eq!(std::fs::read_to_string(&f3).unwrap(), failing, "unchanged");
+    for kind in ["ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"] {
+        let api =
+            crate::common::dynamic_api(&east, "admissionregistration.k8s.io/v1", kind, None).await;
+        api.delete("tkn-multi-test-refuse-stage", &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    // dev back at v1.15.1 (the fleet of step 2), Ready: the dry run prints the diff only.
+    let ahead = staged_fleet(&id, "v0.56.0", dev_ahead, gate, "alpha");
+    let f = write(tmp.path(), "fleet.yaml", &ahead);
+    let (code, out, err) = tkn(&path, &["apply", "-f", &f, "--yes", "--force-conflicts"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let (code, out, err) =
+        tkn(&path, &["promote", &name, "--from", "dev", "--to", "prod", "-f", &f, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("-  version: v0.56.0   # prod's version")
+            && out.contains("+  version: v1.15.1   # prod's version"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), ahead, "a dry run writes nothing");
+    // `--apply`: the file's bytes change exactly (the version line, dev's override gone as
+    // every stage now runs v1.15.1; comments kept), and west moves to v1.15.1.
+    let (code, out, err) = tkn(
+        &path,
+        &[
+            "promote",
+            &name,
+            "--from",
+            "dev",
+            "--to",
+            "prod",
+            "-f",
+            &f,
+            "--apply",
+            "--yes",
+            "--force-conflicts",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    let expected = ahead
+        .replace("  version: v0.56.0   # prod's version", "  version: v1.15.1   # prod's version")
+        .replace(dev_ahead, "");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), expected);
+    assert_eq!(version_on(west.clone()).await.as_deref(), Some("v1.15.1"));
+    assert_eq!(version_on(east.clone()).await.as_deref(), Some("v1.15.1"));
+
+    // Everything goes.
+    let empty = write(
+        tmp.path(),
+        "empty.yaml",
+        "apiVersion: tkn-multi.tekton.dev/v1alpha2\nkind: Fleet\nclusters:\n- {name: east, context: east}\n- {name: west, context: west}\ninstances: []\n",
+    );
+    let (code, _, err) = tkn(&path, &["apply", "-f", &empty, "--yes", "--force-conflicts", "-q"]);
+    assert_eq!(code, 0, "{err}");
+}
