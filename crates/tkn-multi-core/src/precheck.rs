@@ -12,6 +12,8 @@
 //! | `pipeline-resources` | blocker | `resources` in a Task, Pipeline or run not finished, when the target no longer has `PipelineResource` (v0.50.0) | the same |
 //! | `pruned-field` | blocker | a field the object holds that the target's schema of its version no longer has (the API server prunes it) | `matrix diff`: schema fields removed |
 //! | `required-field` | blocker | a field the target's schema now requires and the object lacks | `matrix diff`: fields that become required |
+//! | `bundle-reference` | blocker | a `taskRef`/`pipelineRef` with the `bundle` field, when the target refuses it (v0.61.0) | tektoncd/pipeline commit 13af266aa |
+//! | `deprecated-status` | blocker | a `PipelineRun` with `spec.status: PipelineRunCancelled`, gone in v0.38.0 | tektoncd/pipeline commit d71d7dbd0 |
 //! | `feature-flag` | warning | a feature flag whose effective value the target changes, where the instance does not keep it | the `feature-flags` `ConfigMap`s and `compat-matrix/defaults.yaml` |
 //!
 //! What real Tekton's own webhook at the target version refuses or defaults is judged by a
@@ -132,6 +134,17 @@ pub fn precheck(
     for o in objects {
         let kind = o["kind"].as_str().unwrap_or_default();
         let name = format!("{kind}/{}", o["metadata"]["name"].as_str().unwrap_or_default());
+        if !finished(o) {
+            for (rule, message, source) in removed_features(o, &to.version) {
+                findings.push(Finding {
+                    severity: Severity::Blocker,
+                    rule,
+                    object: Some(name.clone()),
+                    message,
+                    source: source.to_owned(),
+                });
+            }
+        }
         let mut found = |rule, message: String| {
             findings.push(Finding {
                 severity: Severity::Blocker,
@@ -225,6 +238,51 @@ fn task_refs(o: &Value) -> Vec<(String, String)> {
                 out.push((format!("task `{task}`"), k.to_owned()));
             }
         }
+    }
+    out
+}
+
+/// Features the target removed that an object (not finished) still uses, from curated rules
+/// with their sources: `bundle` in a `taskRef`/`pipelineRef` (v0.61.0 refuses it), a
+/// `PipelineRun`'s `spec.status: PipelineRunCancelled` (gone in v0.38.0).
+fn removed_features(o: &Value, to: &TektonVersion) -> Vec<(&'static str, String, &'static str)> {
+    let mut out = Vec::new();
+    if to.at_least(0, 61, 0) {
+        let pipeline = match o["kind"].as_str() {
+            Some("Pipeline") => Some(&o["spec"]),
+            Some("PipelineRun") => Some(&o["spec"]["pipelineSpec"]),
+            _ => None,
+        };
+        let mut refs: Vec<(String, &Value)> = Vec::new();
+        for section in ["tasks", "finally"] {
+            for t in pipeline.and_then(|p| p[section].as_array()).into_iter().flatten() {
+                let task = t["name"].as_str().unwrap_or_default();
+                refs.push((format!("task `{task}`'s taskRef"), &t["taskRef"]));
+            }
+        }
+        refs.push(("its pipelineRef".to_owned(), &o["spec"]["pipelineRef"]));
+        refs.push(("its taskRef".to_owned(), &o["spec"]["taskRef"]));
+        for (where_, r) in refs {
+            if let Some(b) = r["bundle"].as_str().filter(|b| !b.is_empty()) {
+                out.push((
+                    "bundle-reference",
+                    format!(
+                        "{where_} names the bundle `{b}` (the `bundle` field), which {to} refuses: use the bundles resolver"
+                    ),
+                    "tektoncd/pipeline commit 13af266aa \"Remove taskref/pipelineref deprecated bundle field\" (v0.61.0)",
+                ));
+            }
+        }
+    }
+    if to.at_least(0, 38, 0)
+        && o["kind"] == "PipelineRun"
+        && o["spec"]["status"] == "PipelineRunCancelled"
+    {
+        out.push((
+            "deprecated-status",
+            format!("`spec.status: PipelineRunCancelled` is a value {to} no longer knows: use `Cancelled`"),
+            "tektoncd/pipeline commit d71d7dbd0 \"Remove deprecated `PipelineRunSpecStatusCancelledDeprecated`\" (v0.38.0)",
+        ));
     }
     out
 }
@@ -323,6 +381,26 @@ mod tests {
         assert!(!present(&o, "spec.steps[].script"));
         assert!(present(&o, "spec.steps"));
         assert!(!present(&o, "spec.params"));
+    }
+
+    #[test]
+    fn removed_features_are_named_with_their_sources() {
+        let v = |s: &str| s.parse::<TektonVersion>().unwrap();
+        let p = json!({"kind": "Pipeline", "spec": {"tasks": [
+            {"name": "a", "taskRef": {"name": "x", "bundle": "registry.example/x:1"}},
+            {"name": "b", "taskRef": {"name": "y"}}]}});
+        let found = removed_features(&p, &v("v1.15.1"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "bundle-reference");
+        assert!(
+            found[0].1.starts_with("task `a`'s taskRef names the bundle `registry.example/x:1`"),
+            "{}",
+            found[0].1
+        );
+        assert!(removed_features(&p, &v("v0.60.1")).is_empty(), "still accepted before v0.61");
+        let r = json!({"kind": "PipelineRun", "spec": {"status": "PipelineRunCancelled", "pipelineRef": {"name": "p"}}});
+        assert_eq!(removed_features(&r, &v("v0.56.0"))[0].0, "deprecated-status");
+        assert!(removed_features(&r, &v("v0.37.0")).is_empty());
     }
 
     #[test]
