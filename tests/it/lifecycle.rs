@@ -380,6 +380,67 @@ fn promote_refuses_bad_input_and_writes_nothing() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), twice, "unchanged");
 }
 
+/// Issue "Promotion across clusters", GitOps: the Flux tree is one directory per cluster, so a
+/// promotion (dev → prod, `promote`'s own edit of the file) changes only the destination's
+/// clusters' files: every file under `east/` (dev) is the same before and after, and files
+/// under `west/` (prod) change.
+#[test]
+fn a_promotion_changes_only_the_destinations_flux_tree() {
+    let releases = release_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/examples/fleet-stages.yaml"
+    ))
+    .unwrap();
+    let p = tkn_multi::fleet::promote::promote(
+        &example,
+        "fleet.yaml",
+        &"build".parse().unwrap(),
+        &"dev".parse().unwrap(),
+        &"prod".parse().unwrap(),
+    )
+    .unwrap();
+    let render = |name: &str, text: &str| {
+        let file = tmp.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, text).unwrap();
+        let out = tmp.path().join(name);
+        let (code, _, err) = run(
+            &releases,
+            &[
+                "render",
+                "-f",
+                &file.display().to_string(),
+                "--gitops",
+                "flux",
+                "--output-dir",
+                &out.display().to_string(),
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        walk(&out)
+            .into_iter()
+            .map(|f| {
+                let body = std::fs::read_to_string(out.join(&f)).unwrap();
+                (f, body)
+            })
+            .collect::<std::collections::BTreeMap<String, String>>()
+    };
+    let (before, after) = (render("before", &example), render("after", &p.text));
+    let changed: std::collections::BTreeSet<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|f| before.get(*f) != after.get(*f))
+        .cloned()
+        .collect();
+    assert!(!changed.is_empty());
+    assert!(
+        changed.iter().all(|f| f.starts_with("west/") || f == "flux/west.yaml"),
+        "only prod's (west's) tree changes: {changed:#?}"
+    );
+    assert!(changed.iter().any(|f| f.starts_with("west/instances/build/")), "{changed:#?}");
+}
+
 #[test]
 fn render_relocates_every_image_to_a_registry() {
     let releases = release_dir();
