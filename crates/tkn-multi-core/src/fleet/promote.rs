@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::members::{Fleet, Member, parse};
-use super::schema::{FleetFileV2, Head};
+use super::schema::FleetFileV2;
 use crate::names::{InstanceName, StageName};
 use crate::release::TektonVersion;
 
@@ -157,7 +157,6 @@ fn edits(
 ) -> Result<Vec<Edit>, String> {
     let file: FleetFileV2 =
         crate::yaml::from_str(text).map_err(|e| format!("the file does not parse: {e}"))?;
-    let _: Head = crate::yaml::from_str(text).map_err(|e| e.to_string())?;
     let Some(i) = file.instances.iter().find(|i| &i.name == instance) else {
         return Err("the fleet has no such instance".to_owned());
     };
@@ -323,13 +322,8 @@ impl<'a> Lines<'a> {
         while end > start + 1 && blank(self.lines[end - 1]) {
             end -= 1;
         }
-        let key = (start..end).find(|&n| {
-            indent(self.lines[n]) == key_indent
-                && self.lines[n].trim_end() == format!("{}overrides:", " ".repeat(key_indent))
-                || (n > start
-                    && indent(self.lines[n]) == key_indent
-                    && self.lines[n].trim() == "overrides:")
-        });
+        let key = (start + 1..end)
+            .find(|&n| indent(self.lines[n]) == key_indent && self.lines[n].trim() == "overrides:");
         let (overrides_key, overrides) = match key {
             Some(k) => {
                 let mut e = k + 1;
