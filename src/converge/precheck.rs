@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kube::api::ListParams;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
 
@@ -397,7 +398,7 @@ async fn tekton_objects(
         }
         let group = spec["group"].as_str().unwrap_or_default();
         let kind = spec["names"]["kind"].as_str().unwrap_or_default();
-        let Some(version) = spec["versions"]
+        let Some(stored) = spec["versions"]
             .as_array()
             .into_iter()
             .flatten()
@@ -406,7 +407,26 @@ async fn tekton_objects(
         else {
             continue;
         };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
+        // The live CRD decides what can be read: a kind the shared layer does not define has no
+        // objects; a version it no longer serves is read at the one it stores.
+        let crds: Api<CustomResourceDefinition> = Api::all(apis.client().clone());
+        let Some(live) = crds
+            .get_opt(crd.name())
+            .await
+            .with_context(|| format!("cannot read CRD `{}`", crd.name()))?
+        else {
+            continue;
+        };
+        let served: Vec<&str> =
+            live.spec.versions.iter().filter(|v| v.served).map(|v| v.name.as_str()).collect();
+        let version = if served.contains(&stored) {
+            stored.to_owned()
+        } else if let Some(v) = live.spec.versions.iter().find(|v| v.storage) {
+            v.name.clone()
+        } else {
+            continue;
+        };
+        let gvk = GroupVersionKind::gvk(group, &version, kind);
         let api = apis.api(&gvk, namespace).await?;
         let items = crate::cluster::list_all(&ListParams::default(), |p| {
             let api = api.clone();

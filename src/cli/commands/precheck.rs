@@ -271,16 +271,13 @@ pub(super) async fn gate(
     };
     let mut blocked = false;
     for r in &reports {
-        let named = if r.instance == crate::names::SHARED_OWNER {
-            "the shared layer".to_owned()
-        } else {
-            format!("`{}`", r.instance)
-        };
+        let shared = r.instance == crate::names::SHARED_OWNER;
+        let instances = reports.iter().filter(|r| r.instance != crate::names::SHARED_OWNER).count();
+        let named =
+            if shared { "the shared layer".to_owned() } else { format!("`{}`", r.instance) };
         let whose = match place {
             Some(cluster) => format!(" of {named} on `{cluster}`"),
-            None if reports.len() > 1 || r.instance == crate::names::SHARED_OWNER => {
-                format!(" of {named}")
-            }
+            None if shared || instances > 1 => format!(" of {named}"),
             None => String::new(),
         };
         for f in &r.findings {
