@@ -42,59 +42,83 @@ pub struct ApplyArgs {
 /// Runs `apply -f`.
 pub async fn run(args: ApplyArgs, env: &Env, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let text = fs_err::read_to_string(&args.file)?;
-    let desired =
-        match fleet::parse(&text, &args.file.display().to_string()).map_err(crate::fault::user)? {
-            Fleet::Single(d)
-                if args.clusters.is_empty() && args.state_dir.is_none() && args.stage.is_none() =>
-            {
-                d
-            }
-            Fleet::Single(_) => {
-                return Err(UserError::msg(format!(
-                    "`--cluster`, `--stage` and `--state-dir` need a fleet with `clusters:` (`{}`)",
-                    fleet::FLEET_V1ALPHA2
-                ))
-                .into());
-            }
-            Fleet::Clusters(mut members) => {
-                narrow(&args, &mut members)?;
-                check_shared_namespace(&args, &members[0].desired)?;
-                let mut blocked = false;
-                if args.state_dir.is_none() && !args.no_precheck {
-                    for m in &members {
-                        let target =
-                            target(&args, super::common::connection(&m.cluster, &args.plan.kube));
-                        let place = m.cluster.name.to_string();
-                        let wanted = |_: &crate::plan::state::ClusterState| Ok(m.desired.clone());
-                        blocked |= super::precheck::gate(
-                            &target,
-                            &wanted,
-                            Some(&place),
-                            args.plan.dry_run.is_some(),
-                            env,
-                            printer,
-                        )
+    let desired = match fleet::parse(&text, &args.file.display().to_string())
+        .map_err(crate::fault::user)?
+    {
+        Fleet::Single(d)
+            if args.clusters.is_empty() && args.state_dir.is_none() && args.stage.is_none() =>
+        {
+            d
+        }
+        Fleet::Single(_) => {
+            return Err(UserError::msg(format!(
+                "`--cluster`, `--stage` and `--state-dir` need a fleet with `clusters:` (`{}`)",
+                fleet::FLEET_V1ALPHA2
+            ))
+            .into());
+        }
+        Fleet::Clusters(mut members) => {
+            narrow(&args, &mut members)?;
+            check_shared_namespace(&args, &members[0].desired)?;
+            let mut blocked = false;
+            // A cluster whose precheck cannot run is that cluster's failure, not the fleet's.
+            let mut unchecked: Vec<String> = Vec::new();
+            if args.state_dir.is_none() && !args.no_precheck {
+                // Every cluster reachable by its context first, as the apply itself checks.
+                for m in &members {
+                    let connection = super::common::connection(&m.cluster, &args.plan.kube);
+                    crate::cluster::connect(&connection)
                         .await
-                        .with_context(|| format!("cluster `{place}`"))?;
+                        .with_context(|| format!("cluster `{}`: cannot connect", m.cluster.name))?;
+                }
+                for m in &members {
+                    let target =
+                        target(&args, super::common::connection(&m.cluster, &args.plan.kube));
+                    let place = m.cluster.name.to_string();
+                    let wanted = |_: &crate::plan::state::ClusterState| Ok(m.desired.clone());
+                    match super::precheck::gate(
+                        &target,
+                        &wanted,
+                        Some(&place),
+                        args.plan.dry_run.is_some(),
+                        env,
+                        printer,
+                    )
+                    .await
+                    {
+                        Ok(b) => blocked |= b,
+                        Err(e) if crate::fault::is_user(&e) => {
+                            return Err(e.context(format!("cluster `{place}`")));
+                        }
+                        Err(e) => {
+                            printer.error(&format!("error: cluster {place}: not applied: {e:#}\n"));
+                            unchecked.push(place);
+                        }
                     }
                 }
-                let change = super::common::change_fleet(
-                    &args.plan,
-                    env,
-                    printer,
-                    members,
-                    args.state_dir.as_deref(),
-                );
-                return super::precheck::behind(
-                    blocked,
-                    args.plan.dry_run.is_some(),
-                    &refusal(&args),
-                    printer,
-                    change,
-                )
-                .await;
             }
-        };
+            members.retain(|m| !unchecked.contains(&m.cluster.name.to_string()));
+            if members.is_empty() {
+                return Ok(ExitStatus::Failure);
+            }
+            let change = super::common::change_fleet(
+                &args.plan,
+                env,
+                printer,
+                members,
+                args.state_dir.as_deref(),
+            );
+            let status = super::precheck::behind(
+                blocked,
+                args.plan.dry_run.is_some(),
+                &refusal(&args),
+                printer,
+                change,
+            )
+            .await?;
+            return Ok(if unchecked.is_empty() { status } else { ExitStatus::Failure });
+        }
+    };
     check_shared_namespace(&args, &desired)?;
     let blocked = if args.plan.state.is_none() && !args.no_precheck {
         let target = target(&args, args.plan.kube.connection());
