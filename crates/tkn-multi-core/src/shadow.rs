@@ -101,24 +101,7 @@ impl Shadow {
         };
         let rendered = crate::split::instance_part(release, &spec, &SharedSpec::default())
             .expect("the scratch namespace is never the shared one");
-        let webhook = |o: &Object| {
-            o.pointer("/metadata/labels/app.kubernetes.io~1component")
-                .is_some_and(|c| c == "webhook")
-        };
-        if !rendered.iter().any(|o| o.kind() == "Deployment" && webhook(o)) {
-            return Err(Unsupported::NoWebhook(self.version.clone()));
-        }
-        // Roles its bindings name (the leader-election Role has no component).
-        let roles: BTreeSet<(String, String)> = rendered
-            .iter()
-            .filter(|o| webhook(o) && o.kind().ends_with("Binding"))
-            .filter_map(|o| {
-                Some((
-                    o.pointer("/roleRef/kind")?.as_str()?.to_owned(),
-                    o.pointer("/roleRef/name")?.as_str()?.to_owned(),
-                ))
-            })
-            .collect();
+        let roles = self.webhook_roles(&rendered)?;
         let mut out = Vec::new();
         let mut namespace_done = false;
         for mut o in rendered {
@@ -127,9 +110,9 @@ impl Shadow {
                 "ConfigMap" => true,
                 "HorizontalPodAutoscaler" | "PodDisruptionBudget" => false,
                 "Role" | "ClusterRole" => {
-                    webhook(&o) || roles.contains(&(o.kind().to_owned(), o.name().to_owned()))
+                    is_webhook(&o) || roles.contains(&(o.kind().to_owned(), o.name().to_owned()))
                 }
-                _ => webhook(&o),
+                _ => is_webhook(&o),
             };
             if !keep {
                 continue;
@@ -142,12 +125,7 @@ impl Shadow {
                     data.insert(k.clone(), Value::String(v.clone()));
                 }
             }
-            if let Some(Value::Object(labels)) = o.metadata_mut().get_mut("labels") {
-                for key in [LABEL_MANAGED_BY, LABEL_PART, LABEL_INSTANCE, LABEL_VERSION] {
-                    labels.remove(key);
-                }
-            }
-            o.set_label(LABEL_SHADOW, &self.id);
+            self.relabel(&mut o);
             out.push(o);
         }
         Ok(out)
@@ -166,23 +144,7 @@ impl Shadow {
         let ns = self.namespace();
         let spec = SharedSpec { namespace: ns.parse().expect("a valid namespace name") };
         let rendered = crate::split::shared_part(release, &spec);
-        let webhook = |o: &Object| {
-            o.pointer("/metadata/labels/app.kubernetes.io~1component")
-                .is_some_and(|c| c == "webhook")
-        };
-        if !rendered.iter().any(|o| o.kind() == "Deployment" && webhook(o)) {
-            return Err(Unsupported::NoWebhook(self.version.clone()));
-        }
-        let roles: BTreeSet<(String, String)> = rendered
-            .iter()
-            .filter(|o| webhook(o) && o.kind().ends_with("Binding"))
-            .filter_map(|o| {
-                Some((
-                    o.pointer("/roleRef/kind")?.as_str()?.to_owned(),
-                    o.pointer("/roleRef/name")?.as_str()?.to_owned(),
-                ))
-            })
-            .collect();
+        let roles = self.webhook_roles(&rendered)?;
         let shared_prefix = crate::names::rbac_name(crate::names::SHARED_OWNER, "");
         let own_prefix = crate::names::rbac_name(&self.instance(), "");
         let shared_webhook = crate::names::webhook_name(crate::names::SHARED_OWNER);
@@ -193,14 +155,14 @@ impl Shadow {
                 "Namespace" => o.name() == ns,
                 "ConfigMap" => o.namespace() == Some(ns.as_str()),
                 "Role" | "ClusterRole" => {
-                    webhook(&o) || roles.contains(&(o.kind().to_owned(), o.name().to_owned()))
+                    is_webhook(&o) || roles.contains(&(o.kind().to_owned(), o.name().to_owned()))
                 }
                 "CustomResourceDefinition"
                 | "MutatingWebhookConfiguration"
                 | "ValidatingWebhookConfiguration"
                 | "HorizontalPodAutoscaler"
                 | "PodDisruptionBudget" => false,
-                _ => webhook(&o),
+                _ => is_webhook(&o),
             };
             if !keep {
                 continue;
@@ -235,12 +197,7 @@ impl Shadow {
                 };
                 o = Object::from_map(map);
             }
-            if let Some(Value::Object(labels)) = o.metadata_mut().get_mut("labels") {
-                for key in [LABEL_MANAGED_BY, LABEL_PART, LABEL_INSTANCE, LABEL_VERSION] {
-                    labels.remove(key);
-                }
-            }
-            o.set_label(LABEL_SHADOW, &self.id);
+            self.relabel(&mut o);
             out.push(o);
         }
         Ok(out)
@@ -253,6 +210,40 @@ impl Shadow {
             "/api/v1/namespaces/{}/services/https:tekton-pipelines-webhook:https-webhook/proxy/resource-conversion",
             self.namespace()
         )
+    }
+
+    /// The Roles and `ClusterRole`s the webhook component's bindings name (the leader-election
+    /// Role has no component of its own).
+    ///
+    /// # Errors
+    /// A release without an admission webhook.
+    fn webhook_roles(
+        &self,
+        rendered: &[Object],
+    ) -> Result<BTreeSet<(String, String)>, Unsupported> {
+        if !rendered.iter().any(|o| o.kind() == "Deployment" && is_webhook(o)) {
+            return Err(Unsupported::NoWebhook(self.version.clone()));
+        }
+        Ok(rendered
+            .iter()
+            .filter(|o| is_webhook(o) && o.kind().ends_with("Binding"))
+            .filter_map(|o| {
+                Some((
+                    o.pointer("/roleRef/kind")?.as_str()?.to_owned(),
+                    o.pointer("/roleRef/name")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect())
+    }
+
+    /// tkn-multi's owner labels off, the shadow's label on: `list` and the planner never see it.
+    fn relabel(&self, o: &mut Object) {
+        if let Some(Value::Object(labels)) = o.metadata_mut().get_mut("labels") {
+            for key in [LABEL_MANAGED_BY, LABEL_PART, LABEL_INSTANCE, LABEL_VERSION] {
+                labels.remove(key);
+            }
+        }
+        o.set_label(LABEL_SHADOW, &self.id);
     }
 
     /// The name of the shadow's validating admission configuration for Tekton's kinds: a
@@ -454,6 +445,11 @@ pub fn candidate(o: &Value, namespace: &str) -> Option<Value> {
     }))
 }
 
+/// Whether an object belongs to a release's webhook component.
+fn is_webhook(o: &Object) -> bool {
+    o.pointer("/metadata/labels/app.kubernetes.io~1component").is_some_and(|c| c == "webhook")
+}
+
 /// How many paths a defaults finding names.
 const SHOWN: usize = 5;
 
@@ -495,16 +491,11 @@ pub fn judge(sent: &Value, answer: &Answer, to: &TektonVersion) -> Vec<Finding> 
             if paths.is_empty() {
                 return Vec::new();
             }
-            paths.sort();
-            let more = paths.len().saturating_sub(SHOWN);
-            paths.truncate(SHOWN);
-            let list = paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
             vec![Finding {
                 severity: Severity::Info,
                 rule: RULE_DEFAULTS,
                 object: Some(object),
-                message: format!("{to}'s webhook defaults {list}{more}"),
+                message: format!("{to}'s webhook defaults {}", listed(paths)),
                 source,
             }]
         }

@@ -74,7 +74,7 @@ pub async fn run(args: PrecheckArgs, env: &Env, printer: &Printer) -> anyhow::Re
     };
     if args.shared {
         let to = args.to.as_ref().expect("clap requires --to with --shared");
-        let Some(report) = shared(&target, to, env, printer).await? else {
+        let Some(report) = ask(&target, Ask::Shared(to), env, printer).await?.pop() else {
             return Err(UserError::msg("no shared layer is installed".into()).into());
         };
         return print(&args, &report, printer);
@@ -101,22 +101,6 @@ fn print(
         PlanOutput::Text => crate::render::precheck::precheck_text(report),
     })?;
     Ok(if report.blocked() { ExitStatus::UserError } else { ExitStatus::Success })
-}
-
-/// The precheck of moving the shared layer to `to`; `None` when none is installed.
-async fn shared(
-    target: &Target<'_>,
-    to: &TektonVersion,
-    env: &Env,
-    printer: &Printer,
-) -> anyhow::Result<Option<crate::precheck::Report>> {
-    let matrix = super::common::load_matrix(target.matrix)?;
-    let client = crate::cluster::connect(&target.connection).await?;
-    let apis = crate::cluster::Apis::new(client);
-    let state = crate::cluster::observe(&apis).await?;
-    let releases = super::common::Sources { source: target.source.clone(), env, printer };
-    let on = on(target, &apis, &releases, &matrix, printer);
-    precheck::shared(&on, &state, to).await
 }
 
 /// How a precheck from the command line reads.
@@ -163,11 +147,10 @@ async fn fleet(
     let mut all = Vec::new();
     for (cluster, connection, desired) in places {
         let here = Target { connection, ..*target };
-        let reports = reports_or_one(&here, None, &|_| Ok(desired.clone()), env, printer)
-            .await
-            .with_context(|| {
-                cluster.as_ref().map(|c| format!("cluster `{c}`")).unwrap_or_default()
-            })?;
+        let reports =
+            ask(&here, Ask::Wanted(&|_| Ok(desired.clone())), env, printer).await.with_context(
+                || cluster.as_ref().map(|c| format!("cluster `{c}`")).unwrap_or_default(),
+            )?;
         all.extend(reports.into_iter().map(|r| (cluster.clone(), r)));
     }
     let blocked = all.iter().any(|(_, r)| r.blocked());
@@ -213,21 +196,28 @@ pub(super) async fn judge(
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<Option<crate::precheck::Report>> {
-    Ok(reports_or_one(target, Some(move_), &|_| unreachable!("one move"), env, printer)
-        .await?
-        .pop())
+    Ok(ask(target, Ask::One(move_), env, printer).await?.pop())
 }
 
 /// What a change asks for, read against the observation.
 pub(super) type Wanted<'a> = &'a dyn Fn(&ClusterState) -> anyhow::Result<crate::plan::Desired>;
 
-/// The reports of the moves `wanted` asks for (instances that run another version, and the
-/// shared layer when its plan moves it), or of `one` move, whatever its instance's version, in
-/// the cluster `target` reaches.
-async fn reports_or_one(
+/// What a precheck is asked about.
+enum Ask<'a> {
+    /// One move, whatever its instance's version.
+    One(&'a Move),
+    /// A move of the shared layer to this version.
+    Shared(&'a TektonVersion),
+    /// The moves a change asks for: instances that run another version, and the shared layer
+    /// when its plan moves it.
+    Wanted(Wanted<'a>),
+}
+
+/// The reports of what `what` asks about, in the cluster `target` reaches (none for an instance
+/// or shared layer that is not installed).
+async fn ask(
     target: &Target<'_>,
-    one: Option<&Move>,
-    wanted: Wanted<'_>,
+    what: Ask<'_>,
     env: &Env,
     printer: &Printer,
 ) -> anyhow::Result<Vec<crate::precheck::Report>> {
@@ -237,9 +227,13 @@ async fn reports_or_one(
     let state = crate::cluster::observe(&apis).await?;
     let releases = super::common::Sources { source: target.source.clone(), env, printer };
     let on = on(target, &apis, &releases, &matrix, printer);
-    if let Some(m) = one {
-        return Ok(precheck::judge(&on, &state, m).await?.into_iter().collect());
-    }
+    let wanted = match what {
+        Ask::One(m) => return Ok(precheck::judge(&on, &state, m).await?.into_iter().collect()),
+        Ask::Shared(to) => {
+            return Ok(precheck::shared(&on, &state, to).await?.into_iter().collect());
+        }
+        Ask::Wanted(wanted) => wanted,
+    };
     let desired = wanted(&state)?;
     let mut reports = precheck::reports(&on, &state, &precheck::moves(&desired)).await?;
     if let Some(to) = precheck::shared_move(&on, &state, &desired, &matrix).await {
@@ -261,7 +255,7 @@ pub(super) async fn gate(
     printer: &Printer,
 ) -> anyhow::Result<bool> {
     let quiet = Printer { quiet: true, ..*printer };
-    let reports = match reports_or_one(target, None, wanted, env, &quiet).await {
+    let reports = match ask(target, Ask::Wanted(wanted), env, &quiet).await {
         Ok(reports) => reports,
         Err(e) if dry_run => {
             printer.warn(&format!("the precheck could not run: {e:#}"));
